@@ -1,0 +1,1 @@
+"""vGPUs for OpenStack Nova on XenServer through Nova's PCI framework."""

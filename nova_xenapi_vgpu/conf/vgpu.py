@@ -1,0 +1,81 @@
+"""Options of the [vgpu] group: which vGPUs to offer and how to ask."""
+
+from oslo_config import cfg
+
+vgpu_group = cfg.OptGroup(
+    'vgpu',
+    title='vGPU options',
+    help='Which vGPU types this host offers and how flavors request them.')
+
+NUMA_POLICIES = ('required', 'legacy', 'preferred', 'socket')
+
+vgpu_opts = [
+    cfg.ListOpt(
+        'enabled_vgpu_types',
+        default=[],
+        help="""
+vGPU types this host offers, by model name.
+
+Possible values:
+
+* Empty (default): every vGPU type enabled on the host's pGPUs.
+* A list of model names as XAPI reports them, e.g.
+  ``GRID M60-4Q,GRID M60-8Q`` or ``passthrough``.
+
+Related options:
+
+* ``alias``
+"""),
+    cfg.MultiStrOpt(
+        'alias',
+        default=[],
+        help="""
+A vGPU alias: a JSON object in the format of Nova's ``[pci] alias`` plus a
+``vgpu_type`` key naming the vGPU model.
+
+Give the option once per alias, e.g.
+``{"name": "m60-4q", "vgpu_type": "GRID M60-4Q", "numa_policy": "required"}``.
+Aliases with the same name are alternatives. ``name`` is required; a flavor
+asks for vGPUs with ``<flavor_extra_spec_key>=m60-4q:2``.
+
+Related options:
+
+* ``flavor_extra_spec_key``, ``numa_policy``
+"""),
+    cfg.StrOpt(
+        'flavor_extra_spec_key',
+        default='pci_passthrough:alias',
+        help="""
+Flavor extra spec holding vGPU requests as ``alias:count[,alias:count]``.
+
+The default shares Nova's PCI passthrough key, so one spec can ask for PCI
+devices and vGPUs together.
+"""),
+    cfg.StrOpt(
+        'numa_policy',
+        default='legacy',
+        choices=[
+            ('required', 'vGPUs must sit on the NUMA nodes of the instance'),
+            ('legacy', 'like required, but vGPUs of unknown NUMA node fit'),
+            ('preferred', 'NUMA-local vGPUs first, any other otherwise'),
+            ('socket', 'vGPUs on the same socket as the instance'),
+        ],
+        help="""
+NUMA policy for aliases that do not set ``numa_policy``.
+
+Related options:
+
+* ``alias``
+"""),
+]
+
+
+def register_opts(conf):
+    """Register the [vgpu] options on ``conf``."""
+    conf.register_group(vgpu_group)
+    conf.register_opts(vgpu_opts, group=vgpu_group)
+
+
+def list_opts():
+    """Options of this group, for oslo-config-generator."""
+    return {vgpu_group: vgpu_opts}

@@ -1,0 +1,134 @@
+"""Options of the [xenserver] group: how to reach and trust XAPI."""
+
+from oslo_config import cfg
+
+xenserver_group = cfg.OptGroup(
+    'xenserver',
+    title='XenServer options',
+    help='How this compute service connects to XAPI, the XenServer API.')
+
+xenserver_opts = [
+    cfg.URIOpt(
+        'connection_url',
+        schemes=['http', 'https'],
+        help="""
+URL of XAPI on the XenServer host this compute service manages.
+
+Possible values:
+
+* ``https://<host address>/`` (the XenServer default) or ``http://...``.
+  Credentials must not be part of the URL.
+* Unset: the command line tools fall back to the built-in simulator.
+
+Related options:
+
+* ``connection_username``, ``connection_password``, ``ca_file``,
+  ``insecure``.
+"""),
+    cfg.StrOpt(
+        'connection_username',
+        default='root',
+        help='User name for logging in to XAPI.'),
+    cfg.StrOpt(
+        'connection_password',
+        secret=True,
+        help="""
+Password for logging in to XAPI.
+
+It never appears in a log, an exception message or a repr.
+"""),
+    cfg.StrOpt(
+        'ca_file',
+        help="""
+CA bundle (PEM file) used to verify XAPI's TLS certificate.
+
+Possible values:
+
+* Unset: the system trust store is used.
+* A path to a PEM file, e.g. a copy of the host's ``xapi-ssl.pem``
+  certificate.
+
+Related options:
+
+* ``insecure``
+"""),
+    cfg.BoolOpt(
+        'insecure',
+        default=False,
+        help="""
+Skip verification of XAPI's TLS certificate.
+
+This is an explicit opt-in for test beds with self-signed certificates: it
+makes the connection open to a man in the middle, and a warning is logged
+once. Prefer ``ca_file``.
+"""),
+    cfg.IntOpt(
+        'connection_concurrent',
+        default=5,
+        min=1,
+        max=100,
+        help="""
+Size of the pool of XAPI sessions shared by concurrent operations.
+
+A compute host builds several instances at once; each operation borrows a
+logged-in session from this pool and waits when all are busy.
+"""),
+    cfg.FloatOpt(
+        'call_timeout',
+        default=60.0,
+        min=0.1,
+        help="""
+Seconds to wait for XAPI to answer one call before it counts as failed.
+
+``event.from`` calls add their own timeout to this value.
+"""),
+    cfg.IntOpt(
+        'connection_retries',
+        default=3,
+        min=0,
+        help="""
+How many times a call is retried after a transient connection error.
+
+Refused connections are retried for every call (the request never reached
+XAPI); resets and timeouts only for read-only calls. After the last retry
+the call fails with one ``XapiConnectionError``.
+
+Related options:
+
+* ``connection_retry_interval``
+"""),
+    cfg.FloatOpt(
+        'connection_retry_interval',
+        default=1.0,
+        min=0.0,
+        help="""
+Seconds before the first retry; each further retry waits twice as long,
+capped at 30 seconds.
+
+Related options:
+
+* ``connection_retries``
+"""),
+    cfg.StrOpt(
+        'host_uuid',
+        help="""
+UUID of the XenServer host whose GPUs this compute service reports.
+
+Possible values:
+
+* Unset: the host that ``connection_url`` points at, even when that host is
+  a pool member and the session was redirected to the pool master.
+* The UUID of a host of the pool (``xe host-list``).
+"""),
+]
+
+
+def register_opts(conf):
+    """Register the [xenserver] options on ``conf``."""
+    conf.register_group(xenserver_group)
+    conf.register_opts(xenserver_opts, group=xenserver_group)
+
+
+def list_opts():
+    """Options of this group, for oslo-config-generator."""
+    return {xenserver_group: xenserver_opts}

@@ -1,0 +1,302 @@
+"""Dispatch XAPI calls: sessions, generic accessors and the GPU calls."""
+
+import inspect
+import threading
+import uuid as uuidlib
+
+from nova_xenapi_vgpu.simulator import events
+from nova_xenapi_vgpu.simulator import gpu
+from nova_xenapi_vgpu.simulator import schema
+from nova_xenapi_vgpu.simulator import vm as vmlib
+from nova_xenapi_vgpu.simulator import where
+from nova_xenapi_vgpu.simulator.errors import XapiFailure
+from nova_xenapi_vgpu.simulator.faults import Faults
+
+_CLASS_PREFIXES = sorted(schema.CLASSES, key=len, reverse=True) + [
+    'session', 'event']
+
+
+def to_wire(value):
+    """int64 values as strings, recursively, as xapi sends them."""
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, dict):
+        return {str(k): to_wire(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_wire(v) for v in value]
+    return value
+
+
+def success(value):
+    """The Success envelope."""
+    return {'Status': 'Success', 'Value': to_wire(value)}
+
+
+def failure(description):
+    """The Failure envelope."""
+    return {'Status': 'Failure', 'ErrorDescription': description}
+
+
+def split_method(name):
+    """``Class.method`` or ``Class_method`` -> (Class, method)."""
+    if '.' in name:
+        return tuple(name.split('.', 1))
+    for prefix in _CLASS_PREFIXES:
+        if name.startswith(prefix + '_') and len(name) > len(prefix) + 1:
+            return prefix, name[len(prefix) + 1:]
+    return None, name
+
+
+class Api:
+    """The XAPI of a simulated pool: one database, one set of sessions."""
+
+    def __init__(self, db, username, password, plugins=None, latency_ms=0):
+        self.db = db
+        self.username = username
+        self.password = password
+        self.plugins = plugins
+        self.faults = Faults(latency_ms)
+        self.sessions = {}
+        self.addresses = {}
+        self._lock = threading.Lock()
+        gpu.register_derived(db)
+        self.handlers = _handlers()
+
+    @property
+    def calls(self):
+        """Calls per method name (``Class.method``) since the last clear."""
+        return self.faults.calls
+
+    def expire_sessions(self):
+        """Invalidate every session, as a xapi restart would."""
+        with self._lock:
+            self.sessions.clear()
+
+    def dispatch(self, name, params, host):
+        """Answer one call arriving at ``host``; the reply envelope.
+
+        :raises: DropConnection when a fault says so.
+        """
+        cls, method = split_method(name)
+        full = '%s.%s' % (cls, method) if cls else method
+        injected = self.faults.on_call(full)
+        if injected:
+            return failure(injected)
+        try:
+            return success(self._call(cls, method, full, list(params), host))
+        except XapiFailure as exc:
+            return failure(exc.description)
+
+    def _call(self, cls, method, full, params, host):
+        if cls == 'session' and method == 'login_with_password':
+            return self._login(host, *params[:2]) if len(params) >= 2 else (
+                _count_mismatch(full, 2, len(params)))
+        handler = self._resolve(cls, method, full)
+        if not params or params[0] not in self.sessions:
+            raise XapiFailure('SESSION_INVALID',
+                              params[0] if params else '')
+        expected = len(inspect.signature(handler).parameters) - 1
+        if len(params) - 1 != expected:
+            _count_mismatch(full, expected, len(params) - 1)
+        with self.db.lock:
+            return handler(_Context(self, params[0]), *params[1:])
+
+    def _resolve(self, cls, method, full):
+        handler = self.handlers.get(full)
+        if handler is None and cls in schema.CLASSES:
+            handler = _generic(self.db, cls, method)
+        if handler is None:
+            raise XapiFailure('MESSAGE_METHOD_UNKNOWN', full)
+        return handler
+
+    def _login(self, host, username, password):
+        if (username, password) != (self.username, self.password):
+            raise XapiFailure('SESSION_AUTHENTICATION_FAILED', username,
+                              'Authentication failure')
+        master = self.db.get('pool', self.db.pool)['master']
+        if host != master:
+            raise XapiFailure('HOST_IS_SLAVE',
+                              self.db.get('host', master)['address'])
+        ref = 'OpaqueRef:%s' % uuidlib.uuid4()
+        with self._lock:
+            self.sessions[ref] = host
+        return ref
+
+
+class _Context:
+    """What a handler sees: the api, its database and the session."""
+
+    def __init__(self, api, session):
+        self.api = api
+        self.db = api.db
+        self.session = session
+
+
+def _count_mismatch(method, expected, received):
+    raise XapiFailure('MESSAGE_PARAMETER_COUNT_MISMATCH', method, expected,
+                      received)
+
+
+def _generic(db, cls, method):
+    """get_*/set_*/add_to_*/remove_from_* and friends for any class."""
+    if method in _GENERIC:
+        return _GENERIC[method](cls)
+    for prefix, make in _FIELD_METHODS:
+        if method.startswith(prefix):
+            field = method[len(prefix):]
+            if make is not _getter and field not in schema.CLASSES[
+                    cls].writable:
+                return None
+            if db.has_field(cls, field):
+                return make(cls, field)
+    return None
+
+
+def _getter(cls, field):
+    return lambda ctx, ref: ctx.db.field(cls, ref, field)
+
+
+def _setter(cls, field):
+    def set_field(ctx, ref, value):
+        ctx.db.get(cls, ref)
+        ctx.db.set(cls, ref, field, value)
+        return ''
+    return set_field
+
+
+def _map_adder(cls, field):
+    def add_to(ctx, ref, key, value):
+        current = ctx.db.get(cls, ref)[field]
+        if key in current:
+            raise XapiFailure('MAP_DUPLICATE_KEY', cls, field, ref, key)
+        ctx.db.set(cls, ref, field, dict(current, **{key: value}))
+        return ''
+    return add_to
+
+
+def _map_remover(cls, field):
+    def remove_from(ctx, ref, key):
+        current = dict(ctx.db.get(cls, ref)[field])
+        current.pop(key, None)
+        ctx.db.set(cls, ref, field, current)
+        return ''
+    return remove_from
+
+
+_FIELD_METHODS = [('get_', _getter), ('set_', _setter),
+                  ('add_to_', _map_adder), ('remove_from_', _map_remover)]
+
+
+def _all_records_where(cls):
+    def get_all_records_where(ctx, expr):
+        tree = where.parse(expr)
+        result = {}
+        for ref in list(ctx.db.objects[cls]):
+            record = ctx.db.record(cls, ref)
+
+            def lookup(name, record=record):
+                if name not in record:
+                    raise XapiFailure('INVALID_VALUE', expr,
+                                      'unknown field %s' % name)
+                return _db_string(record[name])
+            if where.evaluate(tree, lookup):
+                result[ref] = record
+        return result
+    return get_all_records_where
+
+
+def _db_string(value):
+    if isinstance(value, bool):
+        return 'true' if value else 'false'
+    return str(value)
+
+
+_GENERIC = {
+    'get_all': lambda cls: lambda ctx: sorted(ctx.db.objects[cls]),
+    'get_all_records': lambda cls: lambda ctx: {
+        ref: ctx.db.record(cls, ref) for ref in list(ctx.db.objects[cls])},
+    'get_all_records_where': _all_records_where,
+    'get_record': lambda cls: lambda ctx, ref: ctx.db.record(cls, ref),
+    'get_by_uuid': lambda cls: lambda ctx, uuid: ctx.db.by_uuid(cls, uuid),
+    'get_by_name_label': lambda cls: lambda ctx, label: sorted(
+        ref for ref, rec in ctx.db.objects[cls].items()
+        if rec.get('name_label') == label),
+}
+
+
+def _handlers():
+    """Explicit methods; they win over the generic accessors."""
+    return {
+        'session.logout': _logout,
+        'session.get_this_host': lambda ctx, s: ctx.api.sessions.get(
+            s) or _raise('SESSION_INVALID', s),
+        'event.from': events.event_from,
+        'host.call_plugin': _call_plugin,
+        'VM.create': lambda ctx, record: vmlib.create(ctx.db, record),
+        'VM.start': lambda ctx, vm, paused, force: _done(
+            vmlib.start(ctx.db, vm, paused)),
+        'VM.start_on': lambda ctx, vm, host, paused, force: _done(
+            vmlib.start_on(ctx.db, vm, host, paused)),
+        'VM.clean_shutdown': lambda ctx, vm: _done(
+            vmlib.shutdown(ctx.db, vm)),
+        'VM.hard_shutdown': lambda ctx, vm: _done(
+            vmlib.shutdown(ctx.db, vm, hard=True)),
+        'VM.destroy': lambda ctx, vm: _done(vmlib.destroy(ctx.db, vm)),
+        'VGPU.create': lambda ctx, vm, group, device, other, vgpu_type: (
+            gpu.vgpu_create(ctx.db, vm, group, device, other, vgpu_type)),
+        'VGPU.destroy': lambda ctx, vgpu: _done(gpu.vgpu_destroy(
+            ctx.db, vgpu)),
+        'PGPU.set_enabled_VGPU_types': lambda ctx, pgpu, value: _done(
+            gpu.set_enabled_types(ctx.db, pgpu, value)),
+        'PGPU.add_enabled_VGPU_types': lambda ctx, pgpu, value: _done(
+            gpu.add_enabled_type(ctx.db, pgpu, value)),
+        'PGPU.remove_enabled_VGPU_types': lambda ctx, pgpu, value: _done(
+            gpu.remove_enabled_type(ctx.db, pgpu, value)),
+        'PGPU.set_GPU_group': lambda ctx, pgpu, group: _done(
+            gpu.set_gpu_group(ctx.db, pgpu, group)),
+        'PGPU.get_remaining_capacity': lambda ctx, pgpu, vgpu_type: (
+            _checked(ctx.db, 'PGPU', pgpu, 'VGPU_type', vgpu_type)
+            and gpu.capacity_or_zero(ctx.db, pgpu, vgpu_type)),
+        'GPU_group.get_remaining_capacity': lambda ctx, group, vgpu_type: (
+            _checked(ctx.db, 'GPU_group', group, 'VGPU_type', vgpu_type)
+            and gpu.group_remaining_capacity(ctx.db, group, vgpu_type)),
+        'GPU_group.create': lambda ctx, label, description, other: (
+            ctx.db.create('GPU_group', name_label=label,
+                          name_description=description,
+                          other_config=dict(other))),
+        'GPU_group.destroy': lambda ctx, group: _done(
+            gpu.group_destroy(ctx.db, group)),
+    }
+
+
+def _done(_result):
+    return ''
+
+
+def _raise(code, *params):
+    raise XapiFailure(code, *params)
+
+
+def _checked(db, *pairs):
+    for cls, ref in zip(pairs[::2], pairs[1::2], strict=True):
+        db.get(cls, ref)
+    return True
+
+
+def _logout(ctx):
+    with ctx.api._lock:
+        ctx.api.sessions.pop(ctx.session, None)
+    return ''
+
+
+def _call_plugin(ctx, host, plugin, fn, args):
+    ctx.db.get('host', host)
+    if ctx.api.plugins is None:
+        raise XapiFailure('XENAPI_MISSING_PLUGIN', plugin)
+    ctx.db.lock.release()
+    try:
+        return ctx.api.plugins.call(ctx.session, host, plugin, fn, args)
+    finally:
+        ctx.db.lock.acquire()

@@ -1,0 +1,95 @@
+"""Fill a simulator database from a hardware profile."""
+
+import dataclasses
+
+from nova_xenapi_vgpu.simulator import db as dblib
+from nova_xenapi_vgpu.simulator import hardware
+
+NIC = dict(class_id='0200', class_name='Ethernet controller',
+           vendor_id='8086', vendor_name='Intel Corporation',
+           device_id='1572', device_name='Ethernet Controller X710 for '
+           '10GbE SFP+', subsystem_vendor_id='8086',
+           subsystem_vendor_name='Intel Corporation',
+           subsystem_device_id='0001', subsystem_device_name='',
+           driver_name='i40e')
+NIC_ADDRESS = '0000:01:00.0'
+
+
+def build(profile):
+    """A Database holding the pool, hosts, PCIs, groups, types and pGPUs."""
+    db = dblib.Database()
+    types = {}
+    groups = {}
+    hosts = [_host(db, host) for host in profile['hosts']]
+    pool = db.create('pool', name_label='simulated pool', master=hosts[0])
+    for host_ref, host in zip(hosts, profile['hosts'], strict=True):
+        for pgpu in host['pgpus']:
+            group = _group(db, groups, profile.get('groups', {}), pgpu)
+            _pgpu(db, host_ref, group, types, pgpu)
+    db.pool = pool
+    return db
+
+
+def _host(db, host):
+    ref = db.create('host', name_label=host['name'], hostname=host['name'],
+                    software_version={'product_brand': 'XenServer',
+                                      'product_version': '8.4.0',
+                                      'xapi': '25.33'})
+    db.create('VM', name_label='Control domain on host: %s' % host['name'],
+              is_control_domain=True, power_state='Running',
+              resident_on=ref)
+    db.create('PCI', host=ref, pci_id=NIC_ADDRESS, **NIC)
+    return ref
+
+
+def _group(db, groups, settings, pgpu):
+    model = hardware.MODELS[pgpu['model']]
+    key = pgpu.get('group', pgpu['model'])
+    if key not in groups:
+        config = settings.get(key, {})
+        name = config.get('name') or 'Group of %s %s GPUs' % (
+            model.vendor_name, model.device_name)
+        groups[key] = db.create(
+            'GPU_group', name_label=name,
+            GPU_types=['%s/%s' % (model.vendor_id, model.device_id)],
+            allocation_algorithm=config.get('allocation_algorithm',
+                                            'depth_first'))
+    return groups[key]
+
+
+def _pgpu(db, host, group, types, pgpu):
+    model = hardware.MODELS[pgpu['model']]
+    pci = db.create(
+        'PCI', host=host, pci_id=pgpu['address'], class_id=model.class_id,
+        class_name=model.class_name, vendor_id=model.vendor_id,
+        vendor_name=model.vendor_name, device_id=model.device_id,
+        device_name=model.device_name,
+        subsystem_vendor_id=model.subsystem_vendor_id,
+        subsystem_vendor_name=model.vendor_name,
+        subsystem_device_id=model.subsystem_device_id,
+        driver_name=model.driver)
+    specs = hardware.supported_types(model)
+    by_name = {spec.model_name: _vgpu_type(db, types, spec)
+               for spec in specs}
+    supported = list(by_name.values())
+    enabled = pgpu.get('enabled_types')
+    db.create(
+        'PGPU', PCI=pci, GPU_group=group, host=host,
+        supported_VGPU_types=supported,
+        enabled_VGPU_types=(supported if enabled is None
+                            else [by_name[name] for name in enabled]),
+        supported_VGPU_max_capacities={
+            by_name[spec.model_name]: spec.per_pgpu for spec in specs},
+        is_system_display_device=pgpu.get('system_display', False))
+
+
+def _vgpu_type(db, types, spec):
+    if spec.model_name not in types:
+        fields = dataclasses.asdict(spec)
+        multiple = fields.pop('multiple_per_vm')
+        fields.pop('per_pgpu')
+        ref = db.create('VGPU_type', **fields)
+        if multiple:
+            db.set('VGPU_type', ref, 'compatible_types_in_vm', [ref])
+        types[spec.model_name] = ref
+    return types[spec.model_name]

@@ -1,0 +1,1 @@
+"""Talking to XAPI: sessions, retries, TLS, errors and typed records."""
