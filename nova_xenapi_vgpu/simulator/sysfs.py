@@ -1,13 +1,18 @@
 """A fake sysfs tree (and nvidia-smi) for one simulated host."""
 
 import os
+import sys
 import time
 import xml.sax.saxutils
 
 from nova_xenapi_vgpu.simulator import hardware
 from nova_xenapi_vgpu.simulator import world
 
-_NVIDIA_SMI = '#!/bin/sh\nexec cat "$(dirname "$0")/../nvidia-smi.xml"\n'
+_NVIDIA_SMI = '''#!%s
+import sys
+with open(%r, encoding="utf-8") as stream:
+    sys.stdout.write(stream.read())
+'''
 
 
 def _write(path, text):
@@ -43,7 +48,8 @@ def build(root, host):
                 model.sriov_totalvfs)
     if any(p['model'].startswith('tesla') for p in host['pgpus']):
         path = os.path.join(root, 'bin', 'nvidia-smi')
-        _write(path, _NVIDIA_SMI.rstrip('\n'))
+        xml_path = os.path.join(root, 'nvidia-smi.xml')
+        _write(path, _NVIDIA_SMI % (sys.executable, xml_path))
         os.chmod(path, 0o755)
     return sys_root
 
