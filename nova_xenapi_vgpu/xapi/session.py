@@ -78,6 +78,15 @@ class XapiClient:
         with self._session() as session:
             return self._request(session, method, args)
 
+    def this_host(self):
+        """The host the session is logged in to (``session.get_this_host``).
+
+        :raises: XapiError, XapiConnectionError.
+        """
+        with self._session() as session:
+            return self._request(session, 'session.get_this_host',
+                                 (session.handle,))
+
     def event_from(self, classes, token, timeout):
         """``event.from``: wait up to ``timeout`` s for changes after token.
 

@@ -1,0 +1,1 @@
+"""The ``nova-xenapi-vgpu`` command line (cliff)."""

@@ -1,0 +1,133 @@
+"""What commands share: configuration, the XAPI client, this host."""
+
+import os
+import sys
+
+from oslo_config import cfg
+
+from nova_xenapi_vgpu import conf as conflib
+from nova_xenapi_vgpu import exception
+from nova_xenapi_vgpu.host import dom0
+from nova_xenapi_vgpu.host import identity
+from nova_xenapi_vgpu.xapi import session
+
+ENV = {'url': 'XENAPI_URL', 'username': 'XENAPI_USERNAME',
+       'password': 'XENAPI_PASSWORD'}
+_OVERRIDES = (('url', 'connection_url'), ('username', 'connection_username'),
+              ('password', 'connection_password'))
+
+
+def usage_error(message):
+    """Print a bad-usage message and exit 2, without a traceback."""
+    sys.stderr.write('nova-xenapi-vgpu: error: %s\n' % message)
+    raise SystemExit(2)
+
+
+def add_global_options(parser):
+    """The connection options every command shares."""
+    parser.add_argument(
+        '--config-file', action='append', default=[], metavar='PATH',
+        help='oslo.config file with [xenserver] and [vgpu] sections; may '
+             'be repeated.')
+    parser.add_argument(
+        '--url', default=os.environ.get(ENV['url']),
+        help='XAPI URL, e.g. https://xenserver.example.com/ '
+             '(env XENAPI_URL). Without it and without a config file, '
+             'commands run against the built-in simulator.')
+    parser.add_argument(
+        '--username', default=os.environ.get(ENV['username']),
+        help='XAPI user name (env XENAPI_USERNAME).')
+    parser.add_argument(
+        '--password', default=os.environ.get(ENV['password']),
+        help='XAPI password (env XENAPI_PASSWORD, preferred: a flag shows '
+             'in the process list).')
+    parser.add_argument(
+        '--insecure', action='store_true', default=None,
+        help='Do not verify the TLS certificate of XAPI.')
+
+
+def load_conf(options):
+    """A validated ConfigOpts from files, flags and environment.
+
+    Exits 2 with a message naming the option on bad configuration.
+    """
+    conf = cfg.ConfigOpts()
+    conflib.register_opts(conf)
+    try:
+        conf(args=[], project='nova-xenapi-vgpu',
+             default_config_files=options.config_file)
+        for flag, name in _OVERRIDES:
+            value = getattr(options, flag)
+            if value is not None:
+                conf.set_override(name, value, group='xenserver')
+        if options.insecure:
+            conf.set_override('insecure', True, group='xenserver')
+        conflib.validate(conf)
+    except exception.ConfigError as exc:
+        usage_error(str(exc))
+    except cfg.Error as exc:
+        usage_error('configuration: %s' % exc)
+    return conf
+
+
+class Context:
+    """Lazily built shared state; ``close`` releases it."""
+
+    def __init__(self, options):
+        self.options = options
+        self.simulator = None
+        self._conf = self._client = self._host = self._dom0 = None
+
+    @property
+    def conf(self):
+        """The validated configuration."""
+        if self._conf is None:
+            self._conf = load_conf(self.options)
+        return self._conf
+
+    @property
+    def client(self):
+        """The XAPI client; the built-in simulator when nothing is set."""
+        if self._client is None:
+            conf = self.conf
+            if not conf.xenserver.connection_url:
+                if self.options.config_file:
+                    usage_error('[xenserver] connection_url is required '
+                                'when a config file is given')
+                self._start_simulator(conf)
+            self._client = session.XapiClient.from_conf(conf)
+        return self._client
+
+    @property
+    def host_ref(self):
+        """This compute host inside the pool."""
+        if self._host is None:
+            self._host = identity.resolve_host(
+                self.client, self.conf.xenserver.host_uuid)
+        return self._host
+
+    @property
+    def dom0(self):
+        """The dom0 plugin client for this host."""
+        if self._dom0 is None:
+            self._dom0 = dom0.Dom0Plugin(self.client, self.host_ref)
+        return self._dom0
+
+    def _start_simulator(self, conf):
+        from nova_xenapi_vgpu.simulator import server
+        self.simulator = server.Simulator().start()
+        for name, value in (('connection_url', self.simulator.url),
+                            ('connection_username', self.simulator.username),
+                            ('connection_password',
+                             self.simulator.password)):
+            conf.set_override(name, value, group='xenserver')
+        sys.stderr.write('No XenServer configured: using the built-in XAPI '
+                         'simulator (profile %s) at %s\n' % (
+                             'mixed', self.simulator.url))
+
+    def close(self):
+        """Log out of XAPI and stop the simulator if one was started."""
+        if self._client is not None:
+            self._client.close()
+        if self.simulator is not None:
+            self.simulator.stop()

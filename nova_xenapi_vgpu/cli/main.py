@@ -1,0 +1,52 @@
+"""Entry point of ``nova-xenapi-vgpu``."""
+
+import sys
+
+from cliff import app
+from cliff import commandmanager
+
+from nova_xenapi_vgpu.cli import context
+
+try:
+    from importlib import metadata
+    VERSION = metadata.version('nova-xenapi-vgpu')
+except Exception:  # noqa: BLE001 - running from a source tree
+    VERSION = 'unknown'
+
+
+class NovaXenapiVgpuApp(app.App):
+    """vGPUs for OpenStack Nova on XenServer."""
+
+    def __init__(self):
+        super().__init__(
+            description='vGPUs for OpenStack Nova on XenServer through '
+                        "Nova's PCI framework.",
+            version=VERSION,
+            command_manager=commandmanager.CommandManager(
+                'nova_xenapi_vgpu.cli'),
+            deferred_help=True)
+        self.context = None
+
+    def build_option_parser(self, description, version,
+                            argparse_kwargs=None):
+        parser = super().build_option_parser(description, version,
+                                             argparse_kwargs)
+        context.add_global_options(parser)
+        return parser
+
+    def initialize_app(self, argv):
+        self.context = context.Context(self.options)
+
+    def clean_up(self, cmd, result, err):
+        if self.context is not None:
+            self.context.close()
+
+
+def main(argv=None):
+    """Run the command line; returns the exit code."""
+    argv = sys.argv[1:] if argv is None else argv
+    return NovaXenapiVgpuApp().run(argv or ['--help'])
+
+
+if __name__ == '__main__':
+    sys.exit(main())

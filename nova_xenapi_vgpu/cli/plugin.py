@@ -1,0 +1,32 @@
+"""``plugin path`` and ``plugin check``: the dom0 plugin for operators."""
+
+from cliff import command
+from cliff import show
+
+from nova_xenapi_vgpu import plugin_files
+
+
+class PluginPath(command.Command):
+    """Print where this package keeps the dom0 plugin file."""
+
+    def take_action(self, parsed_args):
+        try:
+            path = plugin_files.plugin_path()
+        except FileNotFoundError as exc:
+            self.app.stderr.write('%s\n' % exc)
+            return 1
+        self.app.stdout.write(path + '\n')
+        return 0
+
+
+class PluginCheck(show.ShowOne):
+    """Check that this host's dom0 plugin is installed and compatible."""
+
+    def take_action(self, parsed_args):
+        version = self.app.context.dom0.version()
+        columns = ('Plugin', 'Installed', 'API version', 'Functions')
+        if version is None:
+            return columns, (plugin_files.PLUGIN_NAME, False, '', '')
+        return columns, (plugin_files.PLUGIN_NAME, True,
+                         version.get('api_version', ''),
+                         ', '.join(version.get('functions', ())))

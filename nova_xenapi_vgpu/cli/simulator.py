@@ -1,0 +1,86 @@
+"""``simulator``: serve a simulated XenServer pool until interrupted."""
+
+import threading
+
+from cliff import command
+
+from nova_xenapi_vgpu.cli import context
+from nova_xenapi_vgpu.simulator import faults
+from nova_xenapi_vgpu.simulator import profiles
+from nova_xenapi_vgpu.simulator import server
+
+
+def _listen(value):
+    host, sep, port = value.rpartition(':')
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(value)
+    return host.strip('[]') or '127.0.0.1', int(port)
+
+
+class Simulator(command.Command):
+    """Serve the XAPI simulator; prints its URL as the first line."""
+
+    def get_parser(self, prog_name):
+        parser = super().get_parser(prog_name)
+        parser.add_argument('--listen', default='127.0.0.1:0',
+                            metavar='HOST:PORT',
+                            help='Address of the pool master (port 0: a '
+                                 'free port). Members take the next '
+                                 'loopback addresses, same port.')
+        parser.add_argument('--profile', default=profiles.DEFAULT,
+                            metavar='NAME|FILE',
+                            help='Built-in profile (%s) or a YAML/JSON '
+                                 'file.' % ', '.join(profiles.BUILTIN))
+        parser.add_argument('--username', dest='sim_username',
+                            default='root', help='Accepted user name.')
+        parser.add_argument('--password', dest='sim_password',
+                            default='xenroot', help='Accepted password.')
+        parser.add_argument('--tls-cert', metavar='FILE',
+                            help='PEM certificate: serve HTTPS.')
+        parser.add_argument('--tls-key', metavar='FILE',
+                            help='PEM private key for --tls-cert.')
+        parser.add_argument('--latency-ms', type=int, default=0,
+                            help='Delay added to every call.')
+        parser.add_argument('--fail', action='append', default=[],
+                            metavar='METHOD:N:CODE[:PARAM...]',
+                            help='Fail the Nth call of METHOD with CODE.')
+        parser.add_argument('--drop', action='append', default=[],
+                            metavar='METHOD',
+                            help='Drop the connection on the next call of '
+                                 'METHOD.')
+        return parser
+
+    def take_action(self, parsed_args):
+        sim = self._build(parsed_args)
+        with sim:
+            self.app.stdout.write(sim.url + '\n')
+            for url in sim.urls[1:]:
+                self.app.stderr.write('pool member listening at %s\n' % url)
+            self.app.stdout.flush()
+            try:
+                threading.Event().wait()
+            except KeyboardInterrupt:
+                pass
+        return 0
+
+    def _build(self, args):
+        if bool(args.tls_cert) != bool(args.tls_key):
+            context.usage_error('--tls-cert and --tls-key go together')
+        try:
+            host, port = _listen(args.listen)
+            rules = [faults.parse_fail_spec(spec) for spec in args.fail]
+            sim = server.Simulator(
+                args.profile, host, port, args.sim_username,
+                args.sim_password, args.tls_cert, args.tls_key,
+                args.latency_ms)
+        except profiles.ProfileError as exc:
+            context.usage_error(str(exc))
+        except ValueError as exc:
+            context.usage_error('--listen/--fail: bad value %s' % exc)
+        except OSError as exc:
+            context.usage_error('--tls-cert/--tls-key: %s' % exc)
+        for method, nth, error in rules:
+            sim.faults.fail_call(method, nth, *error)
+        for method in args.drop:
+            sim.faults.drop_connection(method)
+        return sim

@@ -1,0 +1,1 @@
+"""This host's GPU inventory, as XAPI and the dom0 plugin describe it."""

@@ -1,0 +1,151 @@
+"""Client of the ``xenapi_vgpu`` dom0 plugin: NUMA, PCI and NVIDIA facts."""
+
+import dataclasses
+import json
+
+from oslo_log import log as logging
+
+from nova_xenapi_vgpu import exception
+from nova_xenapi_vgpu import plugin_files
+
+LOG = logging.getLogger(__name__)
+
+PLUGIN = plugin_files.PLUGIN_NAME
+API_MAJOR = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class DeviceTopology:
+    """Where one pGPU sits: NUMA node, local CPUs, PCI identity."""
+
+    address: str
+    numa_node: int | None
+    local_cpulist: str | None
+    vendor_id: str | None
+    device_id: str | None
+    class_id: str | None
+    driver: str | None
+    iommu_group: int | None
+    sriov_totalvfs: int | None = None
+    sriov_numvfs: int | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class NumaNode:
+    """One NUMA node of the host."""
+
+    id: int
+    cpulist: str
+    memory_kib: int | None
+
+
+@dataclasses.dataclass(frozen=True)
+class Topology:
+    """The host's NUMA nodes and its pGPUs' places."""
+
+    devices: dict
+    numa_nodes: tuple
+
+    def numa_node_of(self, address):
+        """The NUMA node of the pGPU at ``address``, or None."""
+        device = self.devices.get(address)
+        return device.numa_node if device else None
+
+
+class Dom0Plugin:
+    """Calls the plugin on one host; caches its topology answers."""
+
+    def __init__(self, client, host_ref):
+        self.client = client
+        self.host_ref = host_ref
+        self._checked = False
+        self._missing = False
+        self._topology = {}
+
+    def topology(self, addresses):
+        """Topology of the pGPUs at ``addresses``; None without plugin.
+
+        :raises: PluginError for an incompatible plugin or bad answer.
+        """
+        key = tuple(sorted(addresses))
+        if key not in self._topology:
+            if not key:
+                return Topology({}, ())
+            data = self._call('get_gpu_topology',
+                              {'addresses': ','.join(key)})
+            if data is None:
+                return None
+            self._topology[key] = _decode_topology(data)
+        return self._topology[key]
+
+    def version(self):
+        """The plugin's ``version`` answer; None when it is missing.
+
+        :raises: PluginError for an incompatible plugin.
+        """
+        return self._call('version', {})
+
+    def vgpu_usage(self):
+        """NVIDIA vGPU usage per pGPU address; None without plugin."""
+        return self._call('get_nvidia_vgpu_usage', {})
+
+    def _call(self, fn, args):
+        if self._missing:
+            return None
+        try:
+            if not self._checked:
+                self._check_version()
+            return self._decode(self.client.call(
+                'host.call_plugin', self.host_ref, PLUGIN, fn, args))
+        except exception.XapiError as exc:
+            if exc.code != 'XENAPI_MISSING_PLUGIN':
+                raise
+            self._missing = True
+            LOG.warning('dom0 plugin %s is not installed on host %s: NUMA '
+                        'placement of vGPUs is unknown. Fix: copy %s to '
+                        '/etc/xapi.d/plugins/%s (mode 0755) on the host',
+                        PLUGIN, self.host_ref, _shipped_path(), PLUGIN)
+            return None
+
+    def _check_version(self):
+        answer = self._decode(self.client.call(
+            'host.call_plugin', self.host_ref, PLUGIN, 'version', {}))
+        found = str(answer.get('api_version', ''))
+        if found.split('.')[0] != str(API_MAJOR):
+            raise exception.PluginError(
+                plugin=PLUGIN, host=self.host_ref,
+                reason='API version %s, this client needs %d.x: install '
+                       'the plugin shipped with this package (%s)' % (
+                           found or 'unknown', API_MAJOR, _shipped_path()))
+        self._checked = True
+
+    def _decode(self, text):
+        try:
+            data = json.loads(text)
+        except (TypeError, ValueError):
+            raise exception.PluginError(
+                plugin=PLUGIN, host=self.host_ref,
+                reason='answer is not JSON: %.80r' % (text,)) from None
+        if not isinstance(data, dict):
+            raise exception.PluginError(plugin=PLUGIN, host=self.host_ref,
+                                        reason='answer is not an object')
+        return data
+
+
+def _decode_topology(data):
+    fields = {f.name for f in dataclasses.fields(DeviceTopology)}
+    devices = {
+        address: DeviceTopology(**{k: v for k, v in info.items()
+                                   if k in fields})
+        for address, info in data.get('devices', {}).items()}
+    nodes = tuple(NumaNode(n['id'], n.get('cpulist', ''),
+                           n.get('memory_kib'))
+                  for n in data.get('numa_nodes', ()))
+    return Topology(devices, nodes)
+
+
+def _shipped_path():
+    try:
+        return plugin_files.plugin_path()
+    except FileNotFoundError:
+        return 'dom0_plugins/%s' % PLUGIN
