@@ -23,6 +23,7 @@ PATHS = ('/', '/RPC2')
 
 class _Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = 'HTTP/1.1'
+    disable_nagle_algorithm = True
 
     def do_POST(self):  # noqa: N802 - http.server's naming
         if self.path not in PATHS:
@@ -127,7 +128,8 @@ class Simulator:
             self.port = server.server_address[1]
             self.db.set('host', host, 'address', address)
             self._servers.append(server)
-            threading.Thread(target=server.serve_forever, daemon=True,
+            threading.Thread(target=server.serve_forever, args=(0.05,),
+                             daemon=True,
                              name='xapi-sim-%s' % address).start()
         return self
 
