@@ -72,8 +72,11 @@ Related options:
 
 def register_opts(conf):
     """Register the [vgpu] options on ``conf``."""
-    conf.register_group(vgpu_group)
-    conf.register_opts(vgpu_opts, group=vgpu_group)
+    # A fresh OptGroup: oslo.config keeps registered options on the group
+    # object, and a shared one would leak between ConfigOpts instances.
+    group = cfg.OptGroup(vgpu_group.name, title=vgpu_group.title, help=vgpu_group.help)
+    conf.register_group(group)
+    conf.register_opts(vgpu_opts, group=group)
 
 
 def list_opts():

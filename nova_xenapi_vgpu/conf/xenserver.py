@@ -125,8 +125,11 @@ Possible values:
 
 def register_opts(conf):
     """Register the [xenserver] options on ``conf``."""
-    conf.register_group(xenserver_group)
-    conf.register_opts(xenserver_opts, group=xenserver_group)
+    # A fresh OptGroup: oslo.config keeps registered options on the group
+    # object, and a shared one would leak between ConfigOpts instances.
+    group = cfg.OptGroup(xenserver_group.name, title=xenserver_group.title, help=xenserver_group.help)
+    conf.register_group(group)
+    conf.register_opts(xenserver_opts, group=group)
 
 
 def list_opts():
