@@ -18,7 +18,11 @@ def _listen(value):
 
 
 class Simulator(command.Command):
-    """Serve the XAPI simulator; prints its URL as the first line."""
+    """Serve the XAPI simulator; prints its URL as the first line.
+
+    It accepts the credentials of the global --username and --password
+    options (default root / xenroot).
+    """
 
     def get_parser(self, prog_name):
         parser = super().get_parser(prog_name)
@@ -31,10 +35,6 @@ class Simulator(command.Command):
                             metavar='NAME|FILE',
                             help='Built-in profile (%s) or a YAML/JSON '
                                  'file.' % ', '.join(profiles.BUILTIN))
-        parser.add_argument('--username', dest='sim_username',
-                            default='root', help='Accepted user name.')
-        parser.add_argument('--password', dest='sim_password',
-                            default='xenroot', help='Accepted password.')
         parser.add_argument('--tls-cert', metavar='FILE',
                             help='PEM certificate: serve HTTPS.')
         parser.add_argument('--tls-key', metavar='FILE',
@@ -70,8 +70,10 @@ class Simulator(command.Command):
             host, port = _listen(args.listen)
             rules = [faults.parse_fail_spec(spec) for spec in args.fail]
             sim = server.Simulator(
-                args.profile, host, port, args.sim_username,
-                args.sim_password, args.tls_cert, args.tls_key,
+                args.profile, host, port,
+                self.app.options.username or 'root',
+                self.app.options.password or 'xenroot', args.tls_cert,
+                args.tls_key,
                 args.latency_ms)
         except profiles.ProfileError as exc:
             context.usage_error(str(exc))
