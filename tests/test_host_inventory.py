@@ -1,0 +1,160 @@
+"""This host's inventory and the dom0 plugin client, against the simulator."""
+
+import logging
+
+import pytest
+
+from nova_xenapi_vgpu import exception
+from nova_xenapi_vgpu.host import dom0
+from nova_xenapi_vgpu.host import identity
+from nova_xenapi_vgpu.host import inventory as inventorylib
+from nova_xenapi_vgpu.simulator import server
+from nova_xenapi_vgpu.xapi import session as sessionlib
+from tests.simhelpers import group_of
+from tests.simhelpers import vgpu_type
+from tests.simhelpers import vm_with_vgpu
+
+OLD_PLUGIN = '''import json
+import XenAPIPlugin
+
+def version(session, args):
+    return json.dumps({"api_version": "0.9", "functions": []})
+
+XenAPIPlugin.dispatch({"version": version})
+'''
+
+
+@pytest.fixture
+def client(sim):
+    with sessionlib.XapiClient(sim.url, 'root', 'xenroot') as xapi_client:
+        yield xapi_client
+
+
+def test_inventory_reads_in_five_calls(sim, client):
+    host = identity.resolve_host(client)
+    sim.faults.calls.clear()
+    inventory = inventorylib.HostInventory.load(client, host)
+    assert sum(sim.faults.calls.values()) == 5
+    assert len(inventory.pgpus) == 5
+    assert {inventory.address(p) for p in inventory.pgpus} == {
+        '0000:86:00.0', '0000:87:00.0', '0000:00:02.0', '0000:3b:00.0',
+        '0000:d8:00.0'}
+    assert inventory.numa_node(next(iter(inventory.pgpus))) is None
+
+
+def test_usage_matches_xapi_remaining_capacity(sim, xapi, client):
+    m60, t4 = group_of(xapi, 'Tesla M60'), group_of(xapi, 'Tesla T4')
+    for name, group, model in (('a', m60, 'GRID M60-2Q'),
+                               ('b', m60, 'GRID M60-2Q'),
+                               ('c', m60, 'passthrough'),
+                               ('d', t4, 'GRID T4-4Q')):
+        vm, _ = vm_with_vgpu(xapi, group, vgpu_type(xapi, model), name)
+        xapi.VM.start(vm, False, False)
+    idle, _ = vm_with_vgpu(xapi, m60, vgpu_type(xapi, 'GRID M60-1Q'), 'e')
+    inventory = inventorylib.HostInventory.load(
+        client, identity.resolve_host(client))
+    compared = 0
+    for pgpu in inventory.pgpus:
+        for vgpu_type_record in inventory.enabled_types(pgpu):
+            expected = int(xapi.PGPU.get_remaining_capacity(
+                pgpu, vgpu_type_record.ref))
+            usage = inventory.usage(pgpu, vgpu_type_record)
+            assert usage.remaining == expected, (
+                inventory.address(pgpu), vgpu_type_record.model_name)
+            compared += 1
+    assert compared == 38
+    used = {(inventory.address(p), t.model_name): inventory.usage(p, t).used
+            for p in inventory.pgpus for t in inventory.enabled_types(p)}
+    assert sorted(k[1] for k, v in used.items() if v) == [
+        'GRID M60-2Q', 'GRID T4-4Q', 'passthrough']
+
+
+def test_enabled_types_filter(client):
+    inventory = inventorylib.HostInventory.load(
+        client, identity.resolve_host(client))
+    names = {t.model_name for p in inventory.pgpus
+             for t in inventory.enabled_types(p, ['GRID M60-4Q', 'nope'])}
+    assert names == {'GRID M60-4Q'}
+
+
+def test_vendor_device_falls_back_to_group_types(sim, client):
+    for pci in sim.db.objects['PCI'].values():
+        pci['vendor_id'] = pci['device_id'] = ''
+    inventory = inventorylib.HostInventory.load(
+        client, identity.resolve_host(client))
+    assert {inventory.vendor_device(p) for p in inventory.pgpus} == {
+        '10de:13f2', '10de:1eb8', '8086:3e92', '1002:6929'}
+
+
+def test_dom0_topology_is_cached(sim, client):
+    plugin = dom0.Dom0Plugin(client, identity.resolve_host(client))
+    sim.faults.calls.clear()
+    first = plugin.topology(['0000:86:00.0', '0000:87:00.0'])
+    again = plugin.topology(['0000:87:00.0', '0000:86:00.0'])
+    assert first is again
+    assert sim.faults.calls['host.call_plugin'] == 2  # version + topology
+    assert first.numa_node_of('0000:87:00.0') == 1
+    assert [n.id for n in first.numa_nodes] == [0, 1]
+    assert first.devices['0000:86:00.0'].local_cpulist == '0-15'
+
+
+def test_inventory_with_numa_from_the_plugin(client):
+    host = identity.resolve_host(client)
+    inventory = inventorylib.HostInventory.load(
+        client, host, dom0=dom0.Dom0Plugin(client, host))
+    nodes = {inventory.address(p): inventory.numa_node(p)
+             for p in inventory.pgpus}
+    assert nodes == {'0000:86:00.0': 0, '0000:87:00.0': 1,
+                     '0000:00:02.0': 0, '0000:3b:00.0': 0,
+                     '0000:d8:00.0': 1}
+
+
+def test_missing_plugin_degrades_with_one_warning(tmp_path, caplog):
+    caplog.set_level(logging.WARNING)
+    with server.Simulator('m60', plugin_dir=str(tmp_path)) as sim:
+        with sessionlib.XapiClient(sim.url, 'root', 'xenroot') as client:
+            host = identity.resolve_host(client)
+            plugin = dom0.Dom0Plugin(client, host)
+            assert plugin.topology(['0000:86:00.0']) is None
+            assert plugin.vgpu_usage() is None
+            assert plugin.version() is None
+            inventory = inventorylib.HostInventory.load(client, host,
+                                                        dom0=plugin)
+            assert inventory.numa_node(next(iter(inventory.pgpus))) is None
+        assert sim.faults.calls['host.call_plugin'] == 1
+    warnings = [r.getMessage() for r in caplog.records
+                if 'not installed' in r.getMessage()]
+    assert len(warnings) == 1
+    assert '/etc/xapi.d/plugins/xenapi_vgpu' in warnings[0]
+
+
+def test_old_plugin_is_refused_clearly(tmp_path):
+    path = tmp_path / 'xenapi_vgpu'
+    path.write_text(OLD_PLUGIN)
+    with server.Simulator('m60', plugin_dir=str(tmp_path)) as sim:
+        with sessionlib.XapiClient(sim.url, 'root', 'xenroot') as client:
+            plugin = dom0.Dom0Plugin(client, identity.resolve_host(client))
+            with pytest.raises(exception.PluginError) as info:
+                plugin.topology(['0000:86:00.0'])
+    assert 'API version 0.9' in str(info.value)
+    assert 'needs 1.x' in str(info.value)
+
+
+def test_plugin_refusal_keeps_its_code(client):
+    plugin = dom0.Dom0Plugin(client, identity.resolve_host(client))
+    with pytest.raises(exception.XapiError) as info:
+        plugin.topology(['0000:01:00.0'])
+    assert info.value.details == ['XENAPI_VGPU_NOT_A_GPU', '0000:01:00.0',
+                                  '020000']
+
+
+def test_nvidia_usage_through_the_client(xapi, client):
+    vm, _ = vm_with_vgpu(xapi, group_of(xapi, 'Tesla M60'),
+                         vgpu_type(xapi, 'GRID M60-8Q'), 'big')
+    xapi.VM.start(vm, False, False)
+    usage = dom0.Dom0Plugin(client, identity.resolve_host(client)
+                            ).vgpu_usage()
+    assert usage['available'] is True
+    names = [v['vm_name'] for g in usage['gpus'].values()
+             for v in g['vgpus']]
+    assert names == ['big']
