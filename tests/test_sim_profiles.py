@@ -1,0 +1,119 @@
+"""Hardware profiles: built-ins, user files, validation, the generator."""
+
+import json
+
+import pytest
+import yaml
+from hypothesis import given
+from hypothesis import settings
+from hypothesis import strategies as st
+
+from nova_xenapi_vgpu.simulator import profiles
+from nova_xenapi_vgpu.simulator import server
+from tests.conftest import login
+
+M60 = {'address': '0000:86:00.0', 'model': 'tesla-m60', 'numa_node': 0}
+
+
+def one_host(**pgpu):
+    return {'hosts': [{'name': 'h1', 'pgpus': [dict(M60, **pgpu)]}]}
+
+
+def test_builtin_profiles_shape():
+    m60 = profiles.load('m60')
+    assert [p['numa_node'] for p in m60['hosts'][0]['pgpus']] == [0, 1]
+    pool = profiles.load('pool')
+    assert len(pool['hosts']) == 3
+    assert all(len(h['pgpus']) == 4 for h in pool['hosts'])
+    mixed = profiles.load('mixed')
+    assert {p['model'] for p in mixed['hosts'][0]['pgpus']} == {
+        'tesla-m60', 'tesla-t4', 'intel-uhd630', 'amd-s7150'}
+    assert profiles.DEFAULT == 'mixed'
+
+
+def test_mixed_profile_in_xapi_terms(xapi):
+    types = xapi.VGPU_type.get_all_records().values()
+    implementations = {t['implementation'] for t in types}
+    assert implementations == {'passthrough', 'nvidia', 'nvidia_sriov',
+                               'gvt_g', 'mxgpu'}
+    sriov = [t for t in types if t['implementation'] == 'nvidia_sriov']
+    assert all(len(t['compatible_types_in_vm']) == 1 for t in sriov)
+    pgpus = xapi.PGPU.get_all_records().values()
+    assert sum(p['is_system_display_device'] for p in pgpus) == 1
+    algorithms = {g['allocation_algorithm']
+                  for g in xapi.GPU_group.get_all_records().values()}
+    assert algorithms == {'depth_first', 'breadth_first'}
+    m60_8q = [t for t in types if t['model_name'] == 'GRID M60-8Q'][0]
+    assert (m60_8q['max_heads'], m60_8q['max_resolution_x']) == ('4', '4096')
+
+
+@pytest.mark.parametrize('suffix, dump', [('.yaml', yaml.safe_dump),
+                                          ('.json', json.dumps)])
+def test_user_profile_files(tmp_path, suffix, dump):
+    path = tmp_path / ('lab' + suffix)
+    data = one_host(enabled_types=['GRID M60-4Q'])
+    data['groups'] = {'tesla-m60': {'allocation_algorithm': 'breadth_first'}}
+    path.write_text(dump(data))
+    with server.Simulator(str(path)) as sim:
+        xapi = login(sim.url).xenapi
+        group = xapi.GPU_group.get_all_records()
+        assert [g['allocation_algorithm'] for g in group.values()] == [
+            'breadth_first']
+        pgpu = xapi.PGPU.get_all_records()
+        enabled = next(iter(pgpu.values()))['enabled_VGPU_types']
+        assert [xapi.VGPU_type.get_model_name(t) for t in enabled] == [
+            'GRID M60-4Q']
+
+
+@pytest.mark.parametrize('data, where', [
+    ({}, "'hosts' is a required property"),
+    (one_host(model='geforce'), '$.hosts[0].pgpus[0].model'),
+    (one_host(address='86:00.0'), '$.hosts[0].pgpus[0].address'),
+    (one_host(numa_node=4), 'numa_node: 4 but the host has 1'),
+    (one_host(enabled_types=['GRID K1']), 'GRID K1 not supported'),
+    (one_host(colour='red'), 'colour'),
+    ({'hosts': [{'name': 'h', 'pgpus': [M60, M60]}]}, 'appears twice'),
+    (dict(one_host(), groups={'g': {'allocation_algorithm': 'random'}}),
+     "$.groups.g.allocation_algorithm"),
+])
+def test_bad_profiles_say_where_and_why(data, where):
+    with pytest.raises(profiles.ProfileError) as info:
+        profiles.validate(data, 'lab.yaml')
+    assert 'lab.yaml' in str(info.value)
+    assert where in str(info.value)
+
+
+def test_unreadable_profile_file(tmp_path):
+    path = tmp_path / 'broken.yaml'
+    path.write_text('hosts: [unclosed')
+    with pytest.raises(profiles.ProfileError, match='broken.yaml'):
+        profiles.load(str(path))
+    with pytest.raises(profiles.ProfileError, match='not a built-in'):
+        profiles.load(str(tmp_path / 'absent.yaml'))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=8)),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3),
+        st.dictionaries(st.sampled_from(
+            ['hosts', 'name', 'pgpus', 'address', 'model', 'numa_node',
+             'groups', 'numa_nodes', 'x']), inner, max_size=4)),
+    max_leaves=12))
+def test_any_data_is_accepted_or_refused_cleanly(data):
+    try:
+        profiles.validate(data)
+    except profiles.ProfileError as exc:
+        assert str(exc).startswith('profile <profile>:')
+
+
+def test_generator_builds_big_pools():
+    data = profiles.generate(hosts=4, pgpus_per_host=40)
+    profiles.validate(data)
+    with server.Simulator(data) as sim:
+        xapi = login(sim.url).xenapi
+        assert len(xapi.host.get_all()) == 4
+        assert len(xapi.PGPU.get_all()) == 160
+        group = xapi.GPU_group.get_all()[0]
+        assert len(xapi.GPU_group.get_PGPUs(group)) == 160
