@@ -17,6 +17,7 @@ from nova_xenapi_vgpu import plugin_files
 from nova_xenapi_vgpu.simulator import plugins
 from nova_xenapi_vgpu.simulator import profiles
 from nova_xenapi_vgpu.simulator import sysfs
+from tests.conftest import failure
 from tests.conftest import login
 
 PLUGIN = plugin_files.plugin_path()
@@ -234,9 +235,8 @@ def test_through_the_simulator_end_to_end(sim, xapi):
     assert answer['devices']['0000:86:00.0']['numa_node'] == 0
     assert answer['devices']['0000:d8:00.0']['numa_node'] == 1
     assert answer['devices']['0000:d8:00.0']['class_id'] == '038000'
-    details = pytest.raises(Exception, xapi.host.call_plugin, host,
-                            'xenapi_vgpu', 'get_gpu_topology',
-                            {'addresses': '0000:01:00.0'}).value.details
+    details = failure(xapi.host.call_plugin, host, 'xenapi_vgpu',
+                      'get_gpu_topology', {'addresses': '0000:01:00.0'})
     assert details == ['XENAPI_VGPU_NOT_A_GPU', '0000:01:00.0', '020000']
 
 
@@ -265,7 +265,7 @@ def test_plugin_crash_is_xenapi_plugin_failure(tmp_path):
     with server.Simulator('m60', plugin_dir=str(folder)) as simulator:
         xapi = login(simulator.url).xenapi
         host = xapi.host.get_all()[0]
-        with pytest.raises(Exception) as info:
-            xapi.host.call_plugin(host, 'broken', 'version', {})
-    assert info.value.details[:2] == ['XENAPI_PLUGIN_FAILURE',
+        details = failure(xapi.host.call_plugin, host, 'broken', 'version',
+                          {})
+    assert details[:2] == ['XENAPI_PLUGIN_FAILURE',
                                       'non-zero exit']

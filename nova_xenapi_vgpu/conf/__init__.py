@@ -15,15 +15,17 @@ _MODULES = (xenserver, vgpu)
 def register_opts(conf):
     """Register every option of this project on ``conf``."""
     for module in _MODULES:
-        module.register_opts(conf)
+        # A fresh OptGroup: oslo.config keeps registered options on the
+        # group object, so a shared one would leak between ConfigOpts.
+        group = cfg.OptGroup(module.GROUP.name, title=module.GROUP.title,
+                             help=module.GROUP.help)
+        conf.register_group(group)
+        conf.register_opts(module.OPTS, group=group)
 
 
 def list_opts():
     """All option groups, for the ``oslo.config.opts`` entry point."""
-    result = []
-    for module in _MODULES:
-        result.extend(module.list_opts().items())
-    return result
+    return [(module.GROUP, module.OPTS) for module in _MODULES]
 
 
 def validate(conf):

@@ -2,14 +2,14 @@
 
 from oslo_config import cfg
 
-vgpu_group = cfg.OptGroup(
+GROUP = cfg.OptGroup(
     'vgpu',
     title='vGPU options',
     help='Which vGPU types this host offers and how flavors request them.')
 
 NUMA_POLICIES = ('required', 'legacy', 'preferred', 'socket')
 
-vgpu_opts = [
+OPTS = [
     cfg.ListOpt(
         'enabled_vgpu_types',
         default=[],
@@ -69,16 +69,3 @@ Related options:
 """),
 ]
 
-
-def register_opts(conf):
-    """Register the [vgpu] options on ``conf``."""
-    # A fresh OptGroup: oslo.config keeps registered options on the group
-    # object, and a shared one would leak between ConfigOpts instances.
-    group = cfg.OptGroup(vgpu_group.name, title=vgpu_group.title, help=vgpu_group.help)
-    conf.register_group(group)
-    conf.register_opts(vgpu_opts, group=group)
-
-
-def list_opts():
-    """Options of this group, for oslo-config-generator."""
-    return {vgpu_group: vgpu_opts}

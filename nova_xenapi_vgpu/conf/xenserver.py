@@ -2,12 +2,12 @@
 
 from oslo_config import cfg
 
-xenserver_group = cfg.OptGroup(
+GROUP = cfg.OptGroup(
     'xenserver',
     title='XenServer options',
     help='How this compute service connects to XAPI, the XenServer API.')
 
-xenserver_opts = [
+OPTS = [
     cfg.URIOpt(
         'connection_url',
         schemes=['http', 'https'],
@@ -122,16 +122,3 @@ Possible values:
 """),
 ]
 
-
-def register_opts(conf):
-    """Register the [xenserver] options on ``conf``."""
-    # A fresh OptGroup: oslo.config keeps registered options on the group
-    # object, and a shared one would leak between ConfigOpts instances.
-    group = cfg.OptGroup(xenserver_group.name, title=xenserver_group.title, help=xenserver_group.help)
-    conf.register_group(group)
-    conf.register_opts(xenserver_opts, group=group)
-
-
-def list_opts():
-    """Options of this group, for oslo-config-generator."""
-    return {xenserver_group: xenserver_opts}

@@ -18,7 +18,7 @@ _CLASS_PREFIXES = sorted(schema.CLASSES, key=len, reverse=True) + [
 
 def to_wire(value):
     """int64 values as strings, recursively, as xapi sends them."""
-    if isinstance(value, bool) or value is None:
+    if isinstance(value, str) or isinstance(value, bool) or value is None:
         return value
     if isinstance(value, int):
         return str(value)
@@ -192,18 +192,16 @@ _FIELD_METHODS = [('get_', _getter), ('set_', _setter),
 def _all_records_where(cls):
     def get_all_records_where(ctx, expr):
         tree = where.parse(expr)
-        result = {}
-        for ref in list(ctx.db.objects[cls]):
-            record = ctx.db.record(cls, ref)
 
-            def lookup(name, record=record):
-                if name not in record:
+        def matches(ref):
+            def lookup(name):
+                if not ctx.db.has_field(cls, name):
                     raise XapiFailure('INVALID_VALUE', expr,
                                       'unknown field %s' % name)
-                return _db_string(record[name])
-            if where.evaluate(tree, lookup):
-                result[ref] = record
-        return result
+                return _db_string(ctx.db.field(cls, ref, name))
+            return where.evaluate(tree, lookup)
+        return {ref: ctx.db.record(cls, ref)
+                for ref in list(ctx.db.objects[cls]) if matches(ref)}
     return get_all_records_where
 
 

@@ -1,0 +1,89 @@
+#!/usr/bin/env python3
+"""Inventory refresh: our bulk reads against upstream Nova's per-object way.
+
+Upstream Nova (Queens..Ussuri) refreshed vGPU stats with per-object calls:
+GPU_group.get_all, then per group get_uuid and get_enabled_VGPU_types,
+VGPU_type.get_model_name per type, and for each group holding the chosen
+type get_uuid, get_max_heads, GPU_group.get_remaining_capacity and
+PGPU.get_all_records_where. It did that twice per periodic task and saw
+one vGPU type only. This script runs both against the simulator with a
+per-call latency (as a remote XenServer adds) and prints calls and time.
+
+Usage: python benchmarks/inventory_refresh.py [--latency-ms 2] [--repeat 5]
+"""
+
+import argparse
+import statistics
+import time
+
+from nova_xenapi_vgpu.host import inventory as inventorylib
+from nova_xenapi_vgpu.simulator import profiles
+from nova_xenapi_vgpu.simulator import server
+from nova_xenapi_vgpu.xapi import session
+
+SHAPES = [('m60', None), ('mixed', None), ('pool', None),
+          ('generated 1 host x 16 pGPUs', (1, 16)),
+          ('generated 8 hosts x 16 pGPUs', (8, 16))]
+
+
+def upstream_refresh(client, wanted='GRID M60-4Q'):
+    """Upstream Nova's call pattern for one stats refresh."""
+    matching = []
+    for group in client.call('GPU_group.get_all'):
+        client.call('GPU_group.get_uuid', group)
+        for vgpu_type in client.call('GPU_group.get_enabled_VGPU_types',
+                                     group):
+            if client.call('VGPU_type.get_model_name', vgpu_type) == wanted:
+                matching.append((group, vgpu_type))
+    for group, vgpu_type in matching:
+        client.call('VGPU_type.get_uuid', vgpu_type)
+        client.call('VGPU_type.get_max_heads', vgpu_type)
+        client.call('GPU_group.get_remaining_capacity', group, vgpu_type)
+        client.call('PGPU.get_all_records_where',
+                    'field "GPU_group" = "%s"' % group)
+
+
+def our_refresh(client, host):
+    """This project's refresh: every type, every pGPU of the host."""
+    inventory = inventorylib.HostInventory.load(client, host)
+    return sum(inventory.usage(p, t).remaining
+               for p in inventory.pgpus for t in inventory.enabled_types(p))
+
+
+def measure(sim, func, repeat):
+    """(calls per refresh, median seconds per refresh)."""
+    with session.XapiClient(sim.url, sim.username, sim.password) as client:
+        host = client.this_host()
+        args = (client, host) if func is our_refresh else (client,)
+        func(*args)
+        sim.faults.calls.clear()
+        times = []
+        for _ in range(repeat):
+            start = time.perf_counter()
+            func(*args)
+            times.append(time.perf_counter() - start)
+        calls = sum(sim.faults.calls.values()) // repeat
+    return calls, statistics.median(times)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--latency-ms', type=float, default=2.0)
+    parser.add_argument('--repeat', type=int, default=5)
+    args = parser.parse_args()
+    print('latency per XAPI call: %.1f ms, median of %d refreshes'
+          % (args.latency_ms, args.repeat))
+    print('%-30s %14s %12s %14s %12s' % (
+        'profile', 'upstream calls', 'upstream ms', 'bulk calls',
+        'bulk ms'))
+    for name, shape in SHAPES:
+        profile = profiles.generate(*shape) if shape else name
+        with server.Simulator(profile, latency_ms=args.latency_ms) as sim:
+            up_calls, up_time = measure(sim, upstream_refresh, args.repeat)
+            our_calls, our_time = measure(sim, our_refresh, args.repeat)
+        print('%-30s %14d %12.1f %14d %12.1f' % (
+            name, up_calls, up_time * 1000, our_calls, our_time * 1000))
+
+
+if __name__ == '__main__':
+    main()
