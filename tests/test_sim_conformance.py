@@ -189,7 +189,7 @@ def test_event_from_snapshot_shape(target):
     result = target.xapi.event_from(['pgpu', 'gpu_group'], '', 1.0)
     assert set(result) >= {'events', 'valid_ref_counts', 'token'}
     pgpus = target.xapi.PGPU.get_all()
-    assert result['valid_ref_counts']['pgpu'] == str(len(pgpus))
+    assert result['valid_ref_counts']['pgpu'] == len(pgpus)  # an int32
     adds = [e for e in result['events'] if e['class'] == 'pgpu']
     assert {e['ref'] for e in adds} == set(pgpus)
     for event in result['events']:

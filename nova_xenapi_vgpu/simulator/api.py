@@ -11,32 +11,11 @@ from nova_xenapi_vgpu.simulator import vm as vmlib
 from nova_xenapi_vgpu.simulator import where
 from nova_xenapi_vgpu.simulator.errors import XapiFailure
 from nova_xenapi_vgpu.simulator.faults import Faults
+from nova_xenapi_vgpu.simulator.wire import failure
+from nova_xenapi_vgpu.simulator.wire import success
 
 _CLASS_PREFIXES = sorted(schema.CLASSES, key=len, reverse=True) + [
     'session', 'event']
-
-
-def to_wire(value):
-    """int64 values as strings, recursively, as xapi sends them."""
-    if isinstance(value, str) or isinstance(value, bool) or value is None:
-        return value
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, dict):
-        return {str(k): to_wire(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [to_wire(v) for v in value]
-    return value
-
-
-def success(value):
-    """The Success envelope."""
-    return {'Status': 'Success', 'Value': to_wire(value)}
-
-
-def failure(description):
-    """The Failure envelope."""
-    return {'Status': 'Failure', 'ErrorDescription': description}
 
 
 def split_method(name):
@@ -59,7 +38,6 @@ class Api:
         self.plugins = plugins
         self.faults = Faults(latency_ms)
         self.sessions = {}
-        self.addresses = {}
         self._lock = threading.Lock()
         gpu.register_derived(db)
         self.handlers = _handlers()
@@ -90,9 +68,10 @@ class Api:
             return failure(exc.description)
 
     def _call(self, cls, method, full, params, host):
-        if cls == 'session' and method == 'login_with_password':
-            return self._login(host, *params[:2]) if len(params) >= 2 else (
-                _count_mismatch(full, 2, len(params)))
+        if full == 'session.login_with_password':
+            if not 2 <= len(params) <= 4:
+                _count_mismatch(full, 4, len(params))
+            return self._login(host, params[0], params[1])
         handler = self._resolve(cls, method, full)
         if not params or params[0] not in self.sessions:
             raise XapiFailure('SESSION_INVALID',
@@ -228,8 +207,7 @@ def _handlers():
     """Explicit methods; they win over the generic accessors."""
     return {
         'session.logout': _logout,
-        'session.get_this_host': lambda ctx, s: ctx.api.sessions.get(
-            s) or _raise('SESSION_INVALID', s),
+        'session.get_this_host': _this_host,
         'event.from': events.event_from,
         'host.call_plugin': _call_plugin,
         'VM.create': lambda ctx, record: vmlib.create(ctx.db, record),
@@ -273,8 +251,11 @@ def _done(_result):
     return ''
 
 
-def _raise(code, *params):
-    raise XapiFailure(code, *params)
+def _this_host(ctx, session):
+    host = ctx.api.sessions.get(session)
+    if host is None:
+        raise XapiFailure('SESSION_INVALID', session)
+    return host
 
 
 def _checked(db, *pairs):

@@ -4,6 +4,7 @@ import time
 
 from nova_xenapi_vgpu.simulator import schema
 from nova_xenapi_vgpu.simulator.errors import XapiFailure
+from nova_xenapi_vgpu.simulator.wire import Int32
 
 
 def _parse_token(token):
@@ -46,8 +47,8 @@ def event_from(ctx, classes, token, timeout):
         db.changed.wait(remaining)
     return {
         'events': events,
-        'valid_ref_counts': {schema.CLASSES[c].event_name: len(
-            db.objects[c]) for c in sorted(wanted)},
+        'valid_ref_counts': {schema.CLASSES[c].event_name: Int32(len(
+            db.objects[c])) for c in sorted(wanted)},
         'token': str(db.generation),
     }
 
