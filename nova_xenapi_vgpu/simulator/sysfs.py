@@ -83,7 +83,6 @@ def nvidia_smi_xml(gpus):
 
     Each vGPU is a dict with id, vm_uuid, vm_name, type_name, fb_mib.
     """
-    esc = xml.sax.saxutils.escape
     parts = ['<?xml version="1.0" ?>',
              '<!DOCTYPE nvidia_smi_log SYSTEM "nvsmi_device_v11.dtd">',
              '<nvidia_smi_log>',
@@ -91,25 +90,30 @@ def nvidia_smi_xml(gpus):
              '  <driver_version>430.99</driver_version>',
              '  <attached_gpus>%d</attached_gpus>' % len(gpus)]
     for address, product, vgpus in gpus:
-        bus_id = '0000' + address.upper()
-        parts += ['  <gpu id="%s">' % bus_id,
-                  '    <product_name>%s</product_name>' % esc(product),
-                  '    <pci><pci_bus_id>%s</pci_bus_id></pci>' % bus_id,
-                  '    <utilization><gpu_util>%d %%</gpu_util>'
-                  '<memory_util>%d %%</memory_util></utilization>' % (
-                      7 * len(vgpus), 3 * len(vgpus)),
-                  '    <vgpus>']
-        for vgpu in vgpus:
-            parts += ['      <vgpu_instance id="%s">' % vgpu['id'],
-                      '        <vm_id>%s</vm_id>' % vgpu['vm_uuid'],
-                      '        <vm_name>%s</vm_name>' % esc(vgpu['vm_name']),
-                      '        <vgpu_name>%s</vgpu_name>' % esc(
-                          vgpu['type_name']),
-                      '        <fb_memory_usage><total>%d MiB</total>'
-                      '</fb_memory_usage>' % vgpu['fb_mib'],
-                      '        <utilization><gpu_util>7 %</gpu_util>'
-                      '</utilization>',
-                      '      </vgpu_instance>']
-        parts += ['    </vgpus>', '  </gpu>']
+        parts += _gpu_xml(address, product, vgpus)
     parts.append('</nvidia_smi_log>')
     return '\n'.join(parts) + '\n'
+
+
+def _gpu_xml(address, product, vgpus):
+    esc = xml.sax.saxutils.escape
+    bus_id = '0000' + address.upper()
+    parts = ['  <gpu id="%s">' % bus_id,
+             '    <product_name>%s</product_name>' % esc(product),
+             '    <pci><pci_bus_id>%s</pci_bus_id></pci>' % bus_id,
+             '    <utilization><gpu_util>%d %%</gpu_util>'
+             '<memory_util>%d %%</memory_util></utilization>' % (
+                 7 * len(vgpus), 3 * len(vgpus)),
+             '    <vgpus>']
+    for vgpu in vgpus:
+        parts += ['      <vgpu_instance id="%s">' % vgpu['id'],
+                  '        <vm_id>%s</vm_id>' % vgpu['vm_uuid'],
+                  '        <vm_name>%s</vm_name>' % esc(vgpu['vm_name']),
+                  '        <vgpu_name>%s</vgpu_name>' % esc(
+                      vgpu['type_name']),
+                  '        <fb_memory_usage><total>%d MiB</total>'
+                  '</fb_memory_usage>' % vgpu['fb_mib'],
+                  '        <utilization><gpu_util>7 %</gpu_util>'
+                  '</utilization>',
+                  '      </vgpu_instance>']
+    return parts + ['    </vgpus>', '  </gpu>']
