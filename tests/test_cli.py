@@ -5,6 +5,8 @@ import os
 import signal
 import subprocess
 import sys
+import time
+import xmlrpc.client
 
 import pytest
 
@@ -171,8 +173,29 @@ def test_simulator_command_serves_until_interrupted():
     assert proc.returncode == 0
 
 
+def test_simulator_command_expires_sessions():
+    proc = subprocess.Popen(
+        [sys.executable, '-m', 'nova_xenapi_vgpu.cli.main', 'simulator',
+         '--profile', 'm60', '--expire-sessions-every', '0.2'],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        url = proc.stdout.readline().strip()
+        handle = login(url).handle
+        deadline = time.monotonic() + 10
+        proxy = xmlrpc.client.ServerProxy(url)
+        while proxy.host.get_all(handle)['Status'] == 'Success':
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert proxy.host.get_all(handle)['ErrorDescription'] == [
+            'SESSION_INVALID', handle]
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(20)
+
+
 @pytest.mark.parametrize('args, word', [
     (['--profile', 'nope'], 'nope'),
+    (['--expire-sessions-every', '0'], '--expire-sessions-every'),
     (['--listen', 'localhost'], '--listen'),
     (['--fail', 'PGPU.get_all:x:E'], '--fail'),
     (['--tls-cert', 'c.pem'], '--tls-key'),

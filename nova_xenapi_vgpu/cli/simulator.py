@@ -44,6 +44,10 @@ class Simulator(command.Command):
         parser.add_argument('--fail', action='append', default=[],
                             metavar='METHOD:N:CODE[:PARAM...]',
                             help='Fail the Nth call of METHOD with CODE.')
+        parser.add_argument('--expire-sessions-every', type=float,
+                            metavar='SECONDS',
+                            help='Invalidate every session this often, '
+                                 'as a xapi restart would.')
         parser.add_argument('--drop', action='append', default=[],
                             metavar='METHOD',
                             help='Drop the connection on the next call of '
@@ -52,18 +56,25 @@ class Simulator(command.Command):
 
     def take_action(self, parsed_args):
         sim = self._build(parsed_args)
+        stop = threading.Event()
         with sim:
             self.app.stdout.write(sim.url + '\n')
             for url in sim.urls[1:]:
                 self.app.stderr.write('pool member listening at %s\n' % url)
             self.app.stdout.flush()
             try:
-                threading.Event().wait()
+                if parsed_args.expire_sessions_every:
+                    while not stop.wait(parsed_args.expire_sessions_every):
+                        sim.expire_sessions()
+                stop.wait()
             except KeyboardInterrupt:
                 pass
         return 0
 
     def _build(self, args):
+        every = args.expire_sessions_every
+        if every is not None and every <= 0:
+            context.usage_error('--expire-sessions-every must be positive')
         if bool(args.tls_cert) != bool(args.tls_key):
             context.usage_error('--tls-cert and --tls-key go together')
         try:
