@@ -117,3 +117,40 @@ def test_generator_builds_big_pools():
         assert len(xapi.PGPU.get_all()) == 160
         group = xapi.GPU_group.get_all()[0]
         assert len(xapi.GPU_group.get_PGPUs(group)) == 160
+
+
+def test_profile_vms_are_built_and_started():
+    data = profiles.load('pool')
+    data['vms'] = [
+        {'name': 'on-member', 'host': 'xs-pool-02',
+         'vgpus': [{'type': 'GRID M60-8Q'}]},
+        {'name': 'halted', 'running': False,
+         'vgpus': [{'type': 'passthrough', 'group': 'M60'}]},
+        {'name': 'plain'}]
+    with server.Simulator(data) as sim:
+        xapi = login(sim.url).xenapi
+        vms = {r['name_label']: r for r in xapi.VM.get_all_records().values()
+               if not r['is_control_domain']}
+        assert {n: r['power_state'] for n, r in vms.items()} == {
+            'on-member': 'Running', 'halted': 'Halted', 'plain': 'Running'}
+        host = vms['on-member']['resident_on']
+        assert xapi.host.get_name_label(host) == 'xs-pool-02'
+        vgpu = xapi.VGPU.get_record(vms['on-member']['VGPUs'][0])
+        assert xapi.PGPU.get_host(vgpu['resident_on']) == host
+        assert xapi.VGPU.get_resident_on(vms['halted']['VGPUs'][0]) == (
+            'OpaqueRef:NULL')
+
+
+@pytest.mark.parametrize('vms, message', [
+    ([{'name': 'a', 'host': 'nowhere'}], 'no host named nowhere'),
+    ([{'name': 'a', 'vgpus': [{'type': 'GRID K1'}]}],
+     'no pGPU supports GRID K1'),
+    ([{'name': 'a%d' % i, 'vgpus': [{'type': 'GRID M60-8Q'}]}
+      for i in range(3)], 'XAPI says'),
+])
+def test_profile_vms_that_cannot_be_built(vms, message):
+    data = dict(profiles.load('m60'), vms=vms)
+    with pytest.raises(profiles.ProfileError) as info:
+        server.Simulator(data)
+    assert message in str(info.value)
+    assert '$.vms[' in str(info.value)

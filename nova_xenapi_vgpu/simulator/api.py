@@ -39,7 +39,6 @@ class Api:
         self.faults = Faults(latency_ms)
         self.sessions = {}
         self._lock = threading.Lock()
-        gpu.register_derived(db)
         self.handlers = _handlers()
 
     @property

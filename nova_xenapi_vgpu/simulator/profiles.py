@@ -15,6 +15,11 @@ A profile is a mapping (JSON or YAML) with this schema::
             system_display: false
     groups:                      # optional, per group key
       M60: {name: "...", allocation_algorithm: breadth_first}
+    vms:                         # optional: VMs made when the pool starts
+      - name: instance-00000001
+        host: xs-gpu-01          # VM.start_on it; default VM.start
+        running: true            # default true; false leaves it halted
+        vgpus: [{type: GRID M60-4Q, group: M60}]   # group optional
 """
 
 import copy
@@ -63,6 +68,23 @@ SCHEMA = {
                         'enabled_types': {'type': 'array',
                                           'items': {'type': 'string'}},
                         'system_display': {'type': 'boolean'},
+                    }}},
+            }}},
+        'vms': {'type': 'array', 'items': {
+            'type': 'object',
+            'required': ['name'],
+            'additionalProperties': False,
+            'properties': {
+                'name': {'type': 'string', 'minLength': 1},
+                'host': {'type': 'string', 'minLength': 1},
+                'running': {'type': 'boolean'},
+                'vgpus': {'type': 'array', 'items': {
+                    'type': 'object',
+                    'required': ['type'],
+                    'additionalProperties': False,
+                    'properties': {
+                        'type': {'type': 'string', 'minLength': 1},
+                        'group': {'type': 'string', 'minLength': 1},
                     }}},
             }}},
         'groups': {'type': 'object', 'additionalProperties': {

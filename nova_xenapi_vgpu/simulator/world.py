@@ -3,7 +3,11 @@
 import dataclasses
 
 from nova_xenapi_vgpu.simulator import db as dblib
+from nova_xenapi_vgpu.simulator import gpu
 from nova_xenapi_vgpu.simulator import hardware
+from nova_xenapi_vgpu.simulator import profiles
+from nova_xenapi_vgpu.simulator import vm as vmlib
+from nova_xenapi_vgpu.simulator.errors import XapiFailure
 
 NIC = dict(class_id='0200', class_name='Ethernet controller',
            vendor_id='8086', vendor_name='Intel Corporation',
@@ -16,18 +20,60 @@ NIC_ADDRESS = '0000:01:00.0'
 
 
 def build(profile):
-    """A Database holding the pool, hosts, PCIs, groups, types and pGPUs."""
+    """A Database holding the pool, hosts, PCIs, groups, types and pGPUs,
+    and the profile's VMs, started where the profile says.
+
+    :raises: ProfileError when a VM of the profile cannot be built.
+    """
     db = dblib.Database()
+    gpu.register_derived(db)
     types = {}
     groups = {}
-    hosts = [_host(db, host) for host in profile['hosts']]
-    pool = db.create('pool', name_label='simulated pool', master=hosts[0])
-    for host_ref, host in zip(hosts, profile['hosts'], strict=True):
+    hosts = {host['name']: _host(db, host) for host in profile['hosts']}
+    db.pool = db.create('pool', name_label='simulated pool',
+                        master=hosts[profile['hosts'][0]['name']])
+    for host in profile['hosts']:
         for pgpu in host['pgpus']:
             group = _group(db, groups, profile.get('groups', {}), pgpu)
-            _pgpu(db, host_ref, group, types, pgpu)
-    db.pool = pool
+            _pgpu(db, hosts[host['name']], group, types, pgpu)
+    for index, spec in enumerate(profile.get('vms', ())):
+        try:
+            _vm(db, spec, hosts, groups, types, profile)
+        except XapiFailure as exc:
+            raise profiles.ProfileError('profile: $.vms[%d] (%s): XAPI says '
+                                        '%s' % (index, spec['name'],
+                                                exc.description)) from None
+        except ValueError as exc:
+            raise profiles.ProfileError('profile: $.vms[%d] (%s): %s' % (
+                index, spec['name'], exc)) from None
     return db
+
+
+def _vm(db, spec, hosts, groups, types, profile):
+    if spec.get('host', profile['hosts'][0]['name']) not in hosts:
+        raise ValueError('no host named %s' % spec['host'])
+    ref = vmlib.create(db, {'name_label': spec['name']})
+    for vgpu in spec.get('vgpus', ()):
+        group = vgpu.get('group') or _group_supporting(profile, vgpu['type'])
+        if group not in groups or vgpu['type'] not in types:
+            raise ValueError('no GPU group %s with type %s' % (
+                group, vgpu['type']))
+        gpu.vgpu_create(db, ref, groups[group], '0', {},
+                        types[vgpu['type']])
+    if spec.get('running', True):
+        if spec.get('host'):
+            vmlib.start_on(db, ref, hosts[spec['host']])
+        else:
+            vmlib.start(db, ref)
+
+
+def _group_supporting(profile, model_name):
+    for host in profile['hosts']:
+        for pgpu in host['pgpus']:
+            specs = hardware.supported_types(hardware.MODELS[pgpu['model']])
+            if model_name in {spec.model_name for spec in specs}:
+                return pgpu.get('group', pgpu['model'])
+    raise ValueError('no pGPU supports %s' % model_name)
 
 
 def _host(db, host):
