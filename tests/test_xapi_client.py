@@ -217,3 +217,17 @@ def test_password_never_logged(caplog):
     assert 'redirect' in caplog.text or 'pool member' in caplog.text
     assert SECRET not in logged
     assert SECRET[::-1] not in logged
+
+
+def test_call_timeout_and_longer_event_waits(sim):
+    with client_for(sim, timeout=0.5, retries=0) as client:
+        token = client.event_from(['vm'], '', 1.0)['token']
+        start = time.monotonic()
+        result = client.event_from(['vm'], token, 1.2)
+        assert result['events'] == []
+        assert time.monotonic() - start >= 1.2
+        sim.faults.latency_ms = 1500
+        with pytest.raises(exception.XapiConnectionError) as info:
+            client.call('host.get_all')
+        sim.faults.latency_ms = 0
+    assert 'timed out' in str(info.value)

@@ -64,6 +64,10 @@ class _Server(http.server.ThreadingHTTPServer):
         if tls:
             self.socket = tls.wrap_socket(self.socket, server_side=True)
 
+    def handle_error(self, request, client_address):
+        LOG.debug('Connection from %s ended abruptly', client_address,
+                  exc_info=True)
+
 
 class Simulator:
     """A simulated XenServer pool serving XAPI over XML-RPC.

@@ -8,30 +8,33 @@ from oslo_log import log as logging
 LOG = logging.getLogger(__name__)
 
 
-class TimeoutTransport(xmlrpc.client.Transport):
-    """Plain HTTP transport whose connections time out."""
+class _TimeoutMixin:
+    """Applies ``self.timeout`` to new and kept-alive connections alike."""
+
+    timeout = None
+
+    def make_connection(self, host):
+        conn = super().make_connection(host)
+        conn.timeout = self.timeout
+        if conn.sock is not None:
+            conn.sock.settimeout(self.timeout)
+        return conn
+
+
+class TimeoutTransport(_TimeoutMixin, xmlrpc.client.Transport):
+    """Plain HTTP transport whose calls time out."""
 
     def __init__(self, timeout):
         super().__init__()
         self.timeout = timeout
 
-    def make_connection(self, host):
-        conn = super().make_connection(host)
-        conn.timeout = self.timeout
-        return conn
 
-
-class TimeoutSafeTransport(xmlrpc.client.SafeTransport):
-    """HTTPS transport whose connections time out."""
+class TimeoutSafeTransport(_TimeoutMixin, xmlrpc.client.SafeTransport):
+    """HTTPS transport whose calls time out."""
 
     def __init__(self, timeout, context):
         super().__init__(context=context)
         self.timeout = timeout
-
-    def make_connection(self, host):
-        conn = super().make_connection(host)
-        conn.timeout = self.timeout
-        return conn
 
 
 def tls_context(ca_file=None, insecure=False):
