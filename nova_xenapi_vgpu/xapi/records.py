@@ -1,41 +1,41 @@
 """XAPI records decoded to typed values, in one place.
 
-XAPI sends int64 fields as strings; these classes turn them into ints so
-that no other module has to.
+XAPI sends int64 fields as strings and the null reference as
+``OpaqueRef:NULL``; these classes turn them into ints and None, driven by
+each field's annotation, so that no other module has to.
 """
 
 import dataclasses
+import typing
 
 NULL_REF = 'OpaqueRef:NULL'
+Ref = typing.NewType('Ref', str)
+IntMap = typing.NewType('IntMap', dict)
+
+_DECODE = {
+    str: lambda v: v or '',
+    int: lambda v: int(v) if v not in (None, '') else 0,
+    bool: bool,
+    dict: lambda v: dict(v or {}),
+    tuple: lambda v: tuple(v or ()),
+    Ref: lambda v: None if v in (None, '', NULL_REF) else v,
+    IntMap: lambda v: {k: int(n) for k, n in (v or {}).items()},
+}
 
 
-def _int(value):
-    return int(value) if value not in (None, '') else 0
+class _Record:
+    """Base of the typed records: decoding by field annotation."""
 
-
-def _ref(value):
-    return None if value in (None, '', NULL_REF) else value
-
-
-def _refs(value):
-    return tuple(value or ())
-
-
-def _int_map(value):
-    return {key: int(val) for key, val in (value or {}).items()}
-
-
-def _from(cls, ref, record, converters):
-    values = {'ref': ref}
-    for field in dataclasses.fields(cls):
-        if field.name != 'ref':
-            convert = converters.get(field.name, lambda v: v)
-            values[field.name] = convert(record.get(field.name))
-    return cls(**values)
+    @classmethod
+    def from_xapi(cls, ref, record):
+        """Decode one XAPI record of this class."""
+        return cls(ref=ref, **{
+            field.name: _DECODE[field.type](record.get(field.name))
+            for field in dataclasses.fields(cls) if field.name != 'ref'})
 
 
 @dataclasses.dataclass(frozen=True)
-class GpuGroup:
+class GpuGroup(_Record):
     """A GPU_group: pGPUs of one kind, and how xapi fills them."""
 
     ref: str
@@ -47,43 +47,26 @@ class GpuGroup:
     enabled_VGPU_types: tuple
     supported_VGPU_types: tuple
 
-    @classmethod
-    def from_xapi(cls, ref, record):
-        """Decode a GPU_group record."""
-        return _from(cls, ref, record, {
-            'GPU_types': _refs, 'PGPUs': _refs,
-            'enabled_VGPU_types': _refs, 'supported_VGPU_types': _refs})
-
 
 @dataclasses.dataclass(frozen=True)
-class Pgpu:
+class Pgpu(_Record):
     """A physical GPU and the vGPU types it runs."""
 
     ref: str
     uuid: str
-    PCI: str
-    GPU_group: str
-    host: str
+    PCI: Ref
+    GPU_group: Ref
+    host: Ref
     supported_VGPU_types: tuple
     enabled_VGPU_types: tuple
     resident_VGPUs: tuple
-    supported_VGPU_max_capacities: dict
+    supported_VGPU_max_capacities: IntMap
     is_system_display_device: bool
     dom0_access: str
 
-    @classmethod
-    def from_xapi(cls, ref, record):
-        """Decode a PGPU record."""
-        return _from(cls, ref, record, {
-            'PCI': _ref, 'GPU_group': _ref, 'host': _ref,
-            'supported_VGPU_types': _refs, 'enabled_VGPU_types': _refs,
-            'resident_VGPUs': _refs,
-            'supported_VGPU_max_capacities': _int_map,
-            'is_system_display_device': bool})
-
 
 @dataclasses.dataclass(frozen=True)
-class VgpuType:
+class VgpuType(_Record):
     """A vGPU type: a model name and its size."""
 
     ref: str
@@ -97,14 +80,6 @@ class VgpuType:
     implementation: str
     compatible_types_in_vm: tuple
 
-    @classmethod
-    def from_xapi(cls, ref, record):
-        """Decode a VGPU_type record."""
-        return _from(cls, ref, record, {
-            'framebuffer_size': _int, 'max_heads': _int,
-            'max_resolution_x': _int, 'max_resolution_y': _int,
-            'compatible_types_in_vm': _refs})
-
     @property
     def is_passthrough(self):
         """Whether this type hands a whole pGPU to the VM."""
@@ -112,31 +87,23 @@ class VgpuType:
 
 
 @dataclasses.dataclass(frozen=True)
-class Vgpu:
+class Vgpu(_Record):
     """A VGPU object: a VM's claim on a group and type."""
 
     ref: str
     uuid: str
-    VM: str
-    GPU_group: str
-    type: str
+    VM: Ref
+    GPU_group: Ref
+    type: Ref
     device: str
     currently_attached: bool
-    resident_on: str
-    scheduled_to_be_resident_on: str
+    resident_on: Ref
+    scheduled_to_be_resident_on: Ref
     other_config: dict
-
-    @classmethod
-    def from_xapi(cls, ref, record):
-        """Decode a VGPU record."""
-        return _from(cls, ref, record, {
-            'VM': _ref, 'GPU_group': _ref, 'type': _ref,
-            'resident_on': _ref, 'scheduled_to_be_resident_on': _ref,
-            'currently_attached': bool, 'other_config': dict})
 
 
 @dataclasses.dataclass(frozen=True)
-class PciDevice:
+class PciDevice(_Record):
     """A PCI record; the ``*_id`` fields are empty on older xapi."""
 
     ref: str
@@ -147,14 +114,7 @@ class PciDevice:
     device_id: str
     vendor_name: str
     device_name: str
-    host: str
-
-    @classmethod
-    def from_xapi(cls, ref, record):
-        """Decode a PCI record."""
-        return _from(cls, ref, record, {
-            'host': _ref, 'class_id': lambda v: v or '',
-            'vendor_id': lambda v: v or '', 'device_id': lambda v: v or ''})
+    host: Ref
 
 
 def decode_all(cls, records):
