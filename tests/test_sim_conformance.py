@@ -51,8 +51,10 @@ class Target:
 def target():
     if conftest.ON_REAL_XAPI:
         env = conftest.REAL_XAPI
-        yield Target(env['XAPI_URL'], env['XAPI_USERNAME'],
-                     env['XAPI_PASSWORD'], True)
+        found = Target(env['XAPI_URL'], env['XAPI_USERNAME'],
+                       env['XAPI_PASSWORD'], True)
+        yield found
+        found.xapi.session.logout()
         return
     with conftest.server.Simulator() as sim:
         yield Target(sim.url, sim.username, sim.password, False)

@@ -74,3 +74,19 @@ def test_session_login_with_bad_user(sim):
     assert failure(session.login_with_password, 'admin', 'xenroot', '1.0',
                    't') == ['SESSION_AUTHENTICATION_FAILED', 'admin',
                             'Authentication failure']
+
+
+def test_bad_parameter_types_give_internal_error(xapi):
+    vm = xapi.VM.create({'name_label': 'x'})
+    group = xapi.GPU_group.get_all()[0]
+    vgpu_type = xapi.VGPU_type.get_all()[0]
+    details = failure(xapi.VGPU.create, vm, group, '0', 'not-a-map',
+                      vgpu_type)
+    assert details[0] == 'INTERNAL_ERROR'
+    assert xapi.VM.get_VGPUs(vm) == []
+
+
+def test_port_in_use_is_a_clear_error(sim):
+    from nova_xenapi_vgpu.simulator import server
+    with pytest.raises(OSError):
+        server.Simulator('m60', port=sim.port).start()

@@ -4,6 +4,8 @@ import inspect
 import threading
 import uuid as uuidlib
 
+from oslo_log import log as logging
+
 from nova_xenapi_vgpu.simulator import events
 from nova_xenapi_vgpu.simulator import gpu
 from nova_xenapi_vgpu.simulator import schema
@@ -14,6 +16,7 @@ from nova_xenapi_vgpu.simulator.faults import Faults
 from nova_xenapi_vgpu.simulator.wire import failure
 from nova_xenapi_vgpu.simulator.wire import success
 
+LOG = logging.getLogger(__name__)
 _CLASS_PREFIXES = sorted(schema.CLASSES, key=len, reverse=True) + [
     'session', 'event']
 
@@ -65,6 +68,10 @@ class Api:
             return success(self._call(cls, method, full, list(params), host))
         except XapiFailure as exc:
             return failure(exc.description)
+        except (TypeError, ValueError, AttributeError) as exc:
+            LOG.debug('%s failed', full, exc_info=True)
+            return failure(['INTERNAL_ERROR', '%s: %s' % (
+                type(exc).__name__, exc)])
 
     def _call(self, cls, method, full, params, host):
         if full == 'session.login_with_password':
@@ -78,6 +85,8 @@ class Api:
         expected = len(inspect.signature(handler).parameters) - 1
         if len(params) - 1 != expected:
             _count_mismatch(full, expected, len(params) - 1)
+        if full in _UNLOCKED:
+            return handler(_Context(self, params[0]), *params[1:])
         with self.db.lock:
             return handler(_Context(self, params[0]), *params[1:])
 
@@ -270,11 +279,13 @@ def _logout(ctx):
 
 
 def _call_plugin(ctx, host, plugin, fn, args):
-    ctx.db.get('host', host)
+    with ctx.db.lock:
+        ctx.db.get('host', host)
     if ctx.api.plugins is None:
         raise XapiFailure('XENAPI_MISSING_PLUGIN', plugin)
-    ctx.db.lock.release()
-    try:
-        return ctx.api.plugins.call(ctx.session, host, plugin, fn, args)
-    finally:
-        ctx.db.lock.acquire()
+    return ctx.api.plugins.call(ctx.session, host, plugin, fn, args)
+
+
+# Calls that must not hold the database lock while they run: a plugin
+# runs for as long as its subprocess takes.
+_UNLOCKED = frozenset({'host.call_plugin'})

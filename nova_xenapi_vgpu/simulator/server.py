@@ -60,9 +60,22 @@ class _Server(http.server.ThreadingHTTPServer):
 
     def __init__(self, address, api, host_ref, tls):
         super().__init__(address, _Handler)
-        self.api, self.host_ref = api, host_ref
-        if tls:
-            self.socket = tls.wrap_socket(self.socket, server_side=True)
+        self.api, self.host_ref, self.tls = api, host_ref, tls
+
+    def finish_request(self, request, client_address):
+        """TLS handshake in the worker thread, so no client stalls accept."""
+        if self.tls is None:
+            return super().finish_request(request, client_address)
+        try:
+            request = self.tls.wrap_socket(request, server_side=True)
+        except OSError:
+            LOG.debug('TLS handshake with %s failed', client_address,
+                      exc_info=True)
+            return None
+        try:
+            return super().finish_request(request, client_address)
+        finally:
+            request.close()
 
     def handle_error(self, request, client_address):
         LOG.debug('Connection from %s ended abruptly', client_address,
@@ -124,18 +137,23 @@ class Simulator:
         hosts = [master] + [h for h in self.db.objects['host']
                             if h != master]
         address = self.listen_host
-        for index, host in enumerate(hosts):
-            if index:
-                address = _next_address(address)
-            server = _Server((address, self.port), self.api, host,
-                             self._tls)
-            self.port = server.server_address[1]
-            self.db.set('host', host, 'address', address)
-            self._servers.append(server)
-            threading.Thread(target=server.serve_forever, args=(0.05,),
-                             daemon=True,
-                             name='xapi-sim-%s' % address).start()
+        try:
+            for index, host in enumerate(hosts):
+                if index:
+                    address = _next_address(address)
+                self._serve(host, address)
+        except (OSError, ValueError):
+            self.stop()
+            raise
         return self
+
+    def _serve(self, host, address):
+        server = _Server((address, self.port), self.api, host, self._tls)
+        self.port = server.server_address[1]
+        self.db.set('host', host, 'address', address)
+        self._servers.append(server)
+        threading.Thread(target=server.serve_forever, args=(0.05,),
+                         daemon=True, name='xapi-sim-%s' % address).start()
 
     def stop(self):
         """Stop serving and remove the fake dom0 trees."""
