@@ -231,3 +231,10 @@ def test_call_timeout_and_longer_event_waits(sim):
             client.call('host.get_all')
         sim.faults.latency_ms = 0
     assert 'timed out' in str(info.value)
+
+
+def test_this_host_after_sessions_expire(sim):
+    with client_for(sim) as client:
+        host = client.this_host()
+        sim.expire_sessions()
+        assert client.this_host() == host

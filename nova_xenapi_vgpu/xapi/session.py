@@ -84,8 +84,14 @@ class XapiClient:
         :raises: XapiError, XapiConnectionError.
         """
         with self._session() as session:
-            return self._request(session, 'session.get_this_host',
-                                 (session.handle,))
+            try:
+                return self._request(session, 'session.get_this_host',
+                                     (session.handle,))
+            except exception.SessionInvalid:
+                # The SDK logged in again but resent the stale handle as
+                # the argument: ask once more with the fresh one.
+                return self._request(session, 'session.get_this_host',
+                                     (session.handle,))
 
     def event_from(self, classes, token, timeout):
         """``event.from``: wait up to ``timeout`` s for changes after token.
