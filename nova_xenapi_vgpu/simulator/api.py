@@ -44,11 +44,6 @@ class Api:
         self._lock = threading.Lock()
         self.handlers = _handlers()
 
-    @property
-    def calls(self):
-        """Calls per method name (``Class.method``) since the last clear."""
-        return self.faults.calls
-
     def expire_sessions(self):
         """Invalidate every session, as a xapi restart would."""
         with self._lock:
