@@ -9,7 +9,7 @@ PGPU.get_all_records_where. It did that twice per periodic task and saw
 one vGPU type only. This script runs both against the simulator with a
 per-call latency (as a remote XenServer adds) and prints calls and time.
 
-Usage: python benchmarks/inventory_refresh.py [--latency-ms 2] [--repeat 5]
+Usage: python benchmarks/inventory_refresh.py [--latency-ms 2] [--repeat 15]
 """
 
 import argparse
@@ -69,7 +69,7 @@ def measure(sim, func, repeat):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--latency-ms', type=float, default=2.0)
-    parser.add_argument('--repeat', type=int, default=5)
+    parser.add_argument('--repeat', type=int, default=15)
     args = parser.parse_args()
     print('latency per XAPI call: %.1f ms, median of %d refreshes'
           % (args.latency_ms, args.repeat))
