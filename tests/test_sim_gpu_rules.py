@@ -318,3 +318,16 @@ def test_event_from_blocks_until_a_change(sim, xapi, m60):
     waiter.join(10)
     assert not waiter.is_alive()
     assert [e['ref'] for e in result['value']['events']] == [vm]
+
+
+def test_assert_can_boot_here_is_a_dry_run(xapi, m60):
+    host = xapi.host.get_all()[0]
+    t8q = vgpu_type(xapi, 'GRID M60-8Q')
+    vms = [vm_with_vgpu(xapi, m60, t8q, name)[0] for name in 'abc']
+    for vm in vms[:2]:
+        xapi.VM.assert_can_boot_here(vm, host)
+    assert xapi.GPU_group.get_remaining_capacity(m60, t8q) == '2'
+    for vm in vms[:2]:
+        xapi.VM.start_on(vm, host, False, False)
+    assert failure(xapi.VM.assert_can_boot_here, vms[2], host) == [
+        'VM_REQUIRES_VGPU', vms[2], m60, t8q]

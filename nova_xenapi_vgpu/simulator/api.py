@@ -218,6 +218,8 @@ def _handlers():
             vmlib.start(ctx.db, vm, paused)),
         'VM.start_on': lambda ctx, vm, host, paused, force: _done(
             vmlib.start_on(ctx.db, vm, host, paused)),
+        'VM.assert_can_boot_here': lambda ctx, vm, host: _done(
+            vmlib.assert_can_boot_here(ctx.db, vm, host)),
         'VM.clean_shutdown': lambda ctx, vm: _done(
             vmlib.shutdown(ctx.db, vm)),
         'VM.hard_shutdown': lambda ctx, vm: _done(

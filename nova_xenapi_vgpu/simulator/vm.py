@@ -59,6 +59,13 @@ def start_on(db, vm, host, start_paused=False):
         _run(db, vm, host, _plan(db, vm, host), start_paused)
 
 
+def assert_can_boot_here(db, vm, host):
+    """VM.assert_can_boot_here: the vGPU part, a dry run of start_on."""
+    with db.lock:
+        db.get('host', host)
+        _plan(db, vm, host)
+
+
 def start(db, vm, start_paused=False):
     """VM.start: the pool's hosts ranked by remaining vGPU capacity."""
     with db.lock:
