@@ -34,68 +34,41 @@ from nova_xenapi_vgpu.simulator import hardware
 ALGORITHMS = ('depth_first', 'breadth_first')
 PCI_ADDRESS = r'^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$'
 
-SCHEMA = {
-    'type': 'object',
-    'required': ['hosts'],
-    'additionalProperties': False,
-    'properties': {
-        'hosts': {'type': 'array', 'minItems': 1, 'items': {
-            'type': 'object',
-            'required': ['name', 'pgpus'],
-            'additionalProperties': False,
-            'properties': {
-                'name': {'type': 'string', 'minLength': 1},
-                'numa_nodes': {'type': 'array', 'minItems': 1, 'items': {
-                    'type': 'object',
-                    'required': ['cpus', 'memory_mib'],
-                    'additionalProperties': False,
-                    'properties': {
-                        'cpus': {'type': 'string',
-                                 'pattern': r'^\d+(-\d+)?(,\d+(-\d+)?)*$'},
-                        'memory_mib': {'type': 'integer', 'minimum': 1},
-                    }}},
-                'pgpus': {'type': 'array', 'items': {
-                    'type': 'object',
-                    'required': ['address', 'model'],
-                    'additionalProperties': False,
-                    'properties': {
-                        'address': {'type': 'string',
-                                    'pattern': PCI_ADDRESS},
-                        'model': {'enum': sorted(hardware.MODELS)},
-                        'numa_node': {'type': ['integer', 'null'],
-                                      'minimum': 0},
-                        'group': {'type': 'string', 'minLength': 1},
-                        'enabled_types': {'type': 'array',
-                                          'items': {'type': 'string'}},
-                        'system_display': {'type': 'boolean'},
-                    }}},
-            }}},
-        'vms': {'type': 'array', 'items': {
-            'type': 'object',
-            'required': ['name'],
-            'additionalProperties': False,
-            'properties': {
-                'name': {'type': 'string', 'minLength': 1},
-                'host': {'type': 'string', 'minLength': 1},
-                'running': {'type': 'boolean'},
-                'vgpus': {'type': 'array', 'items': {
-                    'type': 'object',
-                    'required': ['type'],
-                    'additionalProperties': False,
-                    'properties': {
-                        'type': {'type': 'string', 'minLength': 1},
-                        'group': {'type': 'string', 'minLength': 1},
-                    }}},
-            }}},
-        'groups': {'type': 'object', 'additionalProperties': {
-            'type': 'object',
-            'additionalProperties': False,
-            'properties': {
-                'name': {'type': 'string', 'minLength': 1},
-                'allocation_algorithm': {'enum': list(ALGORITHMS)},
-            }}},
-    },
-}
+_NAME = {'type': 'string', 'minLength': 1}
+
+
+def _strict(required=(), **properties):
+    """A JSON-schema object with these properties and no others."""
+    return {'type': 'object', 'required': list(required),
+            'additionalProperties': False, 'properties': properties}
+
+
+def _array(items, **extra):
+    return dict({'type': 'array', 'items': items}, **extra)
+
+
+SCHEMA = _strict(
+    ['hosts'],
+    hosts=_array(_strict(
+        ['name', 'pgpus'], name=_NAME,
+        numa_nodes=_array(_strict(
+            ['cpus', 'memory_mib'],
+            cpus={'type': 'string', 'pattern': r'^\d+(-\d+)?(,\d+(-\d+)?)*$'},
+            memory_mib={'type': 'integer', 'minimum': 1}), minItems=1),
+        pgpus=_array(_strict(
+            ['address', 'model'],
+            address={'type': 'string', 'pattern': PCI_ADDRESS},
+            model={'enum': sorted(hardware.MODELS)},
+            numa_node={'type': ['integer', 'null'], 'minimum': 0},
+            group=_NAME,
+            enabled_types=_array({'type': 'string'}),
+            system_display={'type': 'boolean'}))), minItems=1),
+    vms=_array(_strict(
+        ['name'], name=_NAME, host=_NAME, running={'type': 'boolean'},
+        vgpus=_array(_strict(['type'], type=_NAME, group=_NAME)))),
+    groups={'type': 'object', 'additionalProperties': _strict(
+        name=_NAME, allocation_algorithm={'enum': list(ALGORITHMS)})},
+)
 
 _M60_GROUP = {'name': 'Group of NVIDIA Corporation GM204GL [Tesla M60] GPUs'}
 _TWO_NODES = [{'cpus': '0-15', 'memory_mib': 131072},
