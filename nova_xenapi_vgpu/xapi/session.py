@@ -131,41 +131,29 @@ class XapiClient:
                     self._idle.put(session)
 
     def _request(self, session, method, args):
-        try:
-            return self._retrying(
-                method, lambda: session.xenapi_request(method, tuple(args)))
-        except XenAPI.Failure as failure:
-            raise exception.from_failure(failure.details) from None
-        except xmlrpc.client.Fault as fault:
-            raise _fault_error(fault) from None
+        return self._retrying(
+            method, lambda: session.xenapi_request(method, tuple(args)))
 
     def _login(self):
         url = self.master_url or self.url
-        session = self._new_session(url)
         try:
-            self._login_session(session)
-        except XenAPI.Failure as failure:
-            if failure.details[0] != 'HOST_IS_SLAVE' or self.master_url:
-                raise exception.from_failure(failure.details) from None
-            self.master_url = master_url(url, failure.details[1])
-            LOG.info('%s is a pool member; using the pool master at %s',
-                     url, self.master_url)
-            session = self._new_session(self.master_url)
-            try:
-                self._login_session(session)
-            except XenAPI.Failure as failure:
-                raise exception.from_failure(failure.details) from None
-        return session
+            return self._login_at(url)
+        except exception.XapiError as exc:
+            if exc.code != 'HOST_IS_SLAVE' or self.master_url:
+                raise
+            self.master_url = master_url(url, exc.params[0])
+        LOG.info('%s is a pool member; using the pool master at %s',
+                 url, self.master_url)
+        return self._login_at(self.master_url)
 
-    def _login_session(self, session):
-        try:
-            self._retrying('session.login_with_password',
-                           lambda: session.login_with_password(
-                               self.username, self.__password,
-                               API_VERSION, ORIGINATOR))
-        except xmlrpc.client.Fault as fault:
-            raise _fault_error(fault) from None
-        LOG.debug('Logged in to %s as %s', session.url, self.username)
+    def _login_at(self, url):
+        session = self._new_session(url)
+        self._retrying('session.login_with_password',
+                       lambda: session.login_with_password(
+                           self.username, self.__password,
+                           API_VERSION, ORIGINATOR))
+        LOG.debug('Logged in to %s as %s', url, self.username)
+        return session
 
     def _new_session(self, url):
         session = XenAPI.Session(
@@ -181,10 +169,16 @@ class XapiClient:
             LOG.debug('Ignoring failed logout from %s: %s', session.url, exc)
 
     def _retrying(self, method, func):
+        """Run one XAPI request with retries; every failure leaves here as
+        XapiError or XapiConnectionError."""
         attempt = 0
         while True:
             try:
                 return func()
+            except XenAPI.Failure as failure:
+                raise exception.from_failure(failure.details) from None
+            except xmlrpc.client.Fault as fault:
+                raise _fault_error(fault) from None
             except ssl.SSLError as exc:
                 raise self._unreachable(method, 1, exc) from None
             except (*TRANSIENT_ERRORS, OSError) as exc:
