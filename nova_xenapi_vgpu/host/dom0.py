@@ -58,7 +58,7 @@ class Dom0Plugin:
     def __init__(self, client, host_ref):
         self.client = client
         self.host_ref = host_ref
-        self._checked = False
+        self._version = None
         self._missing = False
         self._topology = {}
 
@@ -83,41 +83,46 @@ class Dom0Plugin:
 
         :raises: PluginError for an incompatible plugin.
         """
-        return self._call('version', {})
+        return self._version if self._checked() else None
 
     def vgpu_usage(self):
         """NVIDIA vGPU usage per pGPU address; None without plugin."""
         return self._call('get_nvidia_vgpu_usage', {})
 
     def _call(self, fn, args):
-        if self._missing:
-            return None
+        return self._invoke(fn, args) if self._checked() else None
+
+    def _checked(self):
+        """Ask ``version`` once; False when the plugin is missing."""
+        if self._version is None and not self._missing:
+            answer = self._invoke('version', {})
+            if answer is None:
+                return False
+            found = str(answer.get('api_version', ''))
+            if found.split('.')[0] != str(API_MAJOR):
+                raise exception.PluginError(
+                    plugin=PLUGIN, host=self.host_ref,
+                    reason='API version %s, this client needs %d.x: install '
+                           'the plugin shipped with this package (%s)' % (
+                               found or 'unknown', API_MAJOR,
+                               _shipped_path()))
+            self._version = answer
+        return not self._missing
+
+    def _invoke(self, fn, args):
+        """One plugin call, decoded; None (and one warning) when missing."""
         try:
-            if not self._checked:
-                self._check_version()
             return self._decode(self.client.call(
                 'host.call_plugin', self.host_ref, PLUGIN, fn, args))
         except exception.XapiError as exc:
             if exc.code != 'XENAPI_MISSING_PLUGIN':
                 raise
-            self._missing = True
-            LOG.warning('dom0 plugin %s is not installed on host %s: NUMA '
-                        'placement of vGPUs is unknown. Fix: copy %s to '
-                        '/etc/xapi.d/plugins/%s (mode 0755) on the host',
-                        PLUGIN, self.host_ref, _shipped_path(), PLUGIN)
-            return None
-
-    def _check_version(self):
-        answer = self._decode(self.client.call(
-            'host.call_plugin', self.host_ref, PLUGIN, 'version', {}))
-        found = str(answer.get('api_version', ''))
-        if found.split('.')[0] != str(API_MAJOR):
-            raise exception.PluginError(
-                plugin=PLUGIN, host=self.host_ref,
-                reason='API version %s, this client needs %d.x: install '
-                       'the plugin shipped with this package (%s)' % (
-                           found or 'unknown', API_MAJOR, _shipped_path()))
-        self._checked = True
+        self._missing = True
+        LOG.warning('dom0 plugin %s is not installed on host %s: NUMA '
+                    'placement of vGPUs is unknown. Fix: copy %s to '
+                    '/etc/xapi.d/plugins/%s (mode 0755) on the host',
+                    PLUGIN, self.host_ref, _shipped_path(), PLUGIN)
+        return None
 
     def _decode(self, text):
         try:
