@@ -1,12 +1,9 @@
 """This host's GPU groups, pGPUs, vGPU types and VGPUs, read in bulk."""
 
 import dataclasses
-
-from oslo_log import log as logging
+import functools
 
 from nova_xenapi_vgpu.xapi import records
-
-LOG = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,9 +86,16 @@ class HostInventory:
 
     def allocated(self, pgpu_ref):
         """VGPUs resident on or scheduled onto a pGPU."""
-        return [v for v in self.vgpus.values()
-                if pgpu_ref in (v.resident_on,
-                                v.scheduled_to_be_resident_on)]
+        return self._allocated.get(pgpu_ref, [])
+
+    @functools.cached_property
+    def _allocated(self):
+        by_pgpu = {}
+        for vgpu in self.vgpus.values():
+            for pgpu in {vgpu.resident_on, vgpu.scheduled_to_be_resident_on}:
+                if pgpu is not None:
+                    by_pgpu.setdefault(pgpu, []).append(vgpu)
+        return by_pgpu
 
     def usage(self, pgpu_ref, vgpu_type):
         """Capacity of ``vgpu_type`` on a pGPU, as XAPI counts it.

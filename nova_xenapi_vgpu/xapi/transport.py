@@ -3,10 +3,6 @@
 import ssl
 import xmlrpc.client
 
-from oslo_log import log as logging
-
-LOG = logging.getLogger(__name__)
-
 
 class _TimeoutMixin:
     """Applies ``self.timeout`` to new and kept-alive connections alike."""
