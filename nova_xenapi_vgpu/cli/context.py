@@ -114,6 +114,7 @@ class Context:
         return self._dom0
 
     def _start_simulator(self, conf):
+        from nova_xenapi_vgpu.simulator import profiles
         from nova_xenapi_vgpu.simulator import server
         self.simulator = server.Simulator().start()
         for name, value in (('connection_url', self.simulator.url),
@@ -123,7 +124,7 @@ class Context:
             conf.set_override(name, value, group='xenserver')
         sys.stderr.write('No XenServer configured: using the built-in XAPI '
                          'simulator (profile %s) at %s\n' % (
-                             'mixed', self.simulator.url))
+                             profiles.DEFAULT, self.simulator.url))
 
     def close(self):
         """Log out of XAPI and stop the simulator if one was started."""

@@ -7,8 +7,6 @@ GROUP = cfg.OptGroup(
     title='vGPU options',
     help='Which vGPU types this host offers and how flavors request them.')
 
-NUMA_POLICIES = ('required', 'legacy', 'preferred', 'socket')
-
 OPTS = [
     cfg.ListOpt(
         'enabled_vgpu_types',

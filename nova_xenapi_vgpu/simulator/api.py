@@ -238,11 +238,9 @@ def _handlers():
         'PGPU.set_GPU_group': lambda ctx, pgpu, group: _done(
             gpu.set_gpu_group(ctx.db, pgpu, group)),
         'PGPU.get_remaining_capacity': lambda ctx, pgpu, vgpu_type: (
-            _checked(ctx.db, 'PGPU', pgpu, 'VGPU_type', vgpu_type)
-            and gpu.capacity_or_zero(ctx.db, pgpu, vgpu_type)),
+            gpu.pgpu_remaining_capacity(ctx.db, pgpu, vgpu_type)),
         'GPU_group.get_remaining_capacity': lambda ctx, group, vgpu_type: (
-            _checked(ctx.db, 'GPU_group', group, 'VGPU_type', vgpu_type)
-            and gpu.group_remaining_capacity(ctx.db, group, vgpu_type)),
+            gpu.group_remaining_capacity(ctx.db, group, vgpu_type)),
         'GPU_group.create': lambda ctx, label, description, other: (
             ctx.db.create('GPU_group', name_label=label,
                           name_description=description,
@@ -261,12 +259,6 @@ def _this_host(ctx, session):
     if host is None:
         raise XapiFailure('SESSION_INVALID', session)
     return host
-
-
-def _checked(db, *pairs):
-    for cls, ref in zip(pairs[::2], pairs[1::2], strict=True):
-        db.get(cls, ref)
-    return True
 
 
 def _logout(ctx):

@@ -38,13 +38,6 @@ class Faults:
         with self._lock:
             self._drop[method] += times
 
-    def clear(self):
-        """Forget every injected fault and reset the counters."""
-        with self._lock:
-            self._fail.clear()
-            self._drop.clear()
-            self.calls.clear()
-
     def on_call(self, method):
         """Count the call, sleep, then drop or return an injected error."""
         with self._lock:

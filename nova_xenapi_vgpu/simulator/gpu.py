@@ -227,8 +227,22 @@ def group_destroy(db, group):
     db.destroy('GPU_group', group)
 
 
+def pgpu_remaining_capacity(db, pgpu, vgpu_type):
+    """PGPU.get_remaining_capacity: 0 where xapi's rule would refuse.
+
+    :raises: XapiFailure HANDLE_INVALID for an unknown pGPU or type.
+    """
+    db.get('PGPU', pgpu)
+    db.get('VGPU_type', vgpu_type)
+    return capacity_or_zero(db, pgpu, vgpu_type)
+
+
 def group_remaining_capacity(db, group, vgpu_type):
-    """GPU_group.get_remaining_capacity: summed over the whole pool."""
+    """GPU_group.get_remaining_capacity: summed over the whole pool.
+
+    :raises: XapiFailure HANDLE_INVALID for an unknown group or type.
+    """
+    db.get('VGPU_type', vgpu_type)
     return sum(capacity_or_zero(db, p, vgpu_type)
                for p in db.field('GPU_group', group, 'PGPUs'))
 
