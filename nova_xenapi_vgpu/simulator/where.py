@@ -51,17 +51,17 @@ class _Parser:
         return bool(self.tokens) and self.tokens[0] == ('op', op)
 
     def disjunction(self):
-        left = self.conjunction()
-        while self.peek('or'):
-            self.next()
-            left = ('or', left, self.conjunction())
-        return left
+        return self.chain('or', self.conjunction)
 
     def conjunction(self):
-        left = self.unary()
-        while self.peek('and'):
+        return self.chain('and', self.unary)
+
+    def chain(self, word, operand):
+        """Left-associative ``operand (word operand)*``."""
+        left = operand()
+        while self.peek(word):
             self.next()
-            left = ('and', left, self.unary())
+            left = (word, left, operand())
         return left
 
     def unary(self):
