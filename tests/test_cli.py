@@ -59,7 +59,8 @@ def test_inventory_reflects_running_vgpus_and_enabled_types(tmp_path):
         types = {r['model_name']: ref for ref, r in
                  xapi.VGPU_type.get_all_records().items()}
         group = xapi.GPU_group.get_all()[0]
-        vm = xapi.VM.create({'name_label': 'a'})
+        vm = xapi.VM.create({'name_label': 'a',
+                             'HVM_boot_policy': 'BIOS order'})
         xapi.VGPU.create(vm, group, '0', {}, types['GRID M60-2Q'])
         xapi.VM.start(vm, False, False)
         conf = tmp_path / 'n.conf'

@@ -8,6 +8,7 @@ from nova_xenapi_vgpu import exception
 from nova_xenapi_vgpu.host import dom0
 from nova_xenapi_vgpu.host import identity
 from nova_xenapi_vgpu.host import inventory as inventorylib
+from nova_xenapi_vgpu.simulator import hardware
 from nova_xenapi_vgpu.simulator import server
 from nova_xenapi_vgpu.xapi import session as sessionlib
 from tests.simhelpers import group_of
@@ -62,7 +63,11 @@ def test_usage_matches_xapi_remaining_capacity(sim, xapi, client):
             assert usage.remaining == expected, (
                 inventory.address(pgpu), vgpu_type_record.model_name)
             compared += 1
-    assert compared == 38
+    # Every supported type of every pGPU is enabled in the mixed profile.
+    assert compared == sum(
+        len(hardware.supported_types(hardware.MODELS[p['model']],
+                                     p.get('system_display')))
+        for p in sim.profile['hosts'][0]['pgpus'])
     used = {(inventory.address(p), t.model_name): inventory.usage(p, t).used
             for p in inventory.pgpus for t in inventory.enabled_types(p)}
     assert sorted(k[1] for k, v in used.items() if v) == [

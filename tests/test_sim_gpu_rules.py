@@ -193,7 +193,7 @@ def test_vm_destroy_removes_vgpus(xapi, m60):
     vm, vgpu = vm_with_vgpu(xapi, m60, vgpu_type(xapi, 'GRID M60-1Q'))
     xapi.VM.start(vm, False, False)
     assert failure(xapi.VM.destroy, vm) == [
-        'VM_BAD_POWER_STATE', vm, 'halted', 'running']
+        'VM_BAD_POWER_STATE', vm, 'halted, suspended', 'running']
     xapi.VM.clean_shutdown(vm)
     xapi.VM.destroy(vm)
     assert vgpu not in xapi.VGPU.get_all()

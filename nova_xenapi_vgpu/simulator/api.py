@@ -6,8 +6,10 @@ import uuid as uuidlib
 
 from oslo_log import log as logging
 
+from nova_xenapi_vgpu.simulator import boot
 from nova_xenapi_vgpu.simulator import events
 from nova_xenapi_vgpu.simulator import gpu
+from nova_xenapi_vgpu.simulator import migrate
 from nova_xenapi_vgpu.simulator import schema
 from nova_xenapi_vgpu.simulator import vm as vmlib
 from nova_xenapi_vgpu.simulator import where
@@ -77,9 +79,7 @@ class Api:
         if not params or params[0] not in self.sessions:
             raise XapiFailure('SESSION_INVALID',
                               params[0] if params else '')
-        expected = len(inspect.signature(handler).parameters) - 1
-        if len(params) - 1 != expected:
-            _count_mismatch(full, expected, len(params) - 1)
+        _check_count(full, handler, len(params) - 1)
         if full in _UNLOCKED:
             return handler(_Context(self, params[0]), *params[1:])
         with self.db.lock:
@@ -115,10 +115,23 @@ class _Context:
         self.db = api.db
         self.session = session
 
+    def phase(self, method):
+        """The fault hook of ``method``'s plug phase (``METHOD@plug``)."""
+        return lambda: self.api.faults.injected(method + '@plug')
+
 
 def _count_mismatch(method, expected, received):
     raise XapiFailure('MESSAGE_PARAMETER_COUNT_MISMATCH', method, expected,
                       received)
+
+
+def _check_count(method, handler, received):
+    """Parameters after the session; trailing ones with defaults are
+    optional, as xapi's newer parameters are."""
+    params = list(inspect.signature(handler).parameters.values())[1:]
+    required = sum(1 for p in params if p.default is inspect.Parameter.empty)
+    if not required <= received <= len(params):
+        _count_mismatch(method, len(params), received)
 
 
 def _generic(db, cls, method):
@@ -214,21 +227,59 @@ def _handlers():
         'event.from': events.event_from,
         'host.call_plugin': _call_plugin,
         'VM.create': lambda ctx, record: vmlib.create(ctx.db, record),
-        'VM.start': lambda ctx, vm, paused, force: _done(
-            vmlib.start(ctx.db, vm, paused)),
+        'VM.set_HVM_boot_policy': lambda ctx, vm, value: _done(
+            vmlib.set_hvm_boot_policy(ctx.db, vm, value)),
+        'VM.start': lambda ctx, vm, paused, force: _done(boot.start(
+            ctx.db, vm, None, paused, 'start', ctx.phase('VM.start'))),
         'VM.start_on': lambda ctx, vm, host, paused, force: _done(
-            vmlib.start_on(ctx.db, vm, host, paused)),
+            boot.start(ctx.db, vm, host, paused, 'start_on',
+                       ctx.phase('VM.start_on'))),
+        'VM.resume': lambda ctx, vm, paused, force: _done(boot.start(
+            ctx.db, vm, None, paused, 'resume', ctx.phase('VM.resume'))),
+        'VM.resume_on': lambda ctx, vm, host, paused, force: _done(
+            boot.start(ctx.db, vm, host, paused, 'resume_on',
+                       ctx.phase('VM.resume_on'))),
         'VM.assert_can_boot_here': lambda ctx, vm, host: _done(
-            vmlib.assert_can_boot_here(ctx.db, vm, host)),
-        'VM.clean_shutdown': lambda ctx, vm: _done(
-            vmlib.shutdown(ctx.db, vm)),
-        'VM.hard_shutdown': lambda ctx, vm: _done(
-            vmlib.shutdown(ctx.db, vm, hard=True)),
+            boot.assert_can_boot_here(ctx.db, vm, host)),
+        'VM.clean_shutdown': lambda ctx, vm: _done(boot.shutdown(
+            ctx.db, vm)),
+        'VM.hard_shutdown': lambda ctx, vm: _done(boot.shutdown(
+            ctx.db, vm, hard=True)),
+        'VM.suspend': lambda ctx, vm: _done(boot.suspend(ctx.db, vm)),
         'VM.destroy': lambda ctx, vm: _done(vmlib.destroy(ctx.db, vm)),
+        'VM.clone': lambda ctx, vm, name: vmlib.clone(ctx.db, vm, name),
+        'VM.copy': lambda ctx, vm, name, sr: vmlib.clone(
+            ctx.db, vm, name, 'copy'),
+        'VM.snapshot': lambda ctx, vm, name, ignore_vdis=(): vmlib.clone(
+            ctx.db, vm, name, 'snapshot'),
+        'VM.pool_migrate': lambda ctx, vm, host, options: _done(
+            migrate.pool_migrate(ctx.db, vm, host,
+                                 ctx.phase('VM.pool_migrate'))),
+        'VM.migrate_send': lambda ctx, vm, dest, live, vdi_map, vif_map,
+        options, vgpu_map=None: _done(migrate.migrate_send(
+            ctx.db, vm, dest, vgpu_map or {},
+            ctx.phase('VM.migrate_send'))),
+        'VM.assert_can_migrate': lambda ctx, vm, dest, live, vdi_map,
+        vif_map, options, vgpu_map=None: _done(migrate.assert_can_migrate(
+            ctx.db, vm, dest, vgpu_map or {})),
+        'host.migrate_receive': lambda ctx, host, network, options: (
+            migrate.migrate_receive(ctx.db, host, network, ctx.session)),
         'VGPU.create': lambda ctx, vm, group, device, other, vgpu_type: (
             gpu.vgpu_create(ctx.db, vm, group, device, other, vgpu_type)),
         'VGPU.destroy': lambda ctx, vgpu: _done(gpu.vgpu_destroy(
             ctx.db, vgpu)),
+        'VGPU.set_extra_args': lambda ctx, vgpu, value: _done(
+            gpu.set_extra_args(ctx.db, vgpu, value)),
+        'PGPU.enable_dom0_access': lambda ctx, pgpu: (
+            gpu.pgpu_update_dom0_access(ctx.db, pgpu, True)),
+        'PGPU.disable_dom0_access': lambda ctx, pgpu: (
+            gpu.pgpu_update_dom0_access(ctx.db, pgpu, False)),
+        'PCI.get_dom0_access_status': lambda ctx, pci: (
+            gpu.dom0_access_status(ctx.db, pci)),
+        'PCI.enable_dom0_access': lambda ctx, pci: (
+            gpu.update_dom0_access(ctx.db, pci, True)),
+        'PCI.disable_dom0_access': lambda ctx, pci: (
+            gpu.update_dom0_access(ctx.db, pci, False)),
         'PGPU.set_enabled_VGPU_types': lambda ctx, pgpu, value: _done(
             gpu.set_enabled_types(ctx.db, pgpu, value)),
         'PGPU.add_enabled_VGPU_types': lambda ctx, pgpu, value: _done(
@@ -276,5 +327,8 @@ def _call_plugin(ctx, host, plugin, fn, args):
 
 
 # Calls that must not hold the database lock while they run: a plugin
-# runs for as long as its subprocess takes.
-_UNLOCKED = frozenset({'host.call_plugin'})
+# runs for as long as its subprocess takes; starts and moves wait out
+# their boot window and lock what they change themselves.
+_UNLOCKED = frozenset({'host.call_plugin', 'VM.start', 'VM.start_on',
+                       'VM.resume', 'VM.resume_on', 'VM.pool_migrate',
+                       'VM.migrate_send'})

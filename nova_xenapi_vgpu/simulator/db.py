@@ -31,6 +31,8 @@ class Database:
         self.log = [None]
         self._created = {}
         self._deleted = {}
+        self.start_delay_ms = 0
+        self.phase_fault = None
 
     @property
     def generation(self):
@@ -106,7 +108,9 @@ class Database:
     def record(self, cls, ref):
         """A deep copy of the whole record, as a client sees it."""
         with self.lock:
-            result = copy.deepcopy(self.get(cls, ref))
+            result = {name: copy.deepcopy(value)
+                      for name, value in self.get(cls, ref).items()
+                      if not schema.is_internal(name)}
             for target, reverse in self._reverse:
                 if target == cls and (cls, reverse) not in schema.HIDDEN:
                     result[reverse] = self.field(cls, ref, reverse)
@@ -117,6 +121,8 @@ class Database:
 
     def has_field(self, cls, name):
         """Whether ``cls`` shows a field called ``name``."""
+        if schema.is_internal(name):
+            return False
         return (name in schema.CLASSES[cls].fields
                 or ((cls, name) in self._reverse
                     and (cls, name) not in schema.HIDDEN)

@@ -28,7 +28,11 @@ class Faults:
         self._lock = threading.Lock()
 
     def fail_call(self, method, nth, code, *params):
-        """Make the ``nth`` call (from now, 1-based) of ``method`` fail."""
+        """Make the ``nth`` call (from now, 1-based) of ``method`` fail.
+
+        ``METHOD@plug`` fails the ``nth`` start (or move) while its devices
+        are plugged: after the reservation, inside the boot window.
+        """
         with self._lock:
             self._fail.append(_FailRule(
                 method, self.calls[method] + nth, [code, *params]))
@@ -41,19 +45,25 @@ class Faults:
     def on_call(self, method):
         """Count the call, sleep, then drop or return an injected error."""
         with self._lock:
-            self.calls[method] += 1
-            count = self.calls[method]
             drop = self._drop[method] > 0
             if drop:
                 self._drop[method] -= 1
-            rule = next((r for r in self._fail
-                         if r.method == method and r.nth == count), None)
-            if rule:
-                self._fail.remove(rule)
+        error = self.injected(method)
         if self.latency_ms:
             time.sleep(self.latency_ms / 1000.0)
         if drop:
             raise DropConnection(method)
+        return error
+
+    def injected(self, name):
+        """Count ``name`` (a method, or a phase such as
+        ``VM.start@plug``) and return the error a rule injects, or None."""
+        with self._lock:
+            self.calls[name] += 1
+            rule = next((r for r in self._fail if r.method == name
+                         and r.nth == self.calls[name]), None)
+            if rule:
+                self._fail.remove(rule)
         return rule.error if rule else None
 
 

@@ -3,12 +3,52 @@
 from nova_xenapi_vgpu.simulator.errors import XapiFailure
 from nova_xenapi_vgpu.simulator.schema import NULL
 
+NVIDIA_KEY = 'nvidia'  # xapi_gpumon.ml, Nvidia.key
+
 MIN_DEVICE, MAX_DEVICE = 0, 20
+
+
+def implementation(db, vgpu_type):
+    """The type's implementation: passthrough, nvidia, nvidia_sriov, ..."""
+    return db.get('VGPU_type', vgpu_type)['implementation']
 
 
 def is_passthrough(db, vgpu_type):
     """Whether ``vgpu_type`` hands over a whole pGPU."""
-    return db.get('VGPU_type', vgpu_type)['implementation'] == 'passthrough'
+    return implementation(db, vgpu_type) == 'passthrough'
+
+
+def requires_passthrough(db, vgpu_type):
+    """xapi_vgpu_type.ml: ``PF`` for passthrough, ``VF`` for SR-IOV types."""
+    impl = implementation(db, vgpu_type)
+    if impl == 'passthrough':
+        return 'PF'
+    return 'VF' if impl in ('nvidia_sriov', 'mxgpu') else None
+
+
+def is_nvidia(db, vgpu):
+    """Whether a VGPU is of an NVIDIA type (xapi_gpumon.ml)."""
+    return implementation(db, db.get('VGPU', vgpu)['type']) in (
+        'nvidia', 'nvidia_sriov')
+
+
+def is_suspendable(db, vgpu):
+    """xapi_vm_lifecycle.ml, check_vgpu: an NVIDIA vGPU resident on a pGPU
+    whose compatibility metadata carries NVIDIA's key."""
+    pgpu = db.get('VGPU', vgpu)['resident_on']
+    return (is_nvidia(db, vgpu) and pgpu in db.objects['PGPU']
+            and NVIDIA_KEY in db.get('PGPU', pgpu)['compatibility_metadata'])
+
+
+def attached_vms(db, pci):
+    """PCI.attached_VMs (internal to xapi): running VMs holding ``pci``."""
+    return [vm for vm, record in db.objects['VM'].items()
+            if pci in record['attached_PCIs']]
+
+
+def scheduled_vgpus(db, pgpu):
+    """VGPUs scheduled onto ``pgpu`` (xapi_pgpu_helpers.ml)."""
+    return db.field('PGPU', pgpu, 'scheduled_VGPUs')
 
 
 def allocated(db, pgpu, pending=()):
@@ -38,8 +78,13 @@ def remaining_capacity(db, pgpu, vgpu_type, pending=()):
     if any(t != vgpu_type or is_passthrough(db, t) for t in running):
         raise XapiFailure('VGPU_TYPE_NOT_COMPATIBLE_WITH_RUNNING_TYPE',
                           pgpu, vgpu_type, ';'.join(running))
-    remaining = (record['supported_VGPU_max_capacities'].get(vgpu_type, 0)
-                 - len(vgpus))
+    if is_passthrough(db, vgpu_type):
+        # xapi_pgpu_helpers.ml: passthrough is binary, and a PCI device
+        # attached to any VM (also through other_config:pci) takes it.
+        remaining = 0 if (vgpus or attached_vms(db, record['PCI'])) else 1
+    else:
+        remaining = (record['supported_VGPU_max_capacities'].get(
+            vgpu_type, 0) - len(vgpus))
     if remaining <= 0:
         raise XapiFailure('PGPU_INSUFFICIENT_CAPACITY_FOR_VGPU', pgpu,
                           vgpu_type)
@@ -87,10 +132,19 @@ def choose_pgpu(db, vm, host, vgpu, pending=()):
     return candidates[0][1]
 
 
+def feature_enabled(db, feature):
+    """Pool_features: ``GPU`` or ``VGPU`` unless the pool restricts it."""
+    restrictions = db.get('pool', db.pool)['restrictions']
+    return restrictions.get('restrict_%s' % feature.lower()) != 'true'
+
+
 def vgpu_create(db, vm, group, device, other_config, vgpu_type):
     """VGPU.create: checks the VM and types, then picks the device slot."""
     record = db.get('VM', vm)
     db.get('GPU_group', group)
+    # xapi_vgpu.ml, create': the licence first, then the power state.
+    if not feature_enabled(db, 'GPU'):
+        raise XapiFailure('FEATURE_RESTRICTED')
     if not record['is_a_snapshot'] and record['power_state'] != 'Halted':
         raise XapiFailure('VM_BAD_POWER_STATE', vm, 'halted',
                           record['power_state'].lower())
@@ -109,6 +163,16 @@ def vgpu_create(db, vm, group, device, other_config, vgpu_type):
                      other_config=dict(other_config), type=vgpu_type)
 
 
+def vgpu_copy(db, vgpu, vm):
+    """xapi_vgpu.ml, copy: the same VGPU for another VM, unplaced."""
+    record = db.get('VGPU', vgpu)
+    return db.create(
+        'VGPU', VM=vm, GPU_group=record['GPU_group'],
+        device=record['device'], other_config=dict(record['other_config']),
+        type=record['type'], currently_attached=record['currently_attached'],
+        compatibility_metadata=dict(record['compatibility_metadata']))
+
+
 def _passthrough_type(db):
     for ref, record in db.objects['VGPU_type'].items():
         if record['implementation'] == 'passthrough':
@@ -120,7 +184,10 @@ def _valid_device(db, vm, device, existing):
     try:
         number = int(device)
     except ValueError:
-        raise XapiFailure('INVALID_DEVICE', device) from None
+        # xapi_vgpu.ml calls int_of_string; exnHelper.ml reports the OCaml
+        # exception as an internal error.
+        raise XapiFailure('INTERNAL_ERROR',
+                          'Failure("int_of_string")') from None
     used = {int(db.get('VGPU', v)['device']) for v in existing}
     if number == 0:
         for slot in range(MIN_DEVICE, MAX_DEVICE + 1):
@@ -230,19 +297,19 @@ def group_destroy(db, group):
 def pgpu_remaining_capacity(db, pgpu, vgpu_type):
     """PGPU.get_remaining_capacity: 0 where xapi's rule would refuse.
 
-    :raises: XapiFailure HANDLE_INVALID for an unknown pGPU or type.
+    xapi_pgpu.ml turns every error into 0, unknown refs included.
     """
-    db.get('PGPU', pgpu)
-    db.get('VGPU_type', vgpu_type)
     return capacity_or_zero(db, pgpu, vgpu_type)
 
 
 def group_remaining_capacity(db, group, vgpu_type):
     """GPU_group.get_remaining_capacity: summed over the whole pool.
 
-    :raises: XapiFailure HANDLE_INVALID for an unknown group or type.
+    xapi_gpu_group.ml reads the group's pGPUs before its error handling,
+    so an unknown group is HANDLE_INVALID; an unknown type gives 0.
+
+    :raises: XapiFailure HANDLE_INVALID for an unknown group.
     """
-    db.get('VGPU_type', vgpu_type)
     return sum(capacity_or_zero(db, p, vgpu_type)
                for p in db.field('GPU_group', group, 'PGPUs'))
 
@@ -269,3 +336,46 @@ def register_derived(db):
         db.derived[('VGPU_type', suffix + '_GPU_groups')] = groups_with(
             field)
         db.derived[('GPU_group', field)] = group_union(field)
+
+
+# xapi_pci_helpers.ml, determine_dom0_access_status: (hidden from dom0 at
+# this boot, hidden after the next reboot) -> the access enum.
+_DOM0_ACCESS = {(True, True): 'disabled', (False, True): 'disable_on_reboot',
+                (False, False): 'enabled', (True, False): 'enable_on_reboot'}
+
+
+def dom0_access_status(db, pci):
+    """PCI.get_dom0_access_status."""
+    record = db.get('PCI', pci)
+    return _DOM0_ACCESS[(record['_hidden_at_boot'],
+                         record['_hidden_after_reboot'])]
+
+
+def update_dom0_access(db, pci, enable):
+    """PCI/PGPU.enable_dom0_access and disable_dom0_access.
+
+    The change takes effect at the host's next boot; the PGPU's
+    deprecated ``dom0_access`` field follows (xapi_pci_helpers.ml).
+    """
+    db.set('PCI', pci, '_hidden_after_reboot', not enable)
+    status = dom0_access_status(db, pci)
+    for pgpu, record in db.objects['PGPU'].items():
+        if record['PCI'] == pci:
+            db.set('PGPU', pgpu, 'dom0_access', status)
+    return status
+
+
+def pgpu_update_dom0_access(db, pgpu, enable):
+    """PGPU.enable/disable_dom0_access; disabling needs a licence.
+
+    :raises: XapiFailure FEATURE_RESTRICTED (xapi_pgpu.ml).
+    """
+    if not enable and not feature_enabled(db, 'integrated_GPU'):
+        raise XapiFailure('FEATURE_RESTRICTED')
+    return update_dom0_access(db, db.get('PGPU', pgpu)['PCI'], enable)
+
+
+def set_extra_args(db, vgpu, value):
+    """VGPU.set_extra_args: a plain string field."""
+    db.get('VGPU', vgpu)
+    db.set('VGPU', vgpu, 'extra_args', value)

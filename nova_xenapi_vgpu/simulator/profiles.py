@@ -2,10 +2,17 @@
 
 A profile is a mapping (JSON or YAML) with this schema::
 
+    licensed: true               # false: the pool lacks the GPU/vGPU
+                                 # features (VGPU.create FEATURE_RESTRICTED)
+    start_delay_ms: 0            # the boot window of every VM.start
     hosts:                       # first host is the pool master
       - name: xs-gpu-01
+        iommu: true              # false: passthrough/SR-IOV VMs get
+                                 # VM_REQUIRES_IOMMU
+        nvidia_driver: "535.161.05"  # host driver (multi-vGPU support)
+        xl_device_topology: true # false: xl gives no device topology
         numa_nodes:              # optional, default one node of 16 CPUs
-          - {cpus: "0-11", memory_mib: 131072}
+          - {cpus: "0-11", memory_mib: 131072, socket: 0}
         pgpus:
           - address: "0000:86:00.0"   # PCI address, unique per host
             model: tesla-m60          # see hardware.MODELS
@@ -19,6 +26,9 @@ A profile is a mapping (JSON or YAML) with this schema::
       - name: instance-00000001
         host: xs-gpu-01          # VM.start_on it; default VM.start
         running: true            # default true; false leaves it halted
+        hvm: true                # default true; false makes a PV VM
+        pv_drivers: true         # false: clean_shutdown VM_LACKS_FEATURE
+        guest_driver_migratable: true  # false: VGPU_GUEST_DRIVER_LIMIT
         vgpus: [{type: GRID M60-4Q, group: M60}]   # group optional
 """
 
@@ -47,14 +57,20 @@ def _array(items, **extra):
     return dict({'type': 'array', 'items': items}, **extra)
 
 
+_BOOL = {'type': 'boolean'}
 SCHEMA = _strict(
     ['hosts'],
+    licensed=_BOOL,
+    start_delay_ms={'type': 'integer', 'minimum': 0},
     hosts=_array(_strict(
-        ['name', 'pgpus'], name=_NAME,
+        ['name', 'pgpus'], name=_NAME, iommu=_BOOL,
+        nvidia_driver={'type': 'string', 'pattern': r'^\d+(\.\d+)*$'},
+        xl_device_topology=_BOOL,
         numa_nodes=_array(_strict(
             ['cpus', 'memory_mib'],
             cpus={'type': 'string', 'pattern': r'^\d+(-\d+)?(,\d+(-\d+)?)*$'},
-            memory_mib={'type': 'integer', 'minimum': 1}), minItems=1),
+            memory_mib={'type': 'integer', 'minimum': 1},
+            socket={'type': 'integer', 'minimum': 0}), minItems=1),
         pgpus=_array(_strict(
             ['address', 'model'],
             address={'type': 'string', 'pattern': PCI_ADDRESS},
@@ -64,7 +80,8 @@ SCHEMA = _strict(
             enabled_types=_array({'type': 'string'}),
             system_display={'type': 'boolean'}))), minItems=1),
     vms=_array(_strict(
-        ['name'], name=_NAME, host=_NAME, running={'type': 'boolean'},
+        ['name'], name=_NAME, host=_NAME, running=_BOOL, hvm=_BOOL,
+        pv_drivers=_BOOL, guest_driver_migratable=_BOOL,
         vgpus=_array(_strict(['type'], type=_NAME, group=_NAME)))),
     groups={'type': 'object', 'additionalProperties': _strict(
         name=_NAME, allocation_algorithm={'enum': list(ALGORITHMS)})},
@@ -172,7 +189,7 @@ def _validate_host(host, where):
             raise ProfileError('%s.numa_node: %d but the host has %d NUMA '
                                'node(s)' % (place, node, nodes))
         names = {t.model_name for t in hardware.supported_types(
-            hardware.MODELS[pgpu['model']])}
+            hardware.MODELS[pgpu['model']], pgpu.get('system_display'))}
         unknown = sorted(set(pgpu.get('enabled_types', ())) - names)
         if unknown:
             raise ProfileError('%s.enabled_types: %s not supported by %s' % (

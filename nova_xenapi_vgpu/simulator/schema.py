@@ -33,17 +33,22 @@ _NAMED = {'uuid': '', 'name_label': '', 'name_description': ''}
 _NAME_RW = frozenset({'name_label', 'name_description', 'other_config'})
 
 CLASSES = {c.name: c for c in [
-    XapiClass('pool', dict(_NAMED, master=NULL, other_config={}), _NAME_RW),
+    XapiClass('pool', dict(_NAMED, master=NULL, other_config={},
+                           restrictions={}), _NAME_RW),
     XapiClass('host', dict(
         _NAMED, address='', hostname='', enabled=True,
         API_version_major=2, API_version_minor=21, software_version={},
-        cpu_info={}, other_config={}), _NAME_RW),
+        cpu_info={}, chipset_info={}, other_config={}), _NAME_RW),
+    XapiClass('network', dict(_NAMED, bridge='', other_config={}),
+              _NAME_RW),
     XapiClass('PCI', dict(
         uuid='', class_id='', class_name='', vendor_id='', vendor_name='',
         device_id='', device_name='', host=NULL, pci_id='',
         subsystem_vendor_id='', subsystem_vendor_name='',
         subsystem_device_id='', subsystem_device_name='', driver_name='',
-        dependencies=[], other_config={}), frozenset({'other_config'})),
+        dependencies=[], other_config={}, _physical_function=NULL,
+        _hidden_at_boot=False, _hidden_after_reboot=False),
+        frozenset({'other_config'})),
     XapiClass('GPU_group', dict(
         _NAMED, GPU_types=[], other_config={},
         allocation_algorithm='depth_first'),
@@ -78,7 +83,9 @@ CLASSES = {c.name: c for c in [
         HVM_boot_params={}, HVM_shadow_multiplier=1.0, platform={},
         PCI_bus='', other_config={}, xenstore_data={}, recommendations='',
         ha_restart_priority='', tags=[], blocked_operations={},
-        attached_PCIs=[]),
+        attached_PCIs=[], domain_type='pv', domid=-1,
+        current_operations={}, snapshot_of=NULL, _pv_drivers=True,
+        _guest_driver_migratable=True),
         _NAME_RW | {'affinity', 'platform', 'xenstore_data', 'VCPUs_max',
                     'VCPUs_at_startup', 'VCPUs_params', 'HVM_boot_policy',
                     'HVM_boot_params', 'PV_args', 'recommendations',
@@ -100,6 +107,15 @@ RELATIONS = [
 
 # Reverse fields kept for the simulator's own use; xapi does not show them.
 HIDDEN = {('PGPU', 'scheduled_VGPUs')}
+
+
+def is_internal(name):
+    """Whether a stored field is the simulator's own (never shown).
+
+    Such fields stand for xapi's internal state (``PCI.attached_VMs``,
+    ``physical_function``, guest metrics): xapi keeps them from clients.
+    """
+    return name.startswith('_')
 
 
 def class_by_event_name(name):

@@ -1,0 +1,259 @@
+"""Starting and stopping VMs: host choice, the boot window, GPU devices.
+
+A start reserves first (xapi's allocate_vm_to_host, under the global
+lock: ``scheduled_to_be_resident_on`` on VM and VGPUs, the PCI devices),
+then plugs the devices after the boot window (``resident_on``,
+``currently_attached``, ``attached_PCIs``, power state). During the
+window other calls see the reservation and the VM still ``Halted``; a
+failure there releases it.
+"""
+
+import base64
+import itertools
+import json
+import time
+
+from nova_xenapi_vgpu.simulator import gpu
+from nova_xenapi_vgpu.simulator import schema
+from nova_xenapi_vgpu.simulator import vm as vmlib
+from nova_xenapi_vgpu.simulator.errors import XapiFailure
+
+NULL = schema.NULL
+_domids = itertools.count(1)
+
+
+def vgpus_of(db, vm):
+    """The VM's VGPUs by device number."""
+    return sorted(db.field('VM', vm, 'VGPUs'),
+                  key=lambda v: int(db.get('VGPU', v)['device']))
+
+
+def plan(db, vm, host):
+    """Which pGPU each VGPU would take on ``host`` (a dry run).
+
+    xapi_vm_helpers.ml, assert_gpus_available: each VGPU in turn, counting
+    the ones placed before it.
+
+    :raises: XapiFailure VM_REQUIRES_VGPU / VM_REQUIRES_GPU.
+    """
+    pending = []
+    for vgpu in vgpus_of(db, vm):
+        pending.append((vgpu, gpu.choose_pgpu(db, vm, host, vgpu, pending)))
+    return pending
+
+
+def assert_can_boot_here(db, vm, host):
+    """The GPU part of VM.assert_can_boot_here; returns the plan.
+
+    :raises: XapiFailure HANDLE_INVALID, VM_REQUIRES_IOMMU,
+             VM_REQUIRES_VGPU, VM_REQUIRES_GPU.
+    """
+    db.get('host', host)
+    needs_iommu = any(gpu.requires_passthrough(db, db.get('VGPU', v)['type'])
+                      for v in vgpus_of(db, vm))
+    if needs_iommu and db.get('host', host)['chipset_info'].get(
+            'iommu') != 'true':
+        raise XapiFailure('VM_REQUIRES_IOMMU', host)
+    return plan(db, vm, host)
+
+
+def choose_host(db, vm):
+    """VM.start's host, as xapi_vm_helpers.ml chooses it for a vGPU VM.
+
+    Keep the hosts where every VGPU fits; group them by equal remaining
+    capacity for the first VGPU (fullest group first for depth_first,
+    emptiest for breadth_first); in each group the VM's ``affinity``
+    host first, then the others by name (xapi picks among them by load).
+
+    :raises: XapiFailure NO_HOSTS_AVAILABLE.
+    """
+    for host in _ranked_hosts(db, vm):
+        try:
+            return host, assert_can_boot_here(db, vm, host)
+        except XapiFailure:
+            continue
+    raise XapiFailure('NO_HOSTS_AVAILABLE')
+
+
+def _ranked_hosts(db, vm):
+    affinity = db.get('VM', vm)['affinity']
+    hosts = sorted(db.objects['host'], key=lambda h: (
+        h != affinity, db.get('host', h)['name_label']))
+    vgpus = vgpus_of(db, vm)
+    if not vgpus:
+        return hosts
+    record = db.get('VGPU', vgpus[0])
+    group, vgpu_type = record['GPU_group'], record['type']
+    fits = [h for h in hosts if _fits(db, vm, h)]
+    breadth = (db.get('GPU_group', group)['allocation_algorithm']
+               == 'breadth_first')
+    capacity = {h: gpu.host_capacity(db, h, group, vgpu_type) for h in fits}
+    # sorted() is stable: within a capacity group the affinity order stays.
+    return sorted(fits, key=lambda h: -capacity[h] if breadth
+                  else capacity[h])
+
+
+def _fits(db, vm, host):
+    try:
+        plan(db, vm, host)
+    except XapiFailure:
+        return False
+    return True
+
+
+def start(db, vm, host=None, paused=False, op='start', plug_fault=None):
+    """VM.start (``host`` None), start_on, resume and resume_on.
+
+    :raises: XapiFailure with xapi's code; nothing stays reserved.
+    """
+    with db.lock:
+        task = vmlib.begin(db, vm, op)
+        try:
+            host = _reserve(db, vm, host)
+        except XapiFailure:
+            release(db, vm)
+            vmlib.end(db, vm, task)
+            raise
+    if db.start_delay_ms:
+        time.sleep(db.start_delay_ms / 1000.0)
+    with db.lock:
+        try:
+            error = plug_fault() if plug_fault else None
+            if error:
+                raise XapiFailure(*error)
+            _plug(db, vm, host, paused)
+        except XapiFailure:
+            release(db, vm)
+            raise
+        finally:
+            vmlib.end(db, vm, task)
+
+
+def _reserve(db, vm, host):
+    """allocate_vm_to_host: the host, then vgpuops.ml's create_vgpus."""
+    if host is None:
+        host, placement = choose_host(db, vm)
+    else:
+        placement = assert_can_boot_here(db, vm, host)
+    if placement and db.get('VM', vm)['domain_type'] != 'hvm':
+        raise XapiFailure('FEATURE_REQUIRES_HVM',
+                          'vGPU- and GPU-passthrough needs HVM')
+    for vgpu, pgpu in placement:
+        needs = gpu.requires_passthrough(db, db.get('VGPU', vgpu)['type'])
+        if needs != 'PF' and not gpu.feature_enabled(db, 'VGPU'):
+            raise XapiFailure('LICENCE_RESTRICTION', 'VGPU')
+        db.set('VGPU', vgpu, 'scheduled_to_be_resident_on', pgpu)
+        if needs:
+            db.set('VGPU', vgpu, 'PCI', device_for(db, pgpu, needs))
+    db.set('VM', vm, 'scheduled_to_be_resident_on', host)
+    return host
+
+
+def device_for(db, pgpu, needs):
+    """The pGPU's own PCI device, or a free virtual function of it."""
+    pf = db.get('PGPU', pgpu)['PCI']
+    if needs == 'PF':
+        return pf
+    taken = {db.get('VGPU', v)['PCI'] for v in db.objects['VGPU']}
+    for vf in sorted(db.objects['PCI'], key=lambda p: db.get(
+            'PCI', p)['pci_id']):
+        record = db.get('PCI', vf)
+        if (record['_physical_function'] == pf and vf not in taken
+                and not gpu.attached_vms(db, vf)):
+            return vf
+    # vgpuops.ml: capacity said yes, so no free function is xapi's bug too.
+    raise XapiFailure('INTERNAL_ERROR', 'No free virtual function found')
+
+
+def _plug(db, vm, host, paused):
+    """The devices are plugged: the VM runs where it was scheduled."""
+    pcis = []
+    for vgpu in vgpus_of(db, vm):
+        record = db.get('VGPU', vgpu)
+        pgpu = record['scheduled_to_be_resident_on']
+        db.set('VGPU', vgpu, 'resident_on', pgpu)
+        db.set('VGPU', vgpu, 'scheduled_to_be_resident_on', NULL)
+        db.set('VGPU', vgpu, 'currently_attached', True)
+        if gpu.is_nvidia(db, vgpu):
+            db.set('VGPU', vgpu, 'compatibility_metadata',
+                   vgpu_metadata(db, vm, pgpu))
+        if record['PCI'] != NULL:
+            pcis.append(record['PCI'])
+    pcis += other_config_pcis(db, vm, host)
+    db.set('VM', vm, 'attached_PCIs', pcis)
+    db.set('VM', vm, 'resident_on', host)
+    db.set('VM', vm, 'scheduled_to_be_resident_on', NULL)
+    db.set('VM', vm, 'domid', next(_domids))
+    db.set('VM', vm, 'power_state', 'Paused' if paused else 'Running')
+
+
+def vgpu_metadata(db, vm, pgpu):
+    """What gpumon reports of a running NVIDIA vGPU (an opaque blob)."""
+    pgpu_blob = _decode(db.get('PGPU', pgpu)['compatibility_metadata'])
+    blob = dict(pgpu_blob, guest_driver_migratable=db.get(
+        'VM', vm)['_guest_driver_migratable'])
+    return {gpu.NVIDIA_KEY: base64.b64encode(
+        json.dumps(blob, sort_keys=True).encode()).decode()}
+
+
+def _decode(metadata):
+    return json.loads(base64.b64decode(metadata[gpu.NVIDIA_KEY]))
+
+
+def other_config_pcis(db, vm, host):
+    """PCI devices passed through by ``other_config:pci`` (pciops.ml).
+
+    The value is ``N/dddd:bb:dd.f`` entries separated by commas.
+    """
+    wanted = set()
+    for entry in db.get('VM', vm)['other_config'].get('pci', '').split(','):
+        _, _, address = entry.strip().partition('/')
+        wanted.add(address.lower())
+    return sorted(p for p, r in db.objects['PCI'].items()
+                  if r['host'] == host and r['pci_id'] in wanted)
+
+
+def release(db, vm):
+    """Clear what a start reserved and the plug did not take."""
+    for vgpu in vgpus_of(db, vm):
+        record = db.get('VGPU', vgpu)
+        if record['scheduled_to_be_resident_on'] != NULL:
+            db.set('VGPU', vgpu, 'scheduled_to_be_resident_on', NULL)
+            if record['resident_on'] == NULL:
+                db.set('VGPU', vgpu, 'PCI', NULL)
+    db.set('VM', vm, 'scheduled_to_be_resident_on', NULL)
+
+
+def unplug(db, vm, power_state):
+    """The domain is gone: free the pGPUs and devices (force_state_reset).
+
+    Halting also clears NVIDIA's vGPU metadata; suspending keeps it.
+    """
+    for vgpu in vgpus_of(db, vm):
+        for field, value in (('resident_on', NULL),
+                             ('scheduled_to_be_resident_on', NULL),
+                             ('currently_attached', False), ('PCI', NULL)):
+            db.set('VGPU', vgpu, field, value)
+        if power_state == 'Halted':
+            db.set('VGPU', vgpu, 'compatibility_metadata', {})
+    db.set('VM', vm, 'attached_PCIs', [])
+    db.set('VM', vm, 'resident_on', NULL)
+    db.set('VM', vm, 'domid', -1)
+    db.set('VM', vm, 'power_state', power_state)
+
+
+def shutdown(db, vm, hard=False):
+    """VM.clean_shutdown / hard_shutdown."""
+    with db.lock:
+        task = vmlib.begin(db, vm, 'hard_shutdown' if hard
+                           else 'clean_shutdown')
+        unplug(db, vm, 'Halted')
+        vmlib.end(db, vm, task)
+
+
+def suspend(db, vm):
+    """VM.suspend: NVIDIA vGPUs with pGPU metadata only (check_vgpu)."""
+    with db.lock:
+        task = vmlib.begin(db, vm, 'suspend')
+        unplug(db, vm, 'Suspended')
+        vmlib.end(db, vm, task)

@@ -1,0 +1,202 @@
+"""Moving running VMs within the pool: pool_migrate and migrate_send.
+
+From xapi_vm_migrate.ml, xapi_pgpu_helpers.ml and xapi_gpumon.ml: only
+NVIDIA vGPUs on pGPUs with metadata move (``VM_HAS_VGPU`` otherwise); the
+destination needs a pGPU of the same kind (``VM_REQUIRES_GPU``) that
+NVIDIA's metadata calls compatible (``VGPU_DESTINATION_INCOMPATIBLE``,
+``VGPU_GUEST_DRIVER_LIMIT``) and room (``VM_REQUIRES_VGPU``). The
+destination pGPU is taken by the group's algorithm when the move starts
+(``scheduled_to_be_resident_on``); the source is freed only when the move
+succeeds. Cross-pool moves are not modelled.
+"""
+
+import base64
+import json
+import time
+
+from nova_xenapi_vgpu.simulator import boot
+from nova_xenapi_vgpu.simulator import gpu
+from nova_xenapi_vgpu.simulator import schema
+from nova_xenapi_vgpu.simulator import vm as vmlib
+from nova_xenapi_vgpu.simulator.errors import XapiFailure
+
+NULL = schema.NULL
+
+
+def _blob(metadata):
+    return json.loads(base64.b64decode(metadata[gpu.NVIDIA_KEY]))
+
+
+def assert_compatible(db, vm, vgpu, pgpu, host):
+    """Xapi_gpumon.Nvidia.assert_pgpu_is_compatible_with_vm, modelled.
+
+    :raises: XapiFailure NVIDIA_TOOLS_ERROR, VGPU_GUEST_DRIVER_LIMIT,
+             VGPU_DESTINATION_INCOMPATIBLE.
+    """
+    if not gpu.is_nvidia(db, vgpu):
+        return
+    destination = db.get('PGPU', pgpu)['compatibility_metadata']
+    if gpu.NVIDIA_KEY not in destination:
+        raise XapiFailure('NVIDIA_TOOLS_ERROR', host)
+    source = db.get('VGPU', vgpu)['compatibility_metadata']
+    if gpu.NVIDIA_KEY not in source:
+        return
+    reasons = _reasons(_blob(source), _blob(destination))
+    if 'guest-driver' in reasons:
+        raise XapiFailure('VGPU_GUEST_DRIVER_LIMIT', ', '.join(reasons), vm,
+                          host)
+    if reasons:
+        raise XapiFailure('VGPU_DESTINATION_INCOMPATIBLE',
+                          ', '.join(reasons), vgpu, host)
+
+
+def _version(text):
+    return [int(part) for part in text.split('.')]
+
+
+def _reasons(source, destination):
+    reasons = []
+    if _version(destination['driver']) < _version(source['driver']):
+        reasons.append('host-driver')
+    if not source.get('guest_driver_migratable', True):
+        reasons.append('guest-driver')
+    if destination['device_id'] != source['device_id']:
+        reasons.append('gpu')
+    return reasons
+
+
+def assert_destination_has_pgpus(db, vm, host, vgpu_map):
+    """assert_destination_has_pgpu_compatible_with_vm (xapi_pgpu_helpers).
+
+    :raises: XapiFailure VM_REQUIRES_GPU and the compatibility errors.
+    """
+    for vgpu, group in sorted(vgpu_map.items()):
+        if not gpu.is_nvidia(db, vgpu):
+            continue
+        pgpus = db.field('GPU_group', group, 'PGPUs')
+        if not pgpus:
+            raise XapiFailure('VM_REQUIRES_GPU', vm, group)
+        assert_compatible(db, vm, vgpu, pgpus[0], host)
+    for vgpu in boot.vgpus_of(db, vm):
+        if vgpu in vgpu_map or not gpu.is_nvidia(db, vgpu):
+            continue
+        group = db.get('VGPU', vgpu)['GPU_group']
+        kinds = set(db.get('GPU_group', group)['GPU_types'])
+        suitable = [p for p in db.field('host', host, 'PGPUs')
+                    if set(db.get('GPU_group', db.get(
+                        'PGPU', p)['GPU_group'])['GPU_types']) == kinds]
+        if not suitable:
+            raise XapiFailure('VM_REQUIRES_GPU', vm, group)
+        assert_compatible(db, vm, vgpu, sorted(suitable)[0], host)
+
+
+def _dest_host(db, dest):
+    """The ``host`` of a migrate_receive map; another pool is refused."""
+    host = dest.get('host')
+    if host is None:
+        raise XapiFailure('INTERNAL_ERROR', 'Not_found')
+    if host not in db.objects['host']:
+        # The simulator is one pool: it cannot reach another's services.
+        raise XapiFailure('VM_MIGRATE_CONTACT_REMOTE_SERVICE_FAILED')
+    return host
+
+
+def assert_can_migrate(db, vm, dest, vgpu_map):
+    """VM.assert_can_migrate, the vGPU checks of it.
+
+    :raises: XapiFailure as migrate_send would, before anything moves.
+    """
+    with db.lock:
+        host = _dest_host(db, dest)
+        vmlib.assert_operation_valid(db, vm, 'migrate_send')
+        _check(db, vm, host, vgpu_map)
+
+
+def _check(db, vm, host, vgpu_map):
+    if db.get('VM', vm)['power_state'] not in vmlib.LIVE:
+        return []
+    assert_destination_has_pgpus(db, vm, host, vgpu_map)
+    placement = boot.assert_can_boot_here(db, vm, host)
+    for vgpu, pgpu in placement:
+        assert_compatible(db, vm, vgpu, pgpu, host)
+    return placement
+
+
+def pool_migrate(db, vm, host, plug_fault=None):
+    """VM.pool_migrate: a live move to ``host`` of this pool."""
+    _move(db, vm, host, 'pool_migrate', {}, plug_fault)
+
+
+def migrate_send(db, vm, dest, vgpu_map, plug_fault=None):
+    """VM.migrate_send within the pool; ``vgpu_map`` is checked.
+
+    Within a pool xapi keeps each VGPU's group and records the map only
+    on cross-pool moves (``other_config:maps_to``), which are not
+    modelled.
+    """
+    with db.lock:
+        host = _dest_host(db, dest)
+    _move(db, vm, host, 'migrate_send', vgpu_map, plug_fault)
+
+
+def _move(db, vm, host, op, vgpu_map, plug_fault):
+    with db.lock:
+        db.get('host', host)
+        task = vmlib.begin(db, vm, op)
+        try:
+            placement = _check(db, vm, host, vgpu_map)
+            for vgpu, pgpu in placement:
+                db.set('VGPU', vgpu, 'scheduled_to_be_resident_on', pgpu)
+            if placement:
+                db.set('VM', vm, 'scheduled_to_be_resident_on', host)
+        except XapiFailure:
+            vmlib.end(db, vm, task)
+            raise
+    if placement and db.start_delay_ms:
+        time.sleep(db.start_delay_ms / 1000.0)
+    with db.lock:
+        try:
+            error = plug_fault() if plug_fault else None
+            if error:
+                raise XapiFailure(*error)
+            if db.get('VM', vm)['power_state'] in vmlib.LIVE:
+                _arrive(db, vm, host)
+        except XapiFailure:
+            boot.release(db, vm)
+            raise
+        finally:
+            vmlib.end(db, vm, task)
+
+
+def _arrive(db, vm, host):
+    """The VM runs on ``host``: its VGPUs move to the scheduled pGPUs."""
+    pcis = []
+    for vgpu in boot.vgpus_of(db, vm):
+        pgpu = db.get('VGPU', vgpu)['scheduled_to_be_resident_on']
+        db.set('VGPU', vgpu, 'resident_on', pgpu)
+        db.set('VGPU', vgpu, 'scheduled_to_be_resident_on', NULL)
+        needs = gpu.requires_passthrough(db, db.get('VGPU', vgpu)['type'])
+        if needs:
+            db.set('VGPU', vgpu, 'PCI', NULL)
+            db.set('VGPU', vgpu, 'PCI', boot.device_for(db, pgpu, needs))
+            pcis.append(db.get('VGPU', vgpu)['PCI'])
+        if gpu.is_nvidia(db, vgpu):
+            db.set('VGPU', vgpu, 'compatibility_metadata',
+                   boot.vgpu_metadata(db, vm, pgpu))
+    db.set('VM', vm, 'attached_PCIs',
+           pcis + boot.other_config_pcis(db, vm, host))
+    db.set('VM', vm, 'resident_on', host)
+    db.set('VM', vm, 'scheduled_to_be_resident_on', NULL)
+
+
+def migrate_receive(db, host, network, session):
+    """host.migrate_receive: the ``dest`` map migrate_send takes."""
+    with db.lock:
+        db.get('host', host)
+        db.get('network', network)
+        address = db.get('host', host)['address']
+    base = 'http://%s/services' % address
+    return {'host': host, 'session_id': session,
+            'master': 'http://%s/' % address,
+            'SM': '%s/SM?session_id=%s' % (base, session),
+            'xenops': '%s/xenops?session_id=%s' % (base, session)}
