@@ -151,7 +151,7 @@ def test_plugin_check_on_the_simulator():
     assert result.returncode == 0, result.stderr
     answer = json.loads(result.stdout)
     assert answer['Installed'] is True
-    assert answer['API version'] == '1.0'
+    assert answer['API version'] == '1.1'
 
 
 def test_simulator_command_serves_until_interrupted():

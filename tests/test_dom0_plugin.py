@@ -48,7 +48,8 @@ def call(root, fn, args=None):
     """Run the plugin; (status, value or error list)."""
     message = xmlrpc.client.dumps(('OpaqueRef:session', args or {}), fn)
     env = {'PYTHONPATH': plugins.STUB_DIR, 'PATH': os.path.join(root, 'bin'),
-           'XENAPI_VGPU_SYSFS_ROOT': os.path.join(root, 'sys')}
+           'XENAPI_VGPU_SYSFS_ROOT': os.path.join(root, 'sys'),
+           'XENAPI_VGPU_XL': os.path.join(root, 'bin', 'xl')}
     proc = subprocess.run([sys.executable, PLUGIN, message],
                           capture_output=True, text=True, env=env,
                           timeout=60, check=False)
@@ -68,7 +69,7 @@ def root(tmp_path):
 def test_version(root):
     status, value = call(root, 'version')
     assert status == 'ok'
-    assert value['api_version'] == '1.0'
+    assert value['api_version'] == '1.1'
     assert value['functions'] == ['get_gpu_topology',
                                   'get_nvidia_vgpu_usage', 'version']
 
@@ -78,7 +79,7 @@ def test_topology_of_pgpus(root):
                          {'addresses': '0000:87:00.0,0000:3B:00.0'})
     assert status == 'ok'
     m60 = value['devices']['0000:87:00.0']
-    assert m60['numa_node'] == 1
+    assert (m60['numa_node'], m60['numa_source']) == (1, 'xen')
     assert m60['local_cpulist'] == '16-31'
     assert (m60['vendor_id'], m60['device_id']) == ('10de', '13f2')
     assert (m60['subsystem_vendor_id'], m60['subsystem_device_id']) == (
@@ -90,9 +91,51 @@ def test_topology_of_pgpus(root):
     t4 = value['devices']['0000:3b:00.0']
     assert (t4['sriov_totalvfs'], t4['sriov_numvfs']) == (16, 0)
     assert t4['class_id'] == '030200'
+    assert value['numa_source'] == 'xen'
     assert value['numa_nodes'] == [
-        {'id': 0, 'cpulist': '0-15', 'memory_kib': 131072 * 1024},
-        {'id': 1, 'cpulist': '16-31', 'memory_kib': 131072 * 1024}]
+        {'id': 0, 'cpulist': '0-15', 'sockets': [0],
+         'memory_kib': 131072 * 1024},
+        {'id': 1, 'cpulist': '16-31', 'sockets': [1],
+         'memory_kib': 131072 * 1024}]
+
+
+def test_a_pv_dom0_sysfs_places_nothing(root):
+    # dom0's sysfs says -1 for every device and shows one node of dom0's
+    # own vCPUs: without xl, NUMA is unknown, never a guess.
+    os.remove(os.path.join(root, 'bin', 'xl'))
+    status, value = call(root, 'get_gpu_topology',
+                         {'addresses': '0000:87:00.0'})
+    assert status == 'ok'
+    m60 = value['devices']['0000:87:00.0']
+    assert (m60['numa_node'], m60['numa_source'],
+            m60['local_cpulist']) == (None, None, None)
+    assert value['numa_source'] == 'sysfs'
+    assert [n['id'] for n in value['numa_nodes']] == [0]
+
+
+def test_a_real_sysfs_node_is_used_when_xen_has_none(root):
+    os.remove(os.path.join(root, 'bin', 'xl'))
+    base = os.path.join(root, 'sys/bus/pci/devices/0000:87:00.0')
+    for name, text in (('numa_node', '1'), ('local_cpulist', '16-31')):
+        with open(os.path.join(base, name), 'w') as stream:
+            stream.write(text + '\n')
+    _, value = call(root, 'get_gpu_topology', {'addresses': '0000:87:00.0'})
+    m60 = value['devices']['0000:87:00.0']
+    assert (m60['numa_node'], m60['numa_source'],
+            m60['local_cpulist']) == (1, 'sysfs', '16-31')
+
+
+def test_no_device_topology_from_xen_means_unknown(tmp_path):
+    host = profiles.load('mixed')['hosts'][0]
+    host['xl_device_topology'] = False
+    root = fake_host(tmp_path, host)
+    _, value = call(root, 'get_gpu_topology',
+                    {'addresses': '0000:86:00.0,0000:87:00.0'})
+    assert {a: (d['numa_node'], d['numa_source'])
+            for a, d in value['devices'].items()} == {
+        '0000:86:00.0': (None, None), '0000:87:00.0': (None, None)}
+    assert value['numa_source'] == 'xen'
+    assert len(value['numa_nodes']) == 2
 
 
 def test_unknown_numa_node_is_null(root):
@@ -100,6 +143,61 @@ def test_unknown_numa_node_is_null(root):
                          {'addresses': '0000:af:00.0'})
     assert status == 'ok'
     assert value['devices']['0000:af:00.0']['numa_node'] is None
+
+
+def plugin_module():
+    """The plugin file imported as a module, with the stub XenAPIPlugin."""
+    import importlib.machinery
+    import importlib.util
+    sys.path.insert(0, plugins.STUB_DIR)
+    try:
+        loader = importlib.machinery.SourceFileLoader('xenapi_vgpu', PLUGIN)
+        spec = importlib.util.spec_from_loader('xenapi_vgpu', loader)
+        module = importlib.util.module_from_spec(spec)
+        loader.exec_module(module)
+    finally:
+        sys.path.remove(plugins.STUB_DIR)
+    return module
+
+
+XL_INFO = '''host                   : xs-gpu-01
+nr_nodes               : 2
+cpu_topology           :
+cpu:    core    socket     node
+  0:       0        0        0
+  1:       1        0        0
+  2:       0        1        1
+  3:       1        1        1
+device topology        :
+device           node
+0000:86:00.0      0
+0000:87:00.0      1
+numa_info              :
+node:    memsize    memfree    distances
+   0:     65536      30000      10,21
+   1:     65536      31000      21,10
+xen_major              : 4
+'''
+
+
+def test_parse_xl_info():
+    parsed = plugin_module().parse_xl_info(XL_INFO)
+    assert parsed == {
+        'nodes': {0: {'cpus': [0, 1], 'sockets': [0], 'memory_mib': 65536},
+                  1: {'cpus': [2, 3], 'sockets': [1], 'memory_mib': 65536}},
+        'devices': {'0000:86:00.0': 0, '0000:87:00.0': 1}}
+    without = XL_INFO.replace('0000:86:00.0      0\n0000:87:00.0      1\n',
+                              'No device topology data available\n')
+    assert plugin_module().parse_xl_info(without)['devices'] == {}
+    assert plugin_module().parse_xl_info('xl: command failed') is None
+
+
+def test_the_simulated_xl_prints_xens_format(tmp_path):
+    host = profiles.load('m60')['hosts'][0]
+    text = sysfs.xl_info(host)
+    assert plugin_module().parse_xl_info(text)['devices'] == {
+        '0000:86:00.0': 0, '0000:87:00.0': 1}
+    assert '  0:       0        0        0' in text
 
 
 @pytest.mark.parametrize('args, expected', [
@@ -154,7 +252,7 @@ def test_nvidia_usage_without_nvidia_smi(tmp_path):
 
 
 def test_nvidia_usage_of_an_m60_running_two_vgpus(root):
-    shutil.copy(SMI_XML, os.path.join(root, 'nvidia-smi.xml'))
+    shutil.copy(SMI_XML, os.path.join(root, 'nvidia-smi.out'))
     status, value = call(root, 'get_nvidia_vgpu_usage')
     assert status == 'ok'
     assert value['available'] is True
@@ -168,7 +266,20 @@ def test_nvidia_usage_of_an_m60_running_two_vgpus(root):
         ('instance-00000013', 'GRID M60-4Q', 4096, 4)]
     assert busy['vgpus'][0]['vm_uuid'] == (
         '7a3e9a62-5c2b-4b8f-9f43-0e4f3d6c1a10')
+    assert busy['vgpus'][0]['domid'] is None
     assert value['gpus']['0000:87:00.0']['vgpus'] == []
+
+
+def test_nvidia_usage_naming_vms_by_domain_id(root):
+    with open(SMI_XML, encoding='utf-8') as stream:
+        text = stream.read().replace(
+            '7a3e9a62-5c2b-4b8f-9f43-0e4f3d6c1a10', '12')
+    with open(os.path.join(root, 'nvidia-smi.out'), 'w') as stream:
+        stream.write(text)
+    _, value = call(root, 'get_nvidia_vgpu_usage')
+    first = value['gpus']['0000:86:00.0']['vgpus'][0]
+    assert (first['vm_id'], first['domid'], first['vm_uuid']) == (
+        '12', 12, None)
 
 
 def test_nvidia_smi_failure(root):
@@ -255,6 +366,11 @@ def test_simulated_nvidia_smi_follows_running_vms(sim, xapi):
                for v in gpu['vgpus']]
     pci = xapi.PGPU.get_PCI(xapi.VGPU.get_resident_on(vgpu))
     assert running == [(xapi.PCI.get_pci_id(pci), 'busy-vm', 'GRID M60-2Q')]
+    products = {gpu['product_name'] for gpu in usage['gpus'].values()}
+    assert products == {'Tesla M60', 'Tesla T4'}
+    instance = next(v for gpu in usage['gpus'].values()
+                    for v in gpu['vgpus'])
+    assert instance['domid'] == int(xapi.VM.get_domid(vm))
 
 
 def test_plugin_crash_is_xenapi_plugin_failure(tmp_path):

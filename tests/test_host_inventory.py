@@ -101,6 +101,9 @@ def test_dom0_topology_is_cached(sim, client):
     assert first.numa_node_of('0000:87:00.0') == 1
     assert [n.id for n in first.numa_nodes] == [0, 1]
     assert first.devices['0000:86:00.0'].local_cpulist == '0-15'
+    assert first.devices['0000:86:00.0'].numa_source == 'xen'
+    assert first.numa_source == 'xen'
+    assert [n.sockets for n in first.numa_nodes] == [(0,), (1,)]
 
 
 def test_inventory_with_numa_from_the_plugin(client):
@@ -160,6 +163,8 @@ def test_nvidia_usage_through_the_client(xapi, client):
     usage = dom0.Dom0Plugin(client, identity.resolve_host(client)
                             ).vgpu_usage()
     assert usage['available'] is True
-    names = [v['vm_name'] for g in usage['gpus'].values()
+    found = [(v['vm_name'], v['vm_uuid']) for g in usage['gpus'].values()
              for v in g['vgpus']]
-    assert names == ['big']
+    # The simulated driver names the VM by domain id, as on Xen; the
+    # client finds its uuid through the VM records.
+    assert found == [('big', xapi.VM.get_uuid(vm))]

@@ -28,6 +28,7 @@ class DeviceTopology:
     iommu_group: int | None
     sriov_totalvfs: int | None = None
     sriov_numvfs: int | None = None
+    numa_source: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,6 +38,7 @@ class NumaNode:
     id: int
     cpulist: str
     memory_kib: int | None
+    sockets: tuple = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,6 +47,7 @@ class Topology:
 
     devices: dict
     numa_nodes: tuple
+    numa_source: str | None = None
 
     def numa_node_of(self, address):
         """The NUMA node of the pGPU at ``address``, or None."""
@@ -86,8 +89,26 @@ class Dom0Plugin:
         return self._version if self._checked() else None
 
     def vgpu_usage(self):
-        """NVIDIA vGPU usage per pGPU address; None without plugin."""
-        return self._call('get_nvidia_vgpu_usage', {})
+        """NVIDIA vGPU usage per pGPU address; None without plugin.
+
+        Where NVIDIA names a VM by its domain id, ``vm_uuid`` is filled in
+        from the VMs running on this host (one more XAPI call).
+        """
+        usage = self._call('get_nvidia_vgpu_usage', {})
+        vgpus = [v for gpu in (usage or {}).get('gpus', {}).values()
+                 for v in gpu.get('vgpus', ())]
+        if any(v.get('domid') is not None for v in vgpus):
+            by_domid = self._vm_uuids_by_domid()
+            for vgpu in vgpus:
+                if vgpu.get('domid') is not None:
+                    vgpu['vm_uuid'] = by_domid.get(str(vgpu['domid']))
+        return usage
+
+    def _vm_uuids_by_domid(self):
+        records = self.client.call(
+            'VM.get_all_records_where',
+            'field "resident_on" = "%s"' % self.host_ref)
+        return {str(r['domid']): r['uuid'] for r in records.values()}
 
     def _call(self, fn, args):
         return self._invoke(fn, args) if self._checked() else None
@@ -144,9 +165,9 @@ def _decode_topology(data):
                                    if k in fields})
         for address, info in data.get('devices', {}).items()}
     nodes = tuple(NumaNode(n['id'], n.get('cpulist', ''),
-                           n.get('memory_kib'))
+                           n.get('memory_kib'), tuple(n.get('sockets', ())))
                   for n in data.get('numa_nodes', ()))
-    return Topology(devices, nodes)
+    return Topology(devices, nodes, data.get('numa_source'))
 
 
 def _shipped_path():

@@ -131,3 +131,9 @@ def supported_types(model, system_display=False):
 def is_sriov(spec):
     """Whether a type runs on a virtual function of its pGPU."""
     return spec.implementation in ('nvidia_sriov', 'mxgpu')
+
+
+def model_of(vendor_id, device_id):
+    """The GpuModel with these PCI ids."""
+    return next(m for m in MODELS.values()
+                if (m.vendor_id, m.device_id) == (vendor_id, device_id))

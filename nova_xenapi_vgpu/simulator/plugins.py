@@ -44,6 +44,7 @@ class PluginRunner:
         call = xmlrpc.client.dumps((session, dict(args)), fn)
         env = {'PYTHONPATH': STUB_DIR, 'PATH': os.path.join(root, 'bin'),
                'XENAPI_VGPU_SYSFS_ROOT': os.path.join(root, 'sys'),
+               'XENAPI_VGPU_XL': os.path.join(root, 'bin', 'xl'),
                'LANG': 'C.UTF-8'}
         try:
             proc = subprocess.run(
@@ -65,7 +66,7 @@ class PluginRunner:
                 sysfs.build(root, self.hosts[host])
             with self.db.lock:
                 gpus = _nvidia_gpus(self.db, host)
-            with open(os.path.join(root, 'nvidia-smi.xml'), 'w',
+            with open(os.path.join(root, 'nvidia-smi.out'), 'w',
                       encoding='utf-8') as stream:
                 stream.write(sysfs.nvidia_smi_xml(gpus))
         return root
@@ -94,6 +95,7 @@ def _nvidia_gpus(db, host):
     gpus = []
     for pgpu in db.field('host', host, 'PGPUs'):
         pci = db.get('PCI', db.get('PGPU', pgpu)['PCI'])
+        model = hardware.model_of(pci['vendor_id'], pci['device_id'])
         if pci['vendor_id'] != '10de':
             continue
         vgpus = []
@@ -103,8 +105,8 @@ def _nvidia_gpus(db, host):
             vgpu_type = db.get('VGPU_type', record['type'])
             vgpus.append({
                 'id': str(int(record['uuid'][:8], 16)),
-                'vm_uuid': vm['uuid'], 'vm_name': vm['name_label'],
+                'vm_id': str(vm['domid']), 'vm_name': vm['name_label'],
                 'type_name': vgpu_type['model_name'],
                 'fb_mib': vgpu_type['framebuffer_size'] // hardware.MIB})
-        gpus.append((pci['pci_id'], pci['device_name'], vgpus))
+        gpus.append((pci['pci_id'], model.product_name, vgpus))
     return gpus

@@ -1,4 +1,9 @@
-"""A fake sysfs tree (and nvidia-smi) for one simulated host."""
+"""A fake dom0 for one simulated host: sysfs, nvidia-smi and xl.
+
+dom0 is a PV guest, so its sysfs shows what a PV dom0 shows: one NUMA node
+holding dom0's own vCPUs, and -1 as every device's node. The host's real
+layout comes from ``xl info -n``, printed in xen's format from the profile.
+"""
 
 import os
 import sys
@@ -8,11 +13,12 @@ import xml.sax.saxutils
 from nova_xenapi_vgpu.simulator import hardware
 from nova_xenapi_vgpu.simulator import world
 
-_NVIDIA_SMI = '''#!%s
+_PRINT_FILE = '''#!%s
 import sys
 with open(%r, encoding="utf-8") as stream:
     sys.stdout.write(stream.read())
 '''
+DOM0_VCPUS = '0-7'
 
 
 def _write(path, text):
@@ -21,47 +27,88 @@ def _write(path, text):
         stream.write(text + '\n')
 
 
-def _cpulist(nodes, node):
-    return nodes[node]['cpus'] if node is not None else ''
-
-
 def build(root, host):
-    """Write ``root``/sys for ``host`` (a profile entry); idempotent."""
+    """Write ``root``/sys, ``root``/bin/xl (and nvidia-smi) for ``host``."""
     sys_root = os.path.join(root, 'sys')
-    nodes = host.get('numa_nodes', [{'cpus': '0-15', 'memory_mib': 65536}])
-    for index, node in enumerate(nodes):
-        base = os.path.join(sys_root, 'devices/system/node/node%d' % index)
-        _write(os.path.join(base, 'cpulist'), node['cpus'])
-        _write(os.path.join(base, 'meminfo'),
-               'Node %d MemTotal:       %d kB' % (index,
-                                                  node['memory_mib'] * 1024))
+    base = os.path.join(sys_root, 'devices/system/node/node0')
+    _write(os.path.join(base, 'cpulist'), DOM0_VCPUS)
+    _write(os.path.join(base, 'meminfo'), 'Node 0 MemTotal:        4194304 kB')
     _device(sys_root, world.NIC_ADDRESS, '0x8086', '0x1572', '0x020000',
-            '0x8086', '0x0001', 'i40e', 0, _cpulist(nodes, 0), 1)
+            '0x8086', '0x0001', 'i40e', 1)
     for group, pgpu in enumerate(host['pgpus'], start=10):
         model = hardware.MODELS[pgpu['model']]
-        node = pgpu.get('numa_node')
         _device(sys_root, pgpu['address'], '0x' + model.vendor_id,
                 '0x' + model.device_id, '0x%s00' % model.class_id,
                 '0x' + model.subsystem_vendor_id,
-                '0x' + model.subsystem_device_id, model.driver,
-                -1 if node is None else node, _cpulist(nodes, node), group,
+                '0x' + model.subsystem_device_id, model.driver, group,
                 model.sriov_totalvfs)
+    _print_file_command(root, 'xl', xl_info(host))
     if any(p['model'].startswith('tesla') for p in host['pgpus']):
-        path = os.path.join(root, 'bin', 'nvidia-smi')
-        xml_path = os.path.join(root, 'nvidia-smi.xml')
-        _write(path, _NVIDIA_SMI % (sys.executable, xml_path))
-        os.chmod(path, 0o755)
+        _print_file_command(root, 'nvidia-smi')
     return sys_root
 
 
+def _print_file_command(root, name, text=None):
+    """``root``/bin/``name``: prints ``root``/``name``.out."""
+    out = os.path.join(root, name + '.out')
+    if text is not None:
+        _write(out, text)
+    path = os.path.join(root, 'bin', name)
+    _write(path, _PRINT_FILE % (sys.executable, out))
+    os.chmod(path, 0o755)
+
+
+def expand_cpulist(text):
+    """'0-2,5' -> [0, 1, 2, 5]."""
+    cpus = []
+    for part in text.split(','):
+        first, _, last = part.partition('-')
+        cpus.extend(range(int(first), int(last or first) + 1))
+    return cpus
+
+
+def xl_info(host):
+    """What ``xl info -n`` prints on ``host``: its topology tables.
+
+    The format is xen's tools/xl/xl_info.c (output_topologyinfo and
+    output_numainfo), among a few of its other lines.
+    """
+    nodes = host.get('numa_nodes', [{'cpus': '0-15', 'memory_mib': 65536}])
+    lines = ['host                   : %s' % host['name'],
+             'nr_cpus                : %d' % sum(
+                 len(expand_cpulist(n['cpus'])) for n in nodes),
+             'nr_nodes               : %d' % len(nodes),
+             'cpu_topology           :', 'cpu:    core    socket     node']
+    for index, node in enumerate(nodes):
+        for core, cpu in enumerate(expand_cpulist(node['cpus'])):
+            lines.append('%3d:    %4d     %4d     %4d' % (
+                cpu, core, node.get('socket', index), index))
+    lines += ['device topology        :', 'device           node']
+    devices = [(p['address'], p['numa_node']) for p in host['pgpus']
+               if p.get('numa_node') is not None]
+    if host.get('xl_device_topology', True) and devices:
+        lines += ['%s      %d' % device for device in sorted(devices)]
+    else:
+        lines.append('No device topology data available')
+    lines += ['numa_info              :',
+              'node:    memsize    memfree    distances']
+    for index, node in enumerate(nodes):
+        distances = ','.join('10' if i == index else '21'
+                             for i in range(len(nodes)))
+        lines.append('%4d:    %6d     %6d      %s' % (
+            index, node['memory_mib'], node['memory_mib'] // 2, distances))
+    lines.append('xen_major              : 4')
+    return '\n'.join(lines)
+
+
 def _device(sys_root, address, vendor, device, cls, sub_vendor, sub_device,
-            driver, numa_node, cpulist, iommu_group, totalvfs=0):
+            driver, iommu_group, totalvfs=0):
+    """A PCI device as a PV dom0 sees it: no NUMA node, dom0's CPUs."""
     base = os.path.join(sys_root, 'bus/pci/devices', address)
     for name, value in (('vendor', vendor), ('device', device),
                         ('class', cls), ('subsystem_vendor', sub_vendor),
                         ('subsystem_device', sub_device),
-                        ('numa_node', str(numa_node)),
-                        ('local_cpulist', cpulist)):
+                        ('numa_node', '-1'), ('local_cpulist', DOM0_VCPUS)):
         _write(os.path.join(base, name), value)
     if totalvfs:
         _write(os.path.join(base, 'sriov_totalvfs'), str(totalvfs))
@@ -81,7 +128,8 @@ def _device(sys_root, address, vendor, device, cls, sub_vendor, sub_device,
 def nvidia_smi_xml(gpus):
     """``nvidia-smi -q -x`` for ``gpus``: (address, product, vgpus) each.
 
-    Each vGPU is a dict with id, vm_uuid, vm_name, type_name, fb_mib.
+    Each vGPU is a dict with id, vm_id (the domain id, as NVIDIA's driver
+    may name a Xen guest), vm_name, type_name, fb_mib.
     """
     parts = ['<?xml version="1.0" ?>',
              '<!DOCTYPE nvidia_smi_log SYSTEM "nvsmi_device_v11.dtd">',
@@ -107,7 +155,7 @@ def _gpu_xml(address, product, vgpus):
              '    <vgpus>']
     for vgpu in vgpus:
         parts += ['      <vgpu_instance id="%s">' % vgpu['id'],
-                  '        <vm_id>%s</vm_id>' % vgpu['vm_uuid'],
+                  '        <vm_id>%s</vm_id>' % vgpu['vm_id'],
                   '        <vm_name>%s</vm_name>' % esc(vgpu['vm_name']),
                   '        <vgpu_name>%s</vgpu_name>' % esc(
                       vgpu['type_name']),
