@@ -41,9 +41,16 @@ class Simulator(command.Command):
                             help='PEM private key for --tls-cert.')
         parser.add_argument('--latency-ms', type=int, default=0,
                             help='Delay added to every call.')
+        parser.add_argument('--start-delay-ms', type=int, metavar='MS',
+                            help='Boot window of every VM start or move: '
+                                 'the VGPUs stay scheduled, not resident, '
+                                 'this long (default: the profile\'s, 0).')
         parser.add_argument('--fail', action='append', default=[],
                             metavar='METHOD:N:CODE[:PARAM...]',
-                            help='Fail the Nth call of METHOD with CODE.')
+                            help='Fail the Nth call of METHOD with CODE. '
+                                 'METHOD@plug (e.g. VM.start_on@plug) '
+                                 'fails inside the boot window, after the '
+                                 'reservation.')
         parser.add_argument('--expire-sessions-every', type=float,
                             metavar='SECONDS',
                             help='Invalidate every session this often, '
@@ -75,6 +82,8 @@ class Simulator(command.Command):
         every = args.expire_sessions_every
         if every is not None and every <= 0:
             context.usage_error('--expire-sessions-every must be positive')
+        if args.start_delay_ms is not None and args.start_delay_ms < 0:
+            context.usage_error('--start-delay-ms must not be negative')
         if bool(args.tls_cert) != bool(args.tls_key):
             context.usage_error('--tls-cert and --tls-key go together')
         try:
@@ -84,8 +93,8 @@ class Simulator(command.Command):
                 args.profile, host, port,
                 self.app.options.username or 'root',
                 self.app.options.password or 'xenroot', args.tls_cert,
-                args.tls_key,
-                args.latency_ms)
+                args.tls_key, args.latency_ms,
+                start_delay_ms=args.start_delay_ms)
         except profiles.ProfileError as exc:
             context.usage_error(str(exc))
         except ValueError as exc:

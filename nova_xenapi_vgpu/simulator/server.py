@@ -93,12 +93,14 @@ class Simulator:
     def __init__(self, profile=profiles.DEFAULT, listen_host='127.0.0.1',
                  port=0, username='root', password='xenroot',
                  tls_cert=None, tls_key=None, latency_ms=0,
-                 plugin_dir=None):
+                 plugin_dir=None, start_delay_ms=None):
         self.profile = (profiles.load(profile) if isinstance(profile, str)
                         else profiles.validate(profile))
         self.listen_host, self.port = listen_host, port
         self.username, self.password = username, password
         self.db = world.build(self.profile)
+        if start_delay_ms is not None:
+            self.start_delay_ms = start_delay_ms
         self.plugins = plugins.PluginRunner(
             plugin_dir or _default_plugin_dir(), self.db, self.profile)
         self.api = apilib.Api(self.db, username, password, self.plugins,
@@ -125,6 +127,25 @@ class Simulator:
     def url(self):
         """The pool master's URL."""
         return self.urls[0]
+
+    @property
+    def start_delay_ms(self):
+        """The boot window of each VM start or move, in milliseconds."""
+        return self.db.start_delay_ms
+
+    @start_delay_ms.setter
+    def start_delay_ms(self, value):
+        self.db.start_delay_ms = value
+
+    def set_guest(self, vm, pv_drivers=None, guest_driver_migratable=None):
+        """What the guest of ``vm`` (a ref) runs: PV drivers, and whether
+        its NVIDIA guest driver allows migration."""
+        with self.db.lock:
+            for name, value in (('_pv_drivers', pv_drivers),
+                                ('_guest_driver_migratable',
+                                 guest_driver_migratable)):
+                if value is not None:
+                    self.db.set('VM', vm, name, value)
 
     @property
     def faults(self):
