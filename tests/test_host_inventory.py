@@ -41,6 +41,10 @@ def test_inventory_reads_in_five_calls(sim, client):
         '0000:86:00.0', '0000:87:00.0', '0000:00:02.0', '0000:3b:00.0',
         '0000:d8:00.0'}
     assert inventory.numa_node(next(iter(inventory.pgpus))) is None
+    # SR-IOV virtual functions are PCI records of the host too, never pGPUs.
+    functions = [p for p in inventory.pcis.values()
+                 if p.pci_id.startswith(('0000:3b:', '0000:d8:'))]
+    assert len(functions) == 1 + 16 + 1 + 16
 
 
 def test_usage_matches_xapi_remaining_capacity(sim, xapi, client):

@@ -75,6 +75,16 @@ def test_user_profile_files(tmp_path, suffix, dump):
     ({'hosts': [{'name': 'h', 'pgpus': [M60, M60]}]}, 'appears twice'),
     (dict(one_host(), groups={'g': {'allocation_algorithm': 'random'}}),
      "$.groups.g.allocation_algorithm"),
+    (dict(one_host(), licensed='yes'), '$.licensed'),
+    (dict(one_host(), start_delay_ms=-1), '$.start_delay_ms'),
+    ({'hosts': [{'name': 'h', 'pgpus': [M60], 'nvidia_driver': 'r535'}]},
+     '$.hosts[0].nvidia_driver'),
+    ({'hosts': [{'name': 'h', 'pgpus': [M60], 'iommu': 'off'}]},
+     '$.hosts[0].iommu'),
+    (dict(one_host(), vms=[{'name': 'v', 'pv_drivers': 1}]),
+     '$.vms[0].pv_drivers'),
+    (one_host(model='intel-uhd630', system_display=True,
+              enabled_types=['passthrough']), 'passthrough not supported'),
 ])
 def test_bad_profiles_say_where_and_why(data, where):
     with pytest.raises(profiles.ProfileError) as info:
