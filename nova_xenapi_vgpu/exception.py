@@ -1,15 +1,28 @@
 """Exceptions raised by nova-xenapi-vgpu."""
 
+from oslo_log import log as logging
+
+LOG = logging.getLogger(__name__)
+
 
 class NovaXenapiVgpuException(Exception):
-    """Base exception: formats ``msg_fmt`` with the keyword arguments."""
+    """Base exception: formats ``msg_fmt`` with the keyword arguments.
+
+    Formatting never raises: with a missing or mistyped argument the bare
+    ``msg_fmt`` is the message, as in Nova.
+    """
 
     msg_fmt = "An unknown error occurred"
 
     def __init__(self, message=None, **kwargs):
         self.kwargs = kwargs
         if message is None:
-            message = self.msg_fmt % kwargs
+            try:
+                message = self.msg_fmt % kwargs
+            except (KeyError, TypeError, ValueError):
+                LOG.debug('Cannot format %s with %s', type(self).__name__,
+                          sorted(kwargs))
+                message = self.msg_fmt
         super().__init__(message)
 
 
@@ -47,11 +60,61 @@ class SessionInvalid(XapiError):
     """XAPI kept refusing the session, even after logging in again."""
 
 
+class HostIsSlave(XapiError):
+    """The host called is a pool member; ``params[0]`` is the master."""
+
+
 class XapiConnectionError(NovaXenapiVgpuException):
-    """XAPI could not be reached, even after the configured retries."""
+    """A call did not complete because of the connection to XAPI."""
+
+    msg_fmt = "Connection to XAPI at %(url)s failed calling %(method)s: " \
+              "%(reason)s"
+
+
+class XapiUnreachable(XapiConnectionError):
+    """Nothing reached XAPI, even after the configured retries."""
 
     msg_fmt = ("Cannot reach XAPI at %(url)s after %(attempts)d attempt(s) "
                "calling %(method)s: %(reason)s")
+
+
+class XapiTlsError(XapiUnreachable):
+    """TLS cannot work as configured: retrying would not help."""
+
+    msg_fmt = "TLS with XAPI at %(url)s failed: %(reason)s"
+
+
+class XapiOutcomeUnknown(XapiConnectionError):
+    """A call was sent but no answer came: it may have taken effect.
+
+    ``method`` and ``args`` (secrets masked) let the caller find out.
+    """
+
+    msg_fmt = ("XAPI at %(url)s did not answer %(method)s%(args)s "
+               "(%(reason)s); it may have taken effect")
+
+    def __init__(self, url, method, args, reason):
+        self.method, self.call_args = method, tuple(args)
+        super().__init__(url=url, method=method, args=_short(args),
+                         reason=reason)
+
+
+def _short(args, limit=200):
+    text = repr(tuple(args))
+    return text if len(text) <= limit else text[:limit - 4] + '...)'
+
+
+class XapiTaskTimeout(XapiConnectionError):
+    """A long operation overran its time and was cancelled: not done."""
+
+    msg_fmt = ("%(method)s did not finish within %(seconds)s s; its task "
+               "%(task)s was cancelled and it did not take effect")
+
+
+class HostNotFound(NovaXenapiVgpuException):
+    """This compute host is not a host of the XAPI pool."""
+
+    msg_fmt = "No XenServer host matches %(wanted)s; tried %(tried)s"
 
 
 class PluginError(NovaXenapiVgpuException):
@@ -60,10 +123,17 @@ class PluginError(NovaXenapiVgpuException):
     msg_fmt = "dom0 plugin %(plugin)s on host %(host)s: %(reason)s"
 
 
+class RecordError(NovaXenapiVgpuException):
+    """A XAPI record lacks a field this project relies on."""
+
+    msg_fmt = "XAPI %(cls)s %(ref)s has no field %(field)s"
+
+
 _XAPI_ERRORS = {
     'SESSION_AUTHENTICATION_FAILED': AuthenticationFailed,
     'HANDLE_INVALID': HandleInvalid,
     'SESSION_INVALID': SessionInvalid,
+    'HOST_IS_SLAVE': HostIsSlave,
 }
 
 

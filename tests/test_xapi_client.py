@@ -12,6 +12,7 @@ from nova_xenapi_vgpu import exception
 from nova_xenapi_vgpu.host import identity
 from nova_xenapi_vgpu.simulator import server
 from nova_xenapi_vgpu.xapi import session as sessionlib
+from tests.conftest import login
 
 SECRET = 'Xy9-distinctive-p4ssw0rd-Qz'
 
@@ -70,31 +71,32 @@ def test_this_host_without_redirect(pool_sim):
         assert identity.resolve_host(client, uuid) == master
 
 
-def test_session_invalid_recovers_for_pooled_sessions(sim):
-    with client_for(sim, pool_size=3) as client:
-        _use_sessions_in_parallel(client, 3)
-        sim.expire_sessions()
-        _use_sessions_in_parallel(client, 3)
-    assert sim.faults.calls['session.login_with_password'] == 6
-
-
-def _use_sessions_in_parallel(client, count):
-    barrier = threading.Barrier(count)
+def run_threads(count, target):
+    """Run ``target`` in ``count`` threads; all must finish cleanly."""
     errors = []
 
     def work():
         try:
-            with client._session() as session:
-                barrier.wait(5)
-                client._request(session, 'host.get_all', ())
+            target()
         except Exception as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
     threads = [threading.Thread(target=work) for _ in range(count)]
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join(10)
+        thread.join(20)
+    assert not any(thread.is_alive() for thread in threads)
     assert errors == []
+
+
+def test_session_invalid_recovers_for_pooled_sessions(sim):
+    sim.faults.latency_ms = 100  # three calls overlap: three sessions
+    with client_for(sim, pool_size=3) as client:
+        run_threads(3, lambda: client.call('host.get_all'))
+        assert sim.faults.calls['session.login_with_password'] == 3
+        sim.expire_sessions()
+        run_threads(3, lambda: client.call('host.get_all'))
+    assert sim.faults.calls['session.login_with_password'] == 6
 
 
 def test_pool_is_bounded_and_shared_between_threads(sim):
@@ -118,18 +120,176 @@ def test_close_logs_out(sim):
     assert sim.api.sessions == {}
 
 
+class FakeClock:
+    """Records the client's retry delays instead of sleeping."""
+
+    def __init__(self):
+        self.delays = []
+
+    def __call__(self, seconds):
+        self.delays.append(seconds)
+
+
 def test_connection_refused_is_retried_then_one_error():
     url = 'http://127.0.0.1:%d/' % free_port()
+    clock = FakeClock()
     client = sessionlib.XapiClient(url, 'root', SECRET, retries=3,
-                                   retry_interval=0.05)
-    start = time.monotonic()
-    with pytest.raises(exception.XapiConnectionError) as info:
+                                   retry_interval=0.5, sleep=clock)
+    with pytest.raises(exception.XapiUnreachable) as info:
         client.call('host.get_all')
-    elapsed = time.monotonic() - start
+    assert clock.delays == [0.5, 1.0, 2.0]
     assert '4 attempt(s)' in str(info.value)
     assert 'ConnectionRefusedError' in str(info.value)
-    assert 0.05 + 0.1 + 0.2 <= elapsed < 5
     assert SECRET not in str(info.value)
+
+
+def test_backoff_is_capped():
+    clock = FakeClock()
+    client = sessionlib.XapiClient(
+        'http://127.0.0.1:%d/' % free_port(), 'root', SECRET, retries=8,
+        retry_interval=1.0, sleep=clock)
+    with pytest.raises(exception.XapiUnreachable):
+        client.call('host.get_all')
+    assert clock.delays == [1, 2, 4, 8, 16, 30, 30, 30]
+
+
+def test_a_lost_reply_to_a_read_is_retried(sim):
+    with client_for(sim) as client:
+        sim.faults.lose_reply('host.get_all', times=2)
+        assert client.call('host.get_all')
+    assert sim.faults.calls['host.get_all'] == 3
+
+
+def test_a_lost_reply_to_a_write_is_outcome_unknown():
+    with server.Simulator('m60', password=SECRET) as sim, client_for(
+            sim) as client:
+        sim.faults.lose_reply('VM.create')
+        with pytest.raises(exception.XapiOutcomeUnknown) as info:
+            client.call('VM.create', {'name_label': 'lost',
+                                      'other_config': {'note': SECRET}})
+        # Sent once, done once: never silently sent again.
+        assert sim.faults.calls['VM.create'] == 1
+        assert len(client.call('VM.get_by_name_label', 'lost')) == 1
+    assert info.value.method == 'VM.create'
+    assert info.value.call_args == (
+        {'name_label': 'lost', 'other_config': {'note': '***'}},)
+    assert 'may have taken effect' in str(info.value)
+    assert SECRET not in str(info.value)
+
+
+def test_a_timed_out_start_is_outcome_unknown_not_unreachable(m60_sim):
+    m60_sim.start_delay_ms = 1000
+    xapi = login(m60_sim.url).xenapi
+    vm = xapi.VM.create({'name_label': 'slow', 'HVM_boot_policy': 'BIOS'})
+    host = xapi.host.get_all()[0]
+    with client_for(m60_sim, timeout=0.3) as client:
+        with pytest.raises(exception.XapiOutcomeUnknown) as info:
+            client.call('VM.start_on', vm, host, False, False)
+    assert 'no answer in time' in str(info.value)
+    assert info.value.call_args == (vm, host, False, False)
+    deadline = time.monotonic() + 10
+    while xapi.VM.get_power_state(vm) != 'Running':
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+
+
+def test_a_session_is_dropped_after_a_connection_failure(sim):
+    with client_for(sim) as client:
+        client.call('host.get_all')
+        sim.faults.lose_reply('VM.create')
+        with pytest.raises(exception.XapiOutcomeUnknown):
+            client.call('VM.create', {'name_label': 'x'})
+        client.call('host.get_all')
+    assert sim.faults.calls['session.login_with_password'] == 2
+
+
+def test_a_refused_login_is_not_pooled(sim):
+    client = sessionlib.XapiClient(sim.url, 'root', 'wrong')
+    for _ in range(2):
+        with pytest.raises(exception.AuthenticationFailed):
+            client.call('host.get_all')
+    assert sim.faults.calls['session.login_with_password'] == 2
+
+
+def test_async_calls_run_as_tasks(m60_sim):
+    m60_sim.start_delay_ms = 200
+    xapi = login(m60_sim.url).xenapi
+    host = xapi.host.get_all()[0]
+    with client_for(m60_sim, timeout=0.1) as client:
+        vm = client.call('VM.create', {'name_label': 'a',
+                                       'HVM_boot_policy': 'BIOS'})
+        assert client.call_async('VM.start_on', vm, host, False, False) == ''
+        assert xapi.VM.get_power_state(vm) == 'Running'
+        clone_of = client.call('VM.create', {'name_label': 'b'})
+        clone = client.call_async('VM.clone', clone_of, 'copy')
+        assert xapi.VM.get_name_label(clone) == 'copy'
+        with pytest.raises(exception.XapiError) as info:
+            client.call_async('VM.start_on', vm, host, False, False)
+    assert info.value.code == 'VM_BAD_POWER_STATE'
+    assert xapi.task.get_all() == []
+    assert m60_sim.faults.calls['task.destroy'] == 3
+
+
+def test_an_overrunning_task_is_cancelled(m60_sim):
+    m60_sim.start_delay_ms = 600
+    xapi = login(m60_sim.url).xenapi
+    host = xapi.host.get_all()[0]
+    m60 = xapi.GPU_group.get_all()[0]
+    t8q = [r for r, t in xapi.VGPU_type.get_all_records().items()
+           if t['model_name'] == 'GRID M60-8Q'][0]
+    vm = xapi.VM.create({'name_label': 'a', 'HVM_boot_policy': 'BIOS'})
+    vgpu = xapi.VGPU.create(vm, m60, '0', {}, t8q)
+    with client_for(m60_sim) as client:
+        client.task_timeout = 0.1
+        with pytest.raises(exception.XapiTaskTimeout) as info:
+            client.call_async('VM.start_on', vm, host, False, False)
+    assert 'did not take effect' in str(info.value)
+    assert xapi.VM.get_power_state(vm) == 'Halted'
+    assert xapi.VGPU.get_scheduled_to_be_resident_on(vgpu) == (
+        'OpaqueRef:NULL')
+    assert xapi.task.get_all() == []
+
+
+def test_a_moved_master_is_followed(pool_sim):
+    xapi = login(pool_sim.url).xenapi
+    member = xapi.host.get_by_name_label('xs-pool-02')[0]
+    with client_for(pool_sim, pool_size=3) as client:
+        run_threads(3, lambda: client.call('host.get_all'))
+        pool_sim.api.designate_new_master(member)
+        run_threads(3, lambda: [client.call('host.get_all')
+                                for _ in range(3)])
+        assert client.master_url == pool_sim.urls[1]
+        assert client.this_host() == member
+
+
+def test_the_master_moving_while_calls_run(pool_sim):
+    xapi = login(pool_sim.url).xenapi
+    hosts = [xapi.host.get_by_name_label('xs-pool-%02d' % i)[0]
+             for i in (2, 3, 1)]
+    pool_sim.faults.latency_ms = 5
+    stop = threading.Event()
+    errors = []
+    with client_for(pool_sim, pool_size=4) as client:
+        def work():
+            try:
+                while not stop.is_set():
+                    assert client.call('PGPU.get_all')
+            except Exception as exc:  # noqa: BLE001 - reported below
+                errors.append(exc)
+        threads = [threading.Thread(target=work) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for host in hosts:
+            time.sleep(0.1)
+            pool_sim.api.designate_new_master(host)
+        time.sleep(0.1)
+        stop.set()
+        for thread in threads:
+            thread.join(10)
+        assert not any(thread.is_alive() for thread in threads)
+        assert errors == []
+        assert client.call('host.get_all')
+    assert client.master_url == pool_sim.url
 
 
 def test_reset_retried_for_reads_only(sim):
@@ -137,11 +297,10 @@ def test_reset_retried_for_reads_only(sim):
         client.call('host.get_all')
         sim.faults.drop_connection('host.get_all', times=3)
         assert client.call('host.get_all')
-        sim.faults.drop_connection('VM.create', times=2)
-        with pytest.raises(exception.XapiConnectionError) as info:
+        sim.faults.drop_connection('VM.create')
+        with pytest.raises(exception.XapiOutcomeUnknown):
             client.call('VM.create', {'name_label': 'x'})
-    assert '1 attempt(s)' in str(info.value)
-    assert sim.faults.calls['VM.create'] == 2
+    assert sim.faults.calls['VM.create'] == 1
 
 
 @pytest.fixture(scope='module')
@@ -167,10 +326,43 @@ def tls_sim(tls_files):
 def test_https_unknown_ca_refused_by_default(tls_sim):
     assert tls_sim.url.startswith('https://')
     client = client_for(tls_sim)
-    with pytest.raises(exception.XapiConnectionError) as info:
+    with pytest.raises(exception.XapiTlsError) as info:
         client.call('host.get_all')
-    assert 'CERTIFICATE_VERIFY_FAILED' in str(info.value)
-    assert '1 attempt(s)' in str(info.value)
+    assert 'untrusted certificate' in str(info.value)
+    assert 'ca_file' in str(info.value) and '--insecure' in str(info.value)
+
+
+def test_https_to_an_http_server(sim):
+    client = sessionlib.XapiClient(sim.url.replace('http:', 'https:'),
+                                   'root', 'xenroot', sleep=FakeClock())
+    with pytest.raises(exception.XapiTlsError) as info:
+        client.call('host.get_all')
+    assert 'does not speak TLS' in str(info.value)
+    assert sim.faults.calls['session.login_with_password'] == 0
+
+
+def test_http_to_an_https_server(tls_sim):
+    clock = FakeClock()
+    client = sessionlib.XapiClient(tls_sim.url.replace('https:', 'http:'),
+                                   'root', 'xenroot', sleep=clock)
+    with pytest.raises(exception.XapiTlsError) as info:
+        client.call('host.get_all')
+    assert 'speaks HTTPS' in str(info.value)
+    assert clock.delays == []
+
+
+def test_a_server_that_never_answers():
+    with socket.socket() as listener:
+        listener.bind(('127.0.0.1', 0))
+        listener.listen(8)
+        url = 'http://127.0.0.1:%d/' % listener.getsockname()[1]
+        client = sessionlib.XapiClient(url, 'root', 'x', timeout=600,
+                                       connect_timeout=0.2, retries=1,
+                                       sleep=FakeClock())
+        with pytest.raises(exception.XapiUnreachable) as info:
+            client.call('host.get_all')
+    assert 'no answer in time' in str(info.value)
+    assert '2 attempt(s)' in str(info.value)
 
 
 def test_https_accepted_with_ca_file(tls_sim, tls_files):
@@ -227,10 +419,10 @@ def test_call_timeout_and_longer_event_waits(sim):
         assert result['events'] == []
         assert time.monotonic() - start >= 1.2
         sim.faults.latency_ms = 1500
-        with pytest.raises(exception.XapiConnectionError) as info:
+        with pytest.raises(exception.XapiUnreachable) as info:
             client.call('host.get_all')
         sim.faults.latency_ms = 0
-    assert 'timed out' in str(info.value)
+    assert 'no answer in time' in str(info.value)
 
 
 def test_this_host_after_sessions_expire(sim):

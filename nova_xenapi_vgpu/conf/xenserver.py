@@ -82,20 +82,49 @@ Seconds to wait for XAPI to answer one call before it counts as failed.
 
 ``event.from`` calls add their own timeout to this value.
 """),
+    cfg.FloatOpt(
+        'connect_timeout',
+        default=10.0,
+        min=0.1,
+        help="""
+Seconds to wait for a TCP connection (and TLS handshake) to XAPI, and for
+XAPI to answer a login.
+
+Kept short so that an unreachable or hung XAPI is reported within seconds
+rather than after ``call_timeout`` times the retries.
+
+Related options:
+
+* ``call_timeout``, ``connection_retries``
+"""),
+    cfg.FloatOpt(
+        'task_timeout',
+        default=600.0,
+        min=1.0,
+        help="""
+Seconds a long XAPI operation (VM start, shutdown, suspend, resume,
+migration) may run as an ``Async`` task before it is cancelled.
+
+Related options:
+
+* ``call_timeout``
+"""),
     cfg.IntOpt(
         'connection_retries',
         default=3,
         min=0,
         help="""
-How many times a call is retried after a transient connection error.
+How many times a call is retried after a connection error.
 
-Refused connections are retried for every call (the request never reached
-XAPI); resets and timeouts only for read-only calls. After the last retry
-the call fails with one ``XapiConnectionError``.
+A call that never reached XAPI (connection refused, name not resolved,
+connect timeout) is retried whatever it does. A call that was sent and then
+lost its answer is retried only when it reads; a write fails at once with
+``XapiOutcomeUnknown``, because XAPI may have done it. TLS errors are never
+retried. After the last retry the call fails with ``XapiUnreachable``.
 
 Related options:
 
-* ``connection_retry_interval``
+* ``connection_retry_interval``, ``connect_timeout``
 """),
     cfg.FloatOpt(
         'connection_retry_interval',

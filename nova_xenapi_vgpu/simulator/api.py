@@ -11,9 +11,11 @@ from nova_xenapi_vgpu.simulator import events
 from nova_xenapi_vgpu.simulator import gpu
 from nova_xenapi_vgpu.simulator import migrate
 from nova_xenapi_vgpu.simulator import schema
+from nova_xenapi_vgpu.simulator import tasks
 from nova_xenapi_vgpu.simulator import vm as vmlib
 from nova_xenapi_vgpu.simulator import where
 from nova_xenapi_vgpu.simulator.errors import XapiFailure
+from nova_xenapi_vgpu.simulator.faults import DropConnection
 from nova_xenapi_vgpu.simulator.faults import Faults
 from nova_xenapi_vgpu.simulator.wire import failure
 from nova_xenapi_vgpu.simulator.wire import success
@@ -24,7 +26,8 @@ _CLASS_PREFIXES = sorted(schema.CLASSES, key=len, reverse=True) + [
 
 
 def split_method(name):
-    """``Class.method`` or ``Class_method`` -> (Class, method)."""
+    """``Class.method`` or ``Class_method`` -> (Class, method); ``Async.``
+    calls -> ('Async', 'Class.method')."""
     if '.' in name:
         return tuple(name.split('.', 1))
     for prefix in _CLASS_PREFIXES:
@@ -51,6 +54,19 @@ class Api:
         with self._lock:
             self.sessions.clear()
 
+    def check_session(self, session):
+        """:raises: XapiFailure SESSION_INVALID for an unknown session."""
+        if session not in self.sessions:
+            raise XapiFailure('SESSION_INVALID', session)
+
+    def designate_new_master(self, host):
+        """pool.designate_new_master: ``host`` leads; xapi restarts on the
+        old and new master, so every session ends."""
+        with self.db.lock:
+            self.db.get('host', host)
+            self.db.set('pool', self.db.pool, 'master', host)
+        self.expire_sessions()
+
     def dispatch(self, name, params, host):
         """Answer one call arriving at ``host``; the reply envelope.
 
@@ -61,8 +77,17 @@ class Api:
         injected = self.faults.on_call(full)
         if injected:
             return failure(injected)
+        reply = self.answer(cls, method, full, list(params), host)
+        if self.faults.reply_lost(full):
+            raise DropConnection(full)
+        return reply
+
+    def answer(self, cls, method, full, params, host):
+        """The reply envelope of one call that runs."""
         try:
-            return success(self._call(cls, method, full, list(params), host))
+            if cls == 'Async':
+                return success(tasks.start(self, method, params, host))
+            return success(self._call(cls, method, full, params, host))
         except XapiFailure as exc:
             return failure(exc.description)
         except (TypeError, ValueError, AttributeError) as exc:
@@ -76,14 +101,34 @@ class Api:
                 _count_mismatch(full, 4, len(params))
             return self._login(host, params[0], params[1])
         handler = self._resolve(cls, method, full)
-        if not params or params[0] not in self.sessions:
-            raise XapiFailure('SESSION_INVALID',
-                              params[0] if params else '')
+        self.validate(full, handler, params)
+        return self.run(full, handler, params)
+
+    def validate(self, full, handler, params):
+        """The session and the parameter count of a call.
+
+        :raises: XapiFailure SESSION_INVALID,
+                 MESSAGE_PARAMETER_COUNT_MISMATCH.
+        """
+        self.check_session(params[0] if params else '')
         _check_count(full, handler, len(params) - 1)
+
+    def resolve(self, name):
+        """The handler of ``Class.method``; for Async calls.
+
+        :raises: XapiFailure MESSAGE_METHOD_UNKNOWN.
+        """
+        cls, method = split_method(name)
+        return self._resolve(cls, method, name)
+
+    def run(self, full, handler, params, task=None):
+        """Run a validated handler, holding the database lock unless the
+        call locks for itself."""
+        context = _Context(self, params[0], task)
         if full in _UNLOCKED:
-            return handler(_Context(self, params[0]), *params[1:])
+            return handler(context, *params[1:])
         with self.db.lock:
-            return handler(_Context(self, params[0]), *params[1:])
+            return handler(context, *params[1:])
 
     def _resolve(self, cls, method, full):
         handler = self.handlers.get(full)
@@ -110,14 +155,19 @@ class Api:
 class _Context:
     """What a handler sees: the api, its database and the session."""
 
-    def __init__(self, api, session):
+    def __init__(self, api, session, task=None):
         self.api = api
         self.db = api.db
         self.session = session
+        self.task = task
 
     def phase(self, method):
-        """The fault hook of ``method``'s plug phase (``METHOD@plug``)."""
-        return lambda: self.api.faults.injected(method + '@plug')
+        """The hook of ``method``'s plug phase: an injected fault
+        (``METHOD@plug``), or the cancellation of the task it runs in."""
+        def hook():
+            return (tasks.cancelled(self.db, self.task)
+                    or self.api.faults.injected(method + '@plug'))
+        return hook
 
 
 def _count_mismatch(method, expected, received):
@@ -223,6 +273,11 @@ def _handlers():
     """Explicit methods; they win over the generic accessors."""
     return {
         'session.logout': _logout,
+        'pool.designate_new_master': lambda ctx, host: _done(
+            ctx.api.designate_new_master(host)),
+        'task.cancel': lambda ctx, task: _done(tasks.cancel(ctx.db, task)),
+        'task.destroy': lambda ctx, task: _done(tasks.destroy(ctx.db,
+                                                               task)),
         'session.get_this_host': _this_host,
         'event.from': events.event_from,
         'host.call_plugin': _call_plugin,

@@ -25,6 +25,7 @@ class Faults:
         self.calls = collections.Counter()
         self._fail = []
         self._drop = collections.Counter()
+        self._lose = collections.Counter()
         self._lock = threading.Lock()
 
     def fail_call(self, method, nth, code, *params):
@@ -41,6 +42,20 @@ class Faults:
         """Drop the connection on the next ``times`` calls of ``method``."""
         with self._lock:
             self._drop[method] += times
+
+    def lose_reply(self, method, times=1):
+        """Run the next ``times`` calls of ``method``, then drop their
+        connections instead of answering: done, but the reply is lost."""
+        with self._lock:
+            self._lose[method] += times
+
+    def reply_lost(self, method):
+        """Whether this call's reply is to be lost (counts it down)."""
+        with self._lock:
+            lost = self._lose[method] > 0
+            if lost:
+                self._lose[method] -= 1
+        return lost
 
     def on_call(self, method):
         """Count the call, sleep, then drop or return an injected error."""

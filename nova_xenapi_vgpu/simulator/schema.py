@@ -41,6 +41,12 @@ CLASSES = {c.name: c for c in [
         cpu_info={}, chipset_info={}, other_config={}), _NAME_RW),
     XapiClass('network', dict(_NAMED, bridge='', other_config={}),
               _NAME_RW),
+    XapiClass('task', dict(
+        _NAMED, allowed_operations=['cancel'], current_operations={},
+        created=None, finished=None, status='pending', resident_on=NULL,
+        progress=0.0, type='', result='', error_info=[], other_config={},
+        subtask_of=NULL, subtasks=[], backtrace='()'),
+        frozenset({'other_config'})),
     XapiClass('PCI', dict(
         uuid='', class_id='', class_name='', vendor_id='', vendor_name='',
         device_id='', device_name='', host=NULL, pci_id='',

@@ -1,4 +1,12 @@
-"""A bounded, thread-safe pool of logged-in XAPI sessions."""
+"""A bounded, thread-safe pool of logged-in XAPI sessions.
+
+What is retried: a call that never reached XAPI (refused, DNS, connect
+timeout), whatever it does; a read whose answer was lost. What is not: a
+write whose answer was lost (``XapiOutcomeUnknown``: XAPI may have done
+it), TLS failures (``XapiTlsError``). ``HOST_IS_SLAVE``, at login or on
+any later call, sends the client to the pool master and the call is made
+again there (XAPI did not run it).
+"""
 
 import contextlib
 import http.client
@@ -13,6 +21,7 @@ import XenAPI
 from oslo_log import log as logging
 
 from nova_xenapi_vgpu import exception
+from nova_xenapi_vgpu.xapi import tasks
 from nova_xenapi_vgpu.xapi import transport
 
 LOG = logging.getLogger(__name__)
@@ -20,12 +29,19 @@ LOG = logging.getLogger(__name__)
 API_VERSION = '1.2'
 ORIGINATOR = 'nova-xenapi-vgpu'
 MAX_RETRY_DELAY = 30.0
-# Errors after which the same request may succeed: the host restarted,
-# a load balancer dropped the connection, the network hiccupped.
-TRANSIENT_ERRORS = (ConnectionError, TimeoutError,
-                    http.client.RemoteDisconnected,
-                    http.client.IncompleteRead, http.client.BadStatusLine)
+MASK = '***'
+# Calls that change nothing, so that repeating one is harmless.
+_READS = frozenset({'event.from', 'session.login_with_password',
+                    'session.get_this_host'})
+# What an HTTP client sees when it talks to a TLS server.
+_PLAIN_TO_TLS = (http.client.RemoteDisconnected, http.client.BadStatusLine,
+                 ConnectionResetError)
 _insecure_warned = set()
+
+
+def is_read(method):
+    """Whether ``method`` only reads (``Class.get_*`` and a few more)."""
+    return method in _READS or method.rsplit('.', 1)[-1].startswith('get_')
 
 
 class XapiClient:
@@ -33,13 +49,17 @@ class XapiClient:
 
     def __init__(self, url, username, password, pool_size=5, timeout=60.0,
                  retries=3, retry_interval=1.0, ca_file=None,
-                 insecure=False):
+                 insecure=False, connect_timeout=10.0, task_timeout=600.0,
+                 sleep=time.sleep):
         self.url = url
         self.username = username
         self.__password = password
         self.master_url = None
         self.retries = retries
         self.retry_interval = retry_interval
+        self.connect_timeout = connect_timeout
+        self.task_timeout = task_timeout
+        self.sleep = sleep
         self._timeout = timeout
         self._context = transport.tls_context(ca_file, insecure)
         self._idle = queue.LifoQueue()
@@ -50,7 +70,10 @@ class XapiClient:
 
     @classmethod
     def from_conf(cls, conf):
-        """Build a client from the [xenserver] options of ``conf``."""
+        """Build a client from the [xenserver] options of ``conf``.
+
+        :raises: OSError, ssl.SSLError for an unusable ``ca_file``.
+        """
         opts = conf.xenserver
         return cls(opts.connection_url, opts.connection_username,
                    opts.connection_password or '',
@@ -58,7 +81,9 @@ class XapiClient:
                    timeout=opts.call_timeout,
                    retries=opts.connection_retries,
                    retry_interval=opts.connection_retry_interval,
-                   ca_file=opts.ca_file, insecure=opts.insecure)
+                   ca_file=opts.ca_file, insecure=opts.insecure,
+                   connect_timeout=opts.connect_timeout,
+                   task_timeout=opts.task_timeout)
 
     def __repr__(self):
         return '<XapiClient %s as %s>' % (self.url, self.username)
@@ -69,21 +94,34 @@ class XapiClient:
     def __exit__(self, *exc_info):
         self.close()
 
+    @property
+    def target_url(self):
+        """Where calls go: the pool master once known, else the URL."""
+        return self.master_url or self.url
+
     def call(self, method, *args):
         """Call ``Class.method`` with a pooled session prepended to args.
 
-        :raises: XapiError with XAPI's code and params,
-                 XapiConnectionError when XAPI cannot be reached.
+        :raises: XapiError with XAPI's code and params; XapiUnreachable,
+                 XapiTlsError, XapiOutcomeUnknown.
         """
-        with self._session() as session:
-            return self._request(session, method, args)
+        return self._on_master(
+            lambda session: self._request(session, method, args))
+
+    def call_async(self, method, *args):
+        """A long operation through ``Async.`` and its task.
+
+        :raises: XapiError, XapiTaskTimeout, XapiOutcomeUnknown,
+                 XapiConnectionError.
+        """
+        return tasks.run(self, method, *args, timeout=self.task_timeout)
 
     def this_host(self):
         """The host the session is logged in to (``session.get_this_host``).
 
         :raises: XapiError, XapiConnectionError.
         """
-        with self._session() as session:
+        def ask(session):
             try:
                 return self._request(session, 'session.get_this_host',
                                      (session.handle,))
@@ -92,26 +130,54 @@ class XapiClient:
                 # the argument: ask once more with the fresh one.
                 return self._request(session, 'session.get_this_host',
                                      (session.handle,))
+        return self._on_master(ask)
 
     def event_from(self, classes, token, timeout):
         """``event.from``: wait up to ``timeout`` s for changes after token.
 
         :raises: XapiError, XapiConnectionError.
         """
-        with self._session() as session:
+        def wait(session):
             session.transport.timeout = self._timeout + timeout
             try:
                 return self._request(session, 'event.from',
                                      (classes, token, float(timeout)))
             finally:
                 session.transport.timeout = self._timeout
+        return self._on_master(wait)
 
     def close(self):
         """Log out every idle session; borrowed ones log out on return."""
         self._closed = True
+        for session in self._drain():
+            self._logout(session)
+
+    def _on_master(self, func):
+        """Run ``func(session)``; after HOST_IS_SLAVE, again on the master."""
+        for attempt in range(3):
+            try:
+                with self._session() as session:
+                    return func(session)
+            except exception.HostIsSlave as exc:
+                if attempt == 2:
+                    raise
+                self._follow_master(exc.params[0])
+        raise AssertionError('unreachable')
+
+    def _follow_master(self, address):
+        new = master_url(self.url, address)
+        if new == self.target_url:
+            return
+        LOG.info('%s is a pool member; using the pool master at %s',
+                 self.target_url, new)
+        self.master_url = new
+        for session in self._drain():
+            self._logout(session)
+
+    def _drain(self):
         while True:
             try:
-                self._logout(self._idle.get_nowait())
+                yield self._idle.get_nowait()
             except queue.Empty:
                 return
 
@@ -124,53 +190,62 @@ class XapiClient:
                 session = self._login()
             try:
                 yield session
-            finally:
-                if self._closed:
-                    self._logout(session)
-                else:
-                    self._idle.put(session)
+            except (exception.XapiConnectionError,
+                    exception.AuthenticationFailed,
+                    exception.SessionInvalid, exception.HostIsSlave):
+                # Its connection or login is in doubt: never reuse it.
+                raise
+            except BaseException:
+                self._release(session)
+                raise
+            else:
+                self._release(session)
+
+    def _release(self, session):
+        if self._closed or session.url != self.target_url:
+            self._logout(session)
+        else:
+            self._idle.put(session)
 
     def _request(self, session, method, args):
         return self._retrying(
-            method, lambda: session.xenapi_request(method, tuple(args)))
+            method, args,
+            lambda: session.xenapi_request(method, tuple(args)))
 
     def _login(self):
-        url = self.master_url or self.url
-        try:
-            return self._login_at(url)
-        except exception.XapiError as exc:
-            if exc.code != 'HOST_IS_SLAVE' or self.master_url:
-                raise
-            self.master_url = master_url(url, exc.params[0])
-        LOG.info('%s is a pool member; using the pool master at %s',
-                 url, self.master_url)
-        return self._login_at(self.master_url)
+        for _ in range(3):
+            url = self.target_url
+            try:
+                return self._login_at(url)
+            except exception.HostIsSlave as exc:
+                self._follow_master(exc.params[0])
+        raise exception.XapiUnreachable(
+            url=self.url, attempts=3, method='session.login_with_password',
+            reason='HOST_IS_SLAVE kept pointing elsewhere')
 
     def _login_at(self, url):
-        session = self._new_session(url)
-        self._retrying('session.login_with_password',
-                       lambda: session.login_with_password(
-                           self.username, self.__password,
-                           API_VERSION, ORIGINATOR))
-        LOG.debug('Logged in to %s as %s', url, self.username)
-        return session
-
-    def _new_session(self, url):
-        session = XenAPI.Session(
-            url, transport=transport.make_transport(
-                url, self._timeout, self._context))
+        session = XenAPI.Session(url, transport=transport.make_transport(
+            url, self.connect_timeout, self._context, self.connect_timeout))
         session.url = url
+        self._retrying('session.login_with_password', (), lambda: (
+            session.login_with_password(self.username, self.__password,
+                                        API_VERSION, ORIGINATOR)), url)
+        session.transport.timeout = self._timeout
+        LOG.debug('Logged in to %s as %s', url, self.username)
         return session
 
     def _logout(self, session):
         try:
+            session.transport.timeout = self.connect_timeout
             session.xenapi.session.logout()
-        except (XenAPI.Failure, xmlrpc.client.Error, OSError) as exc:
+        except (XenAPI.Failure, xmlrpc.client.Error, OSError,
+                transport.TransportError) as exc:
             LOG.debug('Ignoring failed logout from %s: %s', session.url, exc)
 
-    def _retrying(self, method, func):
-        """Run one XAPI request with retries; every failure leaves here as
-        XapiError or XapiConnectionError."""
+    def _retrying(self, method, args, func, url=None):
+        """Run one XAPI request, retrying what is safe to retry; every
+        failure leaves here as a project exception."""
+        url = url or self.target_url
         attempt = 0
         while True:
             try:
@@ -179,37 +254,74 @@ class XapiClient:
                 raise exception.from_failure(failure.details) from None
             except xmlrpc.client.Fault as fault:
                 raise _fault_error(fault) from None
-            except ssl.SSLError as exc:
-                raise self._unreachable(method, 1, exc) from None
-            except (*TRANSIENT_ERRORS, OSError) as exc:
-                if not _retriable(method, exc) or attempt >= self.retries:
-                    raise self._unreachable(method, attempt + 1,
-                                            exc) from None
-                delay = min(self.retry_interval * 2 ** attempt,
-                            MAX_RETRY_DELAY)
-                attempt += 1
-                LOG.warning('%s to %s failed (%s); retry %d of %d in %.1fs',
-                            method, self.master_url or self.url, exc,
-                            attempt, self.retries, delay)
-                time.sleep(delay)
             except xmlrpc.client.ProtocolError as exc:
-                raise self._unreachable(method, attempt + 1, exc) from None
+                raise exception.XapiUnreachable(
+                    url=url, attempts=attempt + 1, method=method,
+                    reason='HTTP %s %s: is this XAPI?' % (
+                        exc.errcode, exc.errmsg)) from None
+            except transport.NotSent as exc:
+                if isinstance(exc.cause, ssl.SSLError):
+                    raise _tls_error(url, exc.cause) from None
+                reason = exc
+            except transport.Sent as exc:
+                self._check_scheme(url, exc.cause)
+                if not is_read(method):
+                    raise exception.XapiOutcomeUnknown(
+                        url, method, self.mask(args),
+                        _describe(exc.cause)) from None
+                reason = exc
+            if attempt >= self.retries:
+                raise exception.XapiUnreachable(
+                    url=url, attempts=attempt + 1, method=method,
+                    reason=_describe(reason.cause))
+            delay = min(self.retry_interval * 2 ** attempt, MAX_RETRY_DELAY)
+            attempt += 1
+            LOG.warning('%s to %s failed (%s); retry %d of %d in %.1fs',
+                        method, url, _describe(reason.cause), attempt,
+                        self.retries, delay)
+            self.sleep(delay)
 
-    def _unreachable(self, method, attempts, exc):
-        reason = '%s: %s' % (type(exc).__name__, exc)
-        return exception.XapiConnectionError(
-            url=self.master_url or self.url, attempts=attempts,
-            method=method, reason=reason)
+    def _check_scheme(self, url, cause):
+        """http:// to a TLS server: say so instead of retrying."""
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme == 'http' and isinstance(cause, _PLAIN_TO_TLS) and (
+                transport.speaks_tls(parts.hostname, parts.port or 80,
+                                     self.connect_timeout)):
+            raise exception.XapiTlsError(
+                url=url, reason='the server speaks HTTPS; use https:// in '
+                '[xenserver] connection_url (or --url)')
+
+    def mask(self, args):
+        """``args`` with the password replaced wherever it appears."""
+        def mask(value):
+            if isinstance(value, str):
+                return MASK if value == self.__password else value
+            if isinstance(value, dict):
+                return {k: mask(v) for k, v in value.items()}
+            if isinstance(value, (list, tuple)):
+                return type(value)(mask(v) for v in value)
+            return value
+        return tuple(mask(a) for a in args)
 
 
-def _retriable(method, exc):
-    """Refused: the request never left; others only for read-only calls."""
-    if isinstance(exc, ConnectionRefusedError):
-        return True
-    if not isinstance(exc, TRANSIENT_ERRORS):
-        return False
-    name = method.rsplit('.', 1)[-1]
-    return name.startswith('get_') or name in ('from', 'login_with_password')
+def _describe(cause):
+    if isinstance(cause, TimeoutError):
+        return 'no answer in time (%s)' % (cause or 'timed out')
+    return '%s: %s' % (type(cause).__name__, cause)
+
+
+def _tls_error(url, cause):
+    if isinstance(cause, ssl.SSLCertVerificationError):
+        reason = ('untrusted certificate (%s); set [xenserver] ca_file to '
+                  'the CA that signed it, or --insecure to skip '
+                  'verification' % cause.verify_message)
+    elif 'WRONG_VERSION_NUMBER' in str(cause) or 'record' in str(cause):
+        reason = ('the server does not speak TLS (%s); use http:// in '
+                  '[xenserver] connection_url, or check the port'
+                  % cause.reason)
+    else:
+        reason = 'handshake failed (%s); check [xenserver] ca_file' % cause
+    return exception.XapiTlsError(url=url, reason=reason)
 
 
 def _fault_error(fault):
