@@ -16,7 +16,7 @@ import argparse
 import statistics
 import time
 
-from nova_xenapi_vgpu.host import inventory as inventorylib
+from nova_xenapi_vgpu.host import reader
 from nova_xenapi_vgpu.simulator import profiles
 from nova_xenapi_vgpu.simulator import server
 from nova_xenapi_vgpu.xapi import session
@@ -45,7 +45,7 @@ def upstream_refresh(client, wanted='GRID M60-4Q'):
 
 def our_refresh(client, host):
     """This project's refresh: every type, every pGPU of the host."""
-    inventory = inventorylib.HostInventory.load(client, host)
+    inventory = reader.read_inventory(client, host)
     return sum(inventory.usage(p, t).remaining
                for p in inventory.pgpus for t in inventory.enabled_types(p))
 

@@ -37,7 +37,7 @@ def test_help_lists_commands():
 
 
 def test_inventory_on_the_builtin_simulator():
-    result = run('inventory', '-f', 'json')
+    result = run('inventory', '--long', '-f', 'json')
     assert result.returncode == 0, result.stderr
     notice = [line for line in result.stderr.splitlines()
               if 'simulator' in line]
@@ -130,11 +130,17 @@ def test_password_flag_never_printed_at_debug():
     assert SECRET not in result.stderr + result.stdout
 
 
-def test_unreachable_xapi_exits_1():
-    result = run('--url', 'http://127.0.0.1:9/', 'inventory',
-                 env={'XENAPI_PASSWORD': 'x'}, timeout=120)
+def test_unreachable_xapi_exits_1(tmp_path):
+    conf = tmp_path / 'n.conf'
+    conf.write_text('[xenserver]\nconnection_url = http://127.0.0.1:9/\n'
+                    'connection_retries = 2\n'
+                    'connection_retry_interval = 0.01\n')
+    result = run('--config-file', str(conf), 'inventory',
+                 env={'XENAPI_PASSWORD': 'x'})
     assert result.returncode == 1
     assert 'Cannot reach XAPI' in result.stderr
+    assert '3 attempt(s)' in result.stderr
+    assert 'Traceback' not in result.stderr
 
 
 def test_plugin_path_points_at_the_plugin():
@@ -171,7 +177,8 @@ def test_simulator_command_serves_until_interrupted():
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(20)
-    assert proc.returncode == 0
+    assert proc.returncode == 130
+    assert 'Traceback' not in proc.stderr.read()
 
 
 def test_simulator_command_expires_sessions():
@@ -215,3 +222,146 @@ def test_simulator_profile_file_errors(tmp_path):
     result = run('simulator', '--profile', str(profile))
     assert result.returncode == 2
     assert 'hosts[0].pgpus[0].address' in result.stderr
+
+
+def conf_file(tmp_path, text):
+    path = tmp_path / 'nova.conf'
+    path.write_text(text)
+    return str(path)
+
+
+@pytest.mark.parametrize('ca_text, words', [
+    (None, ['ca_file', 'no such file', 'PEM']),
+    ('not a certificate\n', ['ca_file', 'not a PEM', 'xapi-ssl.pem']),
+])
+def test_bad_ca_file_exits_2(tmp_path, ca_text, words):
+    ca = tmp_path / 'ca.pem'
+    if ca_text is not None:
+        ca.write_text(ca_text)
+    conf = conf_file(tmp_path, '[xenserver]\nconnection_url = '
+                     'https://127.0.0.1:9/\nca_file = %s\n' % ca)
+    result = run('--config-file', conf, 'inventory')
+    assert result.returncode == 2
+    for word in words:
+        assert word in result.stderr
+    assert 'Traceback' not in result.stderr
+
+
+@pytest.mark.parametrize('make, words', [
+    (lambda d: str(d), ['is a directory']),
+    (lambda d: (d / 'bin.conf').write_bytes(b'\x7fELF\x00\xd0\x01') and str(
+        d / 'bin.conf'), ['not a text file']),
+])
+def test_config_file_that_is_no_config_file(tmp_path, make, words):
+    result = run('--config-file', make(tmp_path), 'inventory')
+    assert result.returncode == 2
+    assert '--config-file' in result.stderr
+    for word in words:
+        assert word in result.stderr
+    assert 'Traceback' not in result.stderr
+
+
+@pytest.mark.parametrize('how', ['flag', 'env'])
+def test_a_url_that_is_not_one(how):
+    value = 'x' * 100000
+    args, env = (['--url', value], None) if how == 'flag' else (
+        [], {'XENAPI_URL': value})
+    result = run(*args, 'inventory', env=env)
+    assert result.returncode == 2
+    assert '--url (or XENAPI_URL)' in result.stderr
+    assert 'expected http://<host>/' in result.stderr
+    assert len(result.stderr) < 500
+
+
+def test_option_values_are_reported_without_oslo_reprs(tmp_path):
+    conf = conf_file(tmp_path, '[xenserver]\nconnection_url = '
+                     'http://127.0.0.1:9/\ncall_timeout = soon\n')
+    result = run('--config-file', conf, 'inventory')
+    assert result.returncode == 2
+    assert '[xenserver] call_timeout' in result.stderr
+    assert 'LocationInfo' not in result.stderr
+
+
+def test_unknown_options_get_a_warning_with_the_close_match(tmp_path):
+    with server.Simulator('m60') as sim:
+        conf = conf_file(tmp_path, '[xenserver]\nconnection_url = %s\n'
+                         'conection_password = xenroot\n[vgpu]\n'
+                         'enabled_types = GRID M60-4Q\n' % sim.url)
+        result = run('--config-file', conf, 'plugin', 'check',
+                     env={'XENAPI_PASSWORD': 'xenroot'})
+    assert result.returncode == 0, result.stderr
+    assert ('[xenserver] conection_password is not an option of '
+            'nova-xenapi-vgpu; did you mean connection_password?'
+            in result.stderr)
+    assert 'did you mean enabled_vgpu_types?' in result.stderr
+
+
+def test_tls_mistakes_exit_2_with_the_fix(tmp_path):
+    with server.Simulator('m60') as sim:
+        result = run('--url', sim.url.replace('http:', 'https:'),
+                     'inventory', env={'XENAPI_PASSWORD': 'xenroot'})
+    assert result.returncode == 2
+    assert 'does not speak TLS' in result.stderr
+    assert 'retry' not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_plugin_check_exits_1_when_the_plugin_is_missing(tmp_path):
+    with server.Simulator('m60', plugin_dir=str(tmp_path)) as sim:
+        result = run('--url', sim.url, 'plugin', 'check', '-f', 'json',
+                     env={'XENAPI_PASSWORD': 'xenroot'})
+        rows = json.loads(run('--url', sim.url, 'inventory', '-f', 'json',
+                              env={'XENAPI_PASSWORD': 'xenroot'}).stdout)
+    assert {r['NUMA node'] for r in rows} == {None}
+    assert result.returncode == 1
+    answer = json.loads(result.stdout)
+    assert (answer['Host'], answer['Installed']) == ('xs-m60-01', False)
+    assert 'OpaqueRef' not in result.stderr + result.stdout
+    assert 'xs-m60-01' in result.stderr
+
+
+def test_ctrl_c_ends_a_command_quietly_with_130():
+    with server.Simulator('m60', latency_ms=3000) as sim:
+        proc = subprocess.Popen(
+            [sys.executable, '-m', 'nova_xenapi_vgpu.cli.main', '--url',
+             sim.url, 'inventory'], stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True,
+            env=dict(os.environ, XENAPI_PASSWORD='xenroot'))
+        deadline = time.monotonic() + 20
+        while not sim.faults.calls['session.login_with_password']:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=20)
+    assert proc.returncode == 130
+    assert 'Traceback' not in stderr
+
+
+def test_inventory_reads_at_a_glance(tmp_path):
+    with server.Simulator() as sim:
+        xapi = login(sim.url).xenapi
+        groups = {r['name_label']: ref for ref, r in
+                  xapi.GPU_group.get_all_records().items()}
+        types = {r['model_name']: ref for ref, r in
+                 xapi.VGPU_type.get_all_records().items()}
+        m60 = next(ref for name, ref in groups.items() if 'M60' in name)
+        vm = xapi.VM.create({'name_label': 'a', 'HVM_boot_policy': 'BIOS'})
+        xapi.VGPU.create(vm, m60, '0', {}, types['GRID M60-8Q'])
+        xapi.VM.start(vm, False, False)
+        env = {'XENAPI_PASSWORD': 'xenroot'}
+        table = run('--url', sim.url, 'inventory', env=env)
+        rows = json.loads(run('--url', sim.url, 'inventory', '-f', 'json',
+                              env=env).stdout)
+        unplaced = run('--url', sim.url, 'inventory', '-f', 'yaml',
+                       env=env).stdout
+    assert max(len(line) for line in table.stdout.splitlines()) <= 120
+    assert 'Group of' not in table.stdout and 'Tesla M60' in table.stdout
+    held = [r for r in rows if r['Note'] == 'held by GRID M60-8Q']
+    assert {r['vGPU type'] for r in held} >= {'GRID M60-4Q', 'passthrough'}
+    t4 = [r['vGPU type'] for r in rows if r['vGPU type'].startswith(
+        'GRID T4')]
+    assert t4 == ['GRID T4-1Q', 'GRID T4-2Q', 'GRID T4-4Q', 'GRID T4-8Q',
+                  'GRID T4-16Q']
+    assert {r['Host'] for r in rows} == {'xs-gpu-01'}
+    assert all(r['GPU group'].startswith('Group of ') for r in rows)
+    assert 'NUMA node: 0' in unplaced

@@ -7,7 +7,7 @@ import pytest
 from nova_xenapi_vgpu import exception
 from nova_xenapi_vgpu.host import dom0
 from nova_xenapi_vgpu.host import identity
-from nova_xenapi_vgpu.host import inventory as inventorylib
+from nova_xenapi_vgpu.host import reader
 from nova_xenapi_vgpu.simulator import hardware
 from nova_xenapi_vgpu.simulator import server
 from nova_xenapi_vgpu.xapi import session as sessionlib
@@ -34,7 +34,7 @@ def client(sim):
 def test_inventory_reads_in_five_calls(sim, client):
     host = identity.resolve_host(client)
     sim.faults.calls.clear()
-    inventory = inventorylib.HostInventory.load(client, host)
+    inventory = reader.read_inventory(client, host)
     assert sum(sim.faults.calls.values()) == 5
     assert len(inventory.pgpus) == 5
     assert {inventory.address(p) for p in inventory.pgpus} == {
@@ -56,7 +56,7 @@ def test_usage_matches_xapi_remaining_capacity(sim, xapi, client):
         vm, _ = vm_with_vgpu(xapi, group, vgpu_type(xapi, model), name)
         xapi.VM.start(vm, False, False)
     idle, _ = vm_with_vgpu(xapi, m60, vgpu_type(xapi, 'GRID M60-1Q'), 'e')
-    inventory = inventorylib.HostInventory.load(
+    inventory = reader.read_inventory(
         client, identity.resolve_host(client))
     compared = 0
     for pgpu in inventory.pgpus:
@@ -79,7 +79,7 @@ def test_usage_matches_xapi_remaining_capacity(sim, xapi, client):
 
 
 def test_enabled_types_filter(client):
-    inventory = inventorylib.HostInventory.load(
+    inventory = reader.read_inventory(
         client, identity.resolve_host(client))
     names = {t.model_name for p in inventory.pgpus
              for t in inventory.enabled_types(p, ['GRID M60-4Q', 'nope'])}
@@ -89,7 +89,7 @@ def test_enabled_types_filter(client):
 def test_vendor_device_falls_back_to_group_types(sim, client):
     for pci in sim.db.objects['PCI'].values():
         pci['vendor_id'] = pci['device_id'] = ''
-    inventory = inventorylib.HostInventory.load(
+    inventory = reader.read_inventory(
         client, identity.resolve_host(client))
     assert {inventory.vendor_device(p) for p in inventory.pgpus} == {
         '10de:13f2', '10de:1eb8', '8086:3e92', '1002:6929'}
@@ -112,7 +112,7 @@ def test_dom0_topology_is_cached(sim, client):
 
 def test_inventory_with_numa_from_the_plugin(client):
     host = identity.resolve_host(client)
-    inventory = inventorylib.HostInventory.load(
+    inventory = reader.read_inventory(
         client, host, dom0=dom0.Dom0Plugin(client, host))
     nodes = {inventory.address(p): inventory.numa_node(p)
              for p in inventory.pgpus}
@@ -130,7 +130,7 @@ def test_missing_plugin_degrades_with_one_warning(tmp_path, caplog):
             assert plugin.topology(['0000:86:00.0']) is None
             assert plugin.vgpu_usage() is None
             assert plugin.version() is None
-            inventory = inventorylib.HostInventory.load(client, host,
+            inventory = reader.read_inventory(client, host,
                                                         dom0=plugin)
             assert inventory.numa_node(next(iter(inventory.pgpus))) is None
         assert sim.faults.calls['host.call_plugin'] == 1
@@ -172,3 +172,42 @@ def test_nvidia_usage_through_the_client(xapi, client):
     # The simulated driver names the VM by domain id, as on Xen; the
     # client finds its uuid through the VM records.
     assert found == [('big', xapi.VM.get_uuid(vm))]
+
+
+MALFORMED_PLUGIN = '''import json
+import XenAPIPlugin
+
+def version(session, args):
+    return json.dumps({"api_version": "1.1", "functions": []})
+
+def get_gpu_topology(session, args):
+    return json.dumps(%s)
+
+def get_nvidia_vgpu_usage(session, args):
+    return json.dumps(%s)
+
+XenAPIPlugin.dispatch({"version": version,
+                       "get_gpu_topology": get_gpu_topology,
+                       "get_nvidia_vgpu_usage": get_nvidia_vgpu_usage})
+'''
+
+
+@pytest.mark.parametrize('topology, usage', [
+    ({'devices': 5}, {'gpus': {'a': {'vgpus': [7]}}}),
+    ({'devices': {'0000:86:00.0': {'numa_nod': 1}}}, {'gpus': []}),
+    ({'devices': {}, 'numa_nodes': [{'cpulist': '0-3'}]},
+     {'gpus': {'a': 'b'}}),
+])
+def test_malformed_plugin_answers_are_plugin_errors(tmp_path, topology,
+                                                    usage):
+    (tmp_path / 'xenapi_vgpu').write_text(MALFORMED_PLUGIN % (
+        repr(topology), repr(usage)))
+    with server.Simulator('m60', plugin_dir=str(tmp_path)) as sim:
+        with sessionlib.XapiClient(sim.url, 'root', 'xenroot') as client:
+            plugin = dom0.Dom0Plugin(client, identity.resolve_host(client))
+            with pytest.raises(exception.PluginError) as info:
+                plugin.topology(['0000:86:00.0'])
+            assert 'get_gpu_topology' in str(info.value)
+            with pytest.raises(exception.PluginError) as info:
+                plugin.vgpu_usage()
+            assert 'get_nvidia_vgpu_usage' in str(info.value)

@@ -49,8 +49,11 @@ def add_global_options(parser):
 def load_conf(options):
     """A validated ConfigOpts from files, flags and environment.
 
-    Exits 2 with a message naming the option on bad configuration.
+    Exits 2 with a message naming the option on bad configuration; warns
+    (on stderr) of options this project does not know.
     """
+    _check_files(options.config_file)
+    _check_url_flag(options.url)
     conf = cfg.ConfigOpts()
     conflib.register_opts(conf)
     try:
@@ -65,9 +68,32 @@ def load_conf(options):
         conflib.validate(conf)
     except exception.ConfigError as exc:
         usage_error(str(exc))
-    except cfg.Error as exc:
-        usage_error('configuration: %s' % exc)
+    except (cfg.Error, ValueError) as exc:
+        usage_error('configuration: %s' % conflib.plain_reason(exc))
+    _warn_unknown(options.config_file)
     return conf
+
+
+def _check_files(paths):
+    for path in paths:
+        reason = conflib.check_config_file(path)
+        if reason:
+            usage_error('--config-file %s: %s' % (conflib.cut(path, 300),
+                                                  reason))
+
+
+def _check_url_flag(url):
+    reason = url is not None and conflib.check_url(url)
+    if reason:
+        usage_error('--url (or XENAPI_URL) %s' % reason)
+
+
+def _warn_unknown(paths):
+    for path, group, option, close in conflib.unknown_options(paths):
+        hint = '; did you mean %s?' % close if close else ''
+        sys.stderr.write('nova-xenapi-vgpu: warning: %s: [%s] %s is not an '
+                         'option of nova-xenapi-vgpu%s\n' % (
+                             path, group, option, hint))
 
 
 class Context:

@@ -1,38 +1,102 @@
 """``inventory``: this host's GPU groups, pGPUs and vGPU capacity."""
 
+import os
+import re
+
+from cliff import columns as cliff_columns
 from cliff import lister
 
 from nova_xenapi_vgpu.host import inventory as inventorylib
+from nova_xenapi_vgpu.host import reader
 
-COLUMNS = ('GPU group', 'Allocation', 'pGPU', 'Vendor:Device', 'NUMA node',
-           'vGPU type', 'Capacity', 'In use', 'Remaining')
+COLUMNS = ('Host', 'GPU group', 'pGPU', 'NUMA node', 'vGPU type',
+           'Capacity', 'In use', 'Remaining', 'Note')
+LONG_COLUMNS = ('Allocation', 'Vendor:Device')
+TABLE_WIDTH = 120
+
+
+class GroupName(cliff_columns.FormattableColumn):
+    """The full group name in JSON/YAML; a short one in a table."""
+
+    def human_readable(self):
+        return short_group_name(self._value)
+
+    def machine_readable(self):
+        return self._value
+
+
+class NumaNode(cliff_columns.FormattableColumn):
+    """The NUMA node; null in JSON/YAML and ``-`` in a table if unknown."""
+
+    def human_readable(self):
+        return '-' if self._value is None else str(self._value)
+
+    def machine_readable(self):
+        return self._value
 
 
 class Inventory(lister.Lister):
-    """List this host's pGPUs with, per enabled vGPU type, what is free."""
+    """List this host's pGPUs with, per enabled vGPU type, what is free.
+
+    Note says why Remaining is 0 where VGPUs of the type would fit:
+    another type holds the pGPU, the type is not enabled, or the pGPU's
+    PCI device is passed through.
+    """
+
+    def get_parser(self, prog_name):
+        parser = super().get_parser(prog_name)
+        parser.add_argument('--long', action='store_true',
+                            help='Also show the allocation algorithm and '
+                                 'the PCI vendor:device ids.')
+        parser.set_defaults(max_width=int(os.environ.get(
+            'CLIFF_MAX_TERM_WIDTH', TABLE_WIDTH)))
+        return parser
 
     def take_action(self, parsed_args):
         ctx = self.app.context
-        enabled = ctx.conf.vgpu.enabled_vgpu_types
-        inventory = inventorylib.HostInventory.load(
-            ctx.client, ctx.host_ref, dom0=ctx.dom0)
-        return COLUMNS, rows(inventory, enabled)
+        inventory = reader.read_inventory(ctx.client, ctx.host_ref,
+                                          dom0=ctx.dom0)
+        host = ctx.client.call('host.get_name_label', ctx.host_ref)
+        columns = COLUMNS + (LONG_COLUMNS if parsed_args.long else ())
+        table = rows(inventory, host, ctx.conf.vgpu.enabled_vgpu_types)
+        return columns, [row[:len(columns)] for row in table]
 
 
-def rows(inventory, enabled=()):
-    """One row per pGPU and enabled vGPU type, sorted by group and PCI."""
+def rows(inventory, host, enabled=()):
+    """One row per pGPU and enabled vGPU type, by group, pGPU and type."""
     result = []
     for pgpu_ref, pgpu in inventory.pgpus.items():
         group = inventory.groups.get(pgpu.GPU_group)
-        numa = inventory.numa_node(pgpu_ref)
+        name = group.name_label if group else ''
         for vgpu_type in inventory.enabled_types(pgpu_ref, enabled):
             usage = inventory.usage(pgpu_ref, vgpu_type)
             result.append((
-                group.name_label if group else '',
-                group.allocation_algorithm if group else '',
-                inventory.address(pgpu_ref),
-                inventory.vendor_device(pgpu_ref),
-                'unknown' if numa is None else numa,
+                host, GroupName(name), inventory.address(pgpu_ref),
+                NumaNode(inventory.numa_node(pgpu_ref)),
                 vgpu_type.model_name, usage.capacity, usage.used,
-                usage.remaining))
-    return sorted(result, key=lambda row: (row[0], row[2], row[5]))
+                usage.remaining, note(usage),
+                group.allocation_algorithm if group else '',
+                inventory.vendor_device(pgpu_ref)))
+    return sorted(result, key=lambda row: (
+        row[1].machine_readable(), row[2],
+        inventorylib.natural_key(row[4])))
+
+
+def note(usage):
+    """Why a type has no room although its capacity is not used up."""
+    reason = usage.blocked_by
+    if reason is None:
+        return ''
+    if reason in ('not enabled', 'not supported', 'PCI device attached'):
+        return reason
+    return 'held by %s' % reason
+
+
+def short_group_name(name):
+    """``Group of NVIDIA Corporation GM204GL [Tesla M60] GPUs`` ->
+    ``Tesla M60``: the bracketed model of xapi's default group names."""
+    match = re.fullmatch(r'Group of .*\[(.+)\] GPUs', name)
+    if match:
+        return match.group(1)
+    match = re.fullmatch(r'Group of (.+) GPUs', name)
+    return match.group(1) if match else name

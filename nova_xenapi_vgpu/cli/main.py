@@ -5,7 +5,12 @@ import sys
 from cliff import app
 from cliff import commandmanager
 
+from nova_xenapi_vgpu import exception
 from nova_xenapi_vgpu.cli import context
+
+# Failures that a change of configuration fixes: exit 2, like bad usage.
+CONFIG_ERRORS = (exception.XapiTlsError, exception.ConfigError,
+                 exception.HostNotFound)
 
 try:
     from importlib import metadata
@@ -26,6 +31,7 @@ class NovaXenapiVgpuApp(app.App):
                 'nova_xenapi_vgpu.cli'),
             deferred_help=True)
         self.context = None
+        self.error = None
 
     def build_option_parser(self, description, version,
                             argparse_kwargs=None):
@@ -37,7 +43,12 @@ class NovaXenapiVgpuApp(app.App):
     def initialize_app(self, argv):
         self.context = context.Context(self.options)
 
+    def run_subcommand(self, argv):
+        result = super().run_subcommand(argv)
+        return 2 if isinstance(self.error, CONFIG_ERRORS) else result
+
     def clean_up(self, cmd, result, err):
+        self.error = err
         if self.context is not None:
             self.context.close()
 

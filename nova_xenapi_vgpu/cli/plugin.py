@@ -20,13 +20,24 @@ class PluginPath(command.Command):
 
 
 class PluginCheck(show.ShowOne):
-    """Check that this host's dom0 plugin is installed and compatible."""
+    """Check that this host's dom0 plugin is installed and compatible.
+
+    Exits 1 when it is missing (or too old: then the error says so).
+    """
 
     def take_action(self, parsed_args):
-        version = self.app.context.dom0.version()
-        columns = ('Plugin', 'Installed', 'API version', 'Functions')
+        dom0 = self.app.context.dom0
+        version = dom0.version()
+        columns = ('Host', 'Plugin', 'Installed', 'API version',
+                   'Functions')
+        self.installed = version is not None
         if version is None:
-            return columns, (plugin_files.PLUGIN_NAME, False, '', '')
-        return columns, (plugin_files.PLUGIN_NAME, True,
+            return columns, (dom0.host_label, plugin_files.PLUGIN_NAME,
+                             False, '', '')
+        return columns, (dom0.host_label, plugin_files.PLUGIN_NAME, True,
                          version.get('api_version', ''),
                          ', '.join(version.get('functions', ())))
+
+    def run(self, parsed_args):
+        result = super().run(parsed_args)
+        return result if self.installed else 1

@@ -63,20 +63,30 @@ class Simulator(command.Command):
 
     def take_action(self, parsed_args):
         sim = self._build(parsed_args)
-        stop = threading.Event()
-        with sim:
+        try:
+            sim.start()
+        except (OSError, ValueError) as exc:
+            context.usage_error('--listen %s: cannot serve there: %s' % (
+                parsed_args.listen, getattr(exc, 'strerror', None) or exc))
+        try:
             self.app.stdout.write(sim.url + '\n')
             for url in sim.urls[1:]:
                 self.app.stderr.write('pool member listening at %s\n' % url)
             self.app.stdout.flush()
-            try:
-                if parsed_args.expire_sessions_every:
-                    while not stop.wait(parsed_args.expire_sessions_every):
-                        sim.expire_sessions()
-                stop.wait()
-            except KeyboardInterrupt:
-                pass
+            self._serve(sim, parsed_args.expire_sessions_every)
+        except KeyboardInterrupt:
+            return 130
+        finally:
+            sim.stop()
         return 0
+
+    @staticmethod
+    def _serve(sim, expire_every):
+        stop = threading.Event()
+        if expire_every:
+            while not stop.wait(expire_every):
+                sim.expire_sessions()
+        stop.wait()
 
     def _build(self, args):
         every = args.expire_sessions_every

@@ -1,6 +1,11 @@
 """oslo.config options, registered on a ConfigOpts the caller passes in."""
 
+import configparser
+import difflib
 import json
+import os
+import re
+import ssl
 import urllib.parse
 
 from oslo_config import cfg
@@ -39,18 +44,112 @@ def validate(conf):
                 getattr(conf[group.name], opt.dest)
             except (cfg.Error, ValueError) as exc:
                 raise exception.ConfigError(
-                    group=group.name, option=opt.name, reason=exc) from None
+                    group=group.name, option=opt.name,
+                    reason=plain_reason(exc)) from None
     _validate_url(conf.xenserver.connection_url)
+    _validate_ca_file(conf.xenserver.ca_file)
     for value in conf.vgpu.alias:
         parse_alias(value)
 
 
+def plain_reason(exc):
+    """oslo.config's message without its ``LocationInfo(...)`` repr."""
+    text = str(exc)
+    match = re.search(r' is not valid: (.*)$', text, re.S)
+    if match:
+        return match.group(1)
+    return re.sub(r' from LocationInfo\(.*?\)(?=\s|$)', '', text)
+
+
+def cut(value, limit=60):
+    """``value`` for a message: quoted, at most ``limit`` characters."""
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    return '%s... (%d characters)' % (text[:limit], len(value))
+
+
+def check_url(url):
+    """Why ``url`` cannot be XAPI's URL, or None when it can."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ('http', 'https') or (
+            not parts.hostname):
+        return '%s: expected http://<host>/ or https://<host>/' % cut(url)
+    if parts.password is not None:
+        return ('credentials must not be part of the URL; use '
+                'connection_username and connection_password')
+    return None
+
+
 def _validate_url(url):
-    if url and urllib.parse.urlsplit(url).password is not None:
-        raise exception.ConfigError(
-            group='xenserver', option='connection_url',
-            reason='credentials must not be part of the URL; use '
-                   'connection_username and connection_password')
+    reason = url and check_url(url)
+    if reason:
+        raise exception.ConfigError(group='xenserver',
+                                    option='connection_url', reason=reason)
+
+
+def _validate_ca_file(path):
+    if not path:
+        return
+    expected = ("; expected a PEM file of the CA that signed XAPI's "
+                "certificate (e.g. a copy of the host's xapi-ssl.pem)")
+    if not os.path.isfile(path):
+        reason = '%s: no such file' % cut(path)
+    else:
+        try:
+            ssl.create_default_context(cafile=path)
+            return
+        except (ssl.SSLError, ValueError, OSError) as exc:
+            reason = '%s: not a PEM certificate bundle (%s)' % (
+                cut(path), getattr(exc, 'reason', None) or exc)
+    raise exception.ConfigError(group='xenserver', option='ca_file',
+                                reason=reason + expected)
+
+
+def check_config_file(path):
+    """Why ``path`` cannot be a config file, or None when it can be."""
+    if not os.path.exists(path):
+        return 'no such file'
+    if os.path.isdir(path):
+        return 'is a directory; expected an oslo.config (ini) file'
+    try:
+        with open(path, 'rb') as stream:
+            data = stream.read(1 << 20)
+        if b'\0' in data:
+            raise ValueError('NUL byte')
+        data.decode('utf-8')
+    except OSError as exc:
+        return 'cannot be read (%s)' % exc.strerror
+    except ValueError:
+        return 'is not a text file; expected an oslo.config (ini) file'
+    return None
+
+
+def unknown_options(paths):
+    """``(path, group, option, close match or None)`` for each option of
+    this project's groups in ``paths`` that no option of the group is."""
+    known = {group.name: {opt.name for opt in opts}
+             for group, opts in list_opts()}
+    found = []
+    for path in paths:
+        parser = configparser.RawConfigParser(strict=False,
+                                              interpolation=None)
+        try:
+            parser.read(path, encoding='utf-8')
+        except configparser.Error:
+            continue
+        for group, names in known.items():
+            if not parser.has_section(group):
+                continue
+            for option in parser.options(group):
+                if option not in names:
+                    close = difflib.get_close_matches(option, names, 1)
+                    found.append((path, group, option,
+                                  close[0] if close else None))
+    return found
 
 
 def parse_alias(value):

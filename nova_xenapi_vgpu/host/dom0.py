@@ -64,6 +64,18 @@ class Dom0Plugin:
         self._version = None
         self._missing = False
         self._topology = {}
+        self._label = None
+
+    @property
+    def host_label(self):
+        """The host's name (its ref if XAPI will not say), for messages."""
+        if self._label is None:
+            try:
+                self._label = self.client.call('host.get_name_label',
+                                               self.host_ref)
+            except (exception.XapiError, exception.XapiConnectionError):
+                self._label = self.host_ref
+        return self._label
 
     def topology(self, addresses):
         """Topology of the pGPUs at ``addresses``; None without plugin.
@@ -78,7 +90,11 @@ class Dom0Plugin:
                               {'addresses': ','.join(key)})
             if data is None:
                 return None
-            self._topology[key] = _decode_topology(data)
+            try:
+                self._topology[key] = _decode_topology(data)
+            except (TypeError, KeyError, AttributeError, ValueError) as exc:
+                raise self._malformed('get_gpu_topology', data,
+                                      exc) from None
         return self._topology[key]
 
     def version(self):
@@ -95,8 +111,11 @@ class Dom0Plugin:
         from the VMs running on this host (one more XAPI call).
         """
         usage = self._call('get_nvidia_vgpu_usage', {})
-        vgpus = [v for gpu in (usage or {}).get('gpus', {}).values()
-                 for v in gpu.get('vgpus', ())]
+        try:
+            vgpus = _vgpu_entries(usage or {})
+        except (TypeError, AttributeError) as exc:
+            raise self._malformed('get_nvidia_vgpu_usage', usage,
+                                  exc) from None
         if any(v.get('domid') is not None for v in vgpus):
             by_domid = self._vm_uuids_by_domid()
             for vgpu in vgpus:
@@ -122,7 +141,7 @@ class Dom0Plugin:
             found = str(answer.get('api_version', ''))
             if found.split('.')[0] != str(API_MAJOR):
                 raise exception.PluginError(
-                    plugin=PLUGIN, host=self.host_ref,
+                    plugin=PLUGIN, host=self.host_label,
                     reason='API version %s, this client needs %d.x: install '
                            'the plugin shipped with this package (%s)' % (
                                found or 'unknown', API_MAJOR,
@@ -142,20 +161,41 @@ class Dom0Plugin:
         LOG.warning('dom0 plugin %s is not installed on host %s: NUMA '
                     'placement of vGPUs is unknown. Fix: copy %s to '
                     '/etc/xapi.d/plugins/%s (mode 0755) on the host',
-                    PLUGIN, self.host_ref, _shipped_path(), PLUGIN)
+                    PLUGIN, self.host_label, _shipped_path(), PLUGIN)
         return None
+
+    def _malformed(self, fn, data, exc):
+        return exception.PluginError(
+            plugin=PLUGIN, host=self.host_label,
+            reason='%s answered an unexpected shape (%s: %s): %.80r' % (
+                fn, type(exc).__name__, exc, data))
 
     def _decode(self, text):
         try:
             data = json.loads(text)
         except (TypeError, ValueError):
             raise exception.PluginError(
-                plugin=PLUGIN, host=self.host_ref,
+                plugin=PLUGIN, host=self.host_label,
                 reason='answer is not JSON: %.80r' % (text,)) from None
         if not isinstance(data, dict):
-            raise exception.PluginError(plugin=PLUGIN, host=self.host_ref,
+            raise exception.PluginError(plugin=PLUGIN, host=self.host_label,
                                         reason='answer is not an object')
         return data
+
+
+def _vgpu_entries(usage):
+    """The vGPU entries of a usage answer.
+
+    :raises: TypeError, AttributeError for a malformed one.
+    """
+    entries = []
+    for gpu in usage.get('gpus', {}).values():
+        for vgpu in gpu.get('vgpus', ()):
+            if not isinstance(vgpu, dict):
+                raise TypeError('a vGPU entry is a %s' % type(
+                    vgpu).__name__)
+            entries.append(vgpu)
+    return entries
 
 
 def _decode_topology(data):

@@ -1,23 +1,19 @@
-"""This host's GPU groups, pGPUs, vGPU types and VGPUs, read in bulk."""
+"""This host's GPU groups, pGPUs, vGPU types and VGPUs: a pure model.
+
+Built from plain records (``host/reader.py`` makes the XAPI calls), so
+tests build it directly, with no XAPI behind it.
+"""
 
 import dataclasses
 import functools
+import re
 
-from nova_xenapi_vgpu.xapi import records
+from nova_xenapi_vgpu.host import capacity
 
 
 @dataclasses.dataclass(frozen=True)
-class TypeUsage:
-    """One vGPU type on one pGPU: capacity, VGPUs holding it, room left."""
-
-    capacity: int
-    used: int
-    remaining: int
-
-
-@dataclasses.dataclass
 class HostInventory:
-    """A consistent picture of one host's GPUs, from five XAPI calls."""
+    """A consistent picture of one host's GPUs."""
 
     host_ref: str
     groups: dict
@@ -26,31 +22,11 @@ class HostInventory:
     vgpus: dict
     pcis: dict
     topology: object = None
+    attached_pcis: frozenset = frozenset()
 
-    @classmethod
-    def load(cls, client, host_ref, dom0=None):
-        """Read the host's GPU objects in bulk; NUMA via ``dom0`` if given.
-
-        :raises: XapiError, XapiConnectionError, PluginError.
-        """
-        on_host = 'field "host" = "%s"' % host_ref
-        pgpus = records.decode_all(records.Pgpu, client.call(
-            'PGPU.get_all_records_where', on_host))
-        pcis = records.decode_all(records.PciDevice, client.call(
-            'PCI.get_all_records_where', on_host))
-        inventory = cls(
-            host_ref=host_ref,
-            groups=records.decode_all(records.GpuGroup, client.call(
-                'GPU_group.get_all_records')),
-            pgpus=pgpus,
-            types=records.decode_all(records.VgpuType, client.call(
-                'VGPU_type.get_all_records')),
-            vgpus=_vgpus_on(client, pgpus),
-            pcis=pcis)
-        if dom0 is not None:
-            inventory.topology = dom0.topology(
-                [inventory.address(p) for p in pgpus])
-        return inventory
+    def with_topology(self, topology):
+        """The same inventory with the dom0 plugin's topology."""
+        return dataclasses.replace(self, topology=topology)
 
     def address(self, pgpu_ref):
         """The PCI address of a pGPU."""
@@ -75,14 +51,15 @@ class HostInventory:
         return self.topology.numa_node_of(self.address(pgpu_ref))
 
     def enabled_types(self, pgpu_ref, model_names=()):
-        """Enabled types of a pGPU, limited to ``model_names`` if given."""
+        """Enabled types of a pGPU, limited to ``model_names`` if given,
+        in natural order (``T4-2Q`` before ``T4-16Q``)."""
         result = []
         for ref in self.pgpus[pgpu_ref].enabled_VGPU_types:
             vgpu_type = self.types.get(ref)
             if vgpu_type and (not model_names
                               or vgpu_type.model_name in model_names):
                 result.append(vgpu_type)
-        return sorted(result, key=lambda t: t.model_name)
+        return sorted(result, key=lambda t: natural_key(t.model_name))
 
     def allocated(self, pgpu_ref):
         """VGPUs resident on or scheduled onto a pGPU."""
@@ -98,27 +75,13 @@ class HostInventory:
         return by_pgpu
 
     def usage(self, pgpu_ref, vgpu_type):
-        """Capacity of ``vgpu_type`` on a pGPU, as XAPI counts it.
-
-        One type per pGPU: a pGPU holding any other type (or a
-        passthrough) has no room for this one.
-        """
+        """Capacity of ``vgpu_type`` on a pGPU, as XAPI counts it."""
         pgpu = self.pgpus[pgpu_ref]
-        capacity = pgpu.supported_VGPU_max_capacities.get(vgpu_type.ref, 0)
-        allocated = self.allocated(pgpu_ref)
-        used = sum(1 for v in allocated if v.type == vgpu_type.ref)
-        blocked = vgpu_type.is_passthrough or any(
-            v.type != vgpu_type.ref for v in allocated)
-        remaining = 0 if blocked and allocated else max(
-            capacity - len(allocated), 0)
-        return TypeUsage(capacity, used, remaining)
+        return capacity.usage(pgpu, vgpu_type, self.allocated(pgpu_ref),
+                              self.types, pgpu.PCI in self.attached_pcis)
 
 
-def _vgpus_on(client, pgpus):
-    """VGPUs resident on or scheduled onto ``pgpus``, in one call."""
-    if not pgpus:
-        return {}
-    terms = ['field "%s" = "%s"' % (field, ref) for ref in sorted(pgpus)
-             for field in ('resident_on', 'scheduled_to_be_resident_on')]
-    return records.decode_all(records.Vgpu, client.call(
-        'VGPU.get_all_records_where', ' or '.join(terms)))
+def natural_key(text):
+    """Sort key treating digit runs as numbers: ``1Q < 2Q < 16Q``."""
+    return [int(part) if part.isdigit() else part
+            for part in re.split(r'(\d+)', text)]

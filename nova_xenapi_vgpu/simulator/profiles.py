@@ -121,8 +121,8 @@ BUILTIN = {
                            'GPUs', 'allocation_algorithm': 'breadth_first'},
             'GVT-g': {'name': 'Group of Intel Corporation CoffeeLake-S GT2 '
                               '[UHD Graphics 630] GPUs'},
-            'S7150': {'name': 'Group of Advanced Micro Devices FirePro '
-                              'S7150 GPUs',
+            'S7150': {'name': 'Group of Advanced Micro Devices, Inc. '
+                              '[AMD/ATI] Tonga XTGL [FirePro S7150] GPUs',
                       'allocation_algorithm': 'breadth_first'},
         },
     },

@@ -1,0 +1,92 @@
+"""XAPI's capacity rule, client side, from plain records (no simulator).
+
+Each row is a case of xapi_pgpu_helpers.ml's get_remaining_capacity; the
+expected figure is what xapi answers for it.
+"""
+
+import pytest
+
+from nova_xenapi_vgpu.host import capacity
+from nova_xenapi_vgpu.host import inventory as inventorylib
+from nova_xenapi_vgpu.xapi import records
+
+PT, Q4, Q8, Q1 = 'OpaqueRef:pt', 'OpaqueRef:4q', 'OpaqueRef:8q', 'OpaqueRef:1q'
+TYPES = {
+    ref: records.VgpuType(ref, ref, '', name, 0, 0, 0, 0, impl)
+    for ref, name, impl in ((PT, 'passthrough', 'passthrough'),
+                            (Q4, 'GRID M60-4Q', 'nvidia'),
+                            (Q8, 'GRID M60-8Q', 'nvidia'),
+                            (Q1, 'GRID M60-1Q', 'nvidia'))}
+MAXIMA = {PT: 1, Q4: 2, Q8: 1, Q1: 8}
+
+
+def pgpu(enabled=(PT, Q4, Q8, Q1), supported=(PT, Q4, Q8, Q1),
+         ref='OpaqueRef:gpu'):
+    return records.Pgpu(ref, 'u', 'OpaqueRef:pci', 'OpaqueRef:group',
+                        'OpaqueRef:host', tuple(supported), tuple(enabled),
+                        (), {t: MAXIMA[t] for t in supported}, False)
+
+
+def vgpus(*types, on='OpaqueRef:gpu', scheduled=False):
+    return [records.Vgpu('OpaqueRef:v%d' % i, 'u%d' % i, 'OpaqueRef:vm%d' % i,
+                         'OpaqueRef:group', t, '0', not scheduled,
+                         None if scheduled else on, {},
+                         on if scheduled else None)
+            for i, t in enumerate(types)]
+
+
+@pytest.mark.parametrize('case, vgpu_type, kwargs, allocated, expected', [
+    ('empty pGPU', Q4, {}, [], (2, 0, 2, None)),
+    ('one of two', Q4, {}, vgpus(Q4), (2, 1, 1, None)),
+    ('full', Q4, {}, vgpus(Q4, Q4), (2, 2, 0, None)),
+    ('scheduled count', Q4, {}, vgpus(Q4, scheduled=True), (2, 1, 1, None)),
+    ('one type per pGPU', Q8, {}, vgpus(Q4), (1, 0, 0, 'GRID M60-4Q')),
+    ('passthrough shares nothing', PT, {}, vgpus(Q1),
+     (1, 0, 0, 'GRID M60-1Q')),
+    ('nothing shares passthrough', Q1, {}, vgpus(PT),
+     (8, 0, 0, 'passthrough')),
+    ('passthrough taken', PT, {}, vgpus(PT), (1, 1, 0, None)),
+    ('passthrough free', PT, {}, [], (1, 0, 1, None)),
+    ('disabled type', Q4, {'enabled': (PT, Q8)}, [],
+     (2, 0, 0, 'not enabled')),
+    ('disabled type still in use', Q4, {'enabled': (PT, Q8)}, vgpus(Q4),
+     (2, 1, 0, 'not enabled')),
+    ('unsupported type', Q4, {'supported': (PT, Q8), 'enabled': (PT, Q8)},
+     [], (0, 0, 0, 'not supported')),
+])
+def test_remaining_capacity_as_xapi_counts_it(case, vgpu_type, kwargs,
+                                              allocated, expected):
+    usage = capacity.usage(pgpu(**kwargs), TYPES[vgpu_type], allocated,
+                           TYPES)
+    assert (usage.capacity, usage.used, usage.remaining,
+            usage.blocked_by) == expected, case
+
+
+def test_an_attached_pci_device_takes_passthrough():
+    usage = capacity.usage(pgpu(), TYPES[PT], [], TYPES, pci_attached=True)
+    assert (usage.remaining, usage.blocked_by) == (0, 'PCI device attached')
+    assert capacity.usage(pgpu(), TYPES[Q4], [], TYPES,
+                          pci_attached=True).remaining == 2
+
+
+def test_the_inventory_model_from_plain_records():
+    one, two = pgpu(ref='OpaqueRef:a'), pgpu(ref='OpaqueRef:b')
+    pcis = {'OpaqueRef:pci': records.PciDevice(
+        'OpaqueRef:pci', 'p', '0000:86:00.0', 'VGA', 'NVIDIA', 'M60',
+        'OpaqueRef:host', '0300', '10de', '13f2')}
+    held = vgpus(Q8, on='OpaqueRef:a')
+    model = inventorylib.HostInventory(
+        'OpaqueRef:host', {}, {p.ref: p for p in (one, two)}, TYPES,
+        {v.ref: v for v in held}, pcis)
+    assert model.usage('OpaqueRef:a', TYPES[Q4]).blocked_by == 'GRID M60-8Q'
+    assert model.usage('OpaqueRef:b', TYPES[Q4]).remaining == 2
+    assert [t.model_name for t in model.enabled_types('OpaqueRef:a')] == [
+        'GRID M60-1Q', 'GRID M60-4Q', 'GRID M60-8Q', 'passthrough']
+    assert model.vendor_device('OpaqueRef:a') == '10de:13f2'
+    assert model.numa_node('OpaqueRef:a') is None
+
+
+def test_natural_order():
+    names = ['GRID T4-16Q', 'GRID T4-2Q', 'GRID T4-1Q', 'GRID T4-8Q']
+    assert sorted(names, key=inventorylib.natural_key) == [
+        'GRID T4-1Q', 'GRID T4-2Q', 'GRID T4-8Q', 'GRID T4-16Q']
