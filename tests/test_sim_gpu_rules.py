@@ -1,6 +1,7 @@
 """Simulator GPU rules, as xapi applies them (plain XenAPI SDK only)."""
 
 import threading
+import time
 
 import pytest
 
@@ -310,10 +311,17 @@ def test_event_from_blocks_until_a_change(sim, xapi, m60):
     def wait():
         from tests.conftest import login
         other = login(sim.url).xenapi
-        result['value'] = other.event_from(['vm'], token, 10.0)
+        result['value'] = other.event_from(['vm'], token, 30.0)
 
     waiter = threading.Thread(target=wait)
     waiter.start()
+    # The second event.from is in flight before anything changes.
+    deadline = time.monotonic() + 10
+    while sim.faults.calls['event.from'] < 2:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    time.sleep(0.2)
+    assert 'value' not in result
     vm = new_vm(xapi)
     waiter.join(10)
     assert not waiter.is_alive()

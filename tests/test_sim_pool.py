@@ -5,6 +5,7 @@ import time
 
 import XenAPI
 
+from nova_xenapi_vgpu.simulator import profiles
 from nova_xenapi_vgpu.simulator.server import Simulator
 from tests.conftest import failure
 from tests.conftest import login
@@ -14,11 +15,15 @@ from tests.simhelpers import vgpu_type
 from tests.simhelpers import vm_with_vgpu
 
 NULL = 'OpaqueRef:NULL'
+POOL = profiles.load('pool')
+HOSTS = len(POOL['hosts'])
+# One M60-8Q fills a pGPU, so the pool holds one per pGPU.
+PGPUS = sum(len(host['pgpus']) for host in POOL['hosts'])
 
 
 def test_members_listen_on_their_own_addresses(pool_sim):
     urls = pool_sim.urls
-    assert len(urls) == 3
+    assert len(urls) == HOSTS
     assert urls[0] == pool_sim.url
     xapi = login(pool_sim.url).xenapi
     addresses = {r['address'] for r in xapi.host.get_all_records().values()}
@@ -35,9 +40,9 @@ def test_login_to_member_gives_host_is_slave(pool_sim):
 def test_group_capacity_is_pool_wide(pool_sim):
     xapi = login(pool_sim.url).xenapi
     m60 = group_of(xapi, 'Tesla M60')
-    assert len(xapi.GPU_group.get_PGPUs(m60)) == 12
+    assert len(xapi.GPU_group.get_PGPUs(m60)) == PGPUS
     t8q = vgpu_type(xapi, 'GRID M60-8Q')
-    assert xapi.GPU_group.get_remaining_capacity(m60, t8q) == '12'
+    assert xapi.GPU_group.get_remaining_capacity(m60, t8q) == str(PGPUS)
 
 
 def _start(xapi, group, model, count):
@@ -53,7 +58,9 @@ def _start(xapi, group, model, count):
 
 def test_depth_first_start_fills_a_host(pool_sim):
     xapi = login(pool_sim.url).xenapi
-    hosts = _start(xapi, group_of(xapi, 'Tesla M60'), 'GRID M60-8Q', 4)
+    per_host = len(POOL['hosts'][0]['pgpus'])
+    hosts = _start(xapi, group_of(xapi, 'Tesla M60'), 'GRID M60-8Q',
+                   per_host)
     assert len(set(hosts)) == 1
 
 
@@ -61,14 +68,14 @@ def test_breadth_first_start_spreads_over_hosts(pool_sim):
     xapi = login(pool_sim.url).xenapi
     m60 = group_of(xapi, 'Tesla M60')
     xapi.GPU_group.set_allocation_algorithm(m60, 'breadth_first')
-    hosts = _start(xapi, m60, 'GRID M60-8Q', 3)
-    assert len(set(hosts)) == 3
+    hosts = _start(xapi, m60, 'GRID M60-8Q', HOSTS)
+    assert len(set(hosts)) == HOSTS
 
 
 def test_full_pool_gives_no_hosts_available(pool_sim):
     xapi = login(pool_sim.url).xenapi
     m60 = group_of(xapi, 'Tesla M60')
-    _start(xapi, m60, 'GRID M60-8Q', 12)
+    _start(xapi, m60, 'GRID M60-8Q', PGPUS)
     vm, _ = vm_with_vgpu(xapi, m60, vgpu_type(xapi, 'GRID M60-8Q'), 'last')
     assert failure(xapi.VM.start, vm, False, False) == ['NO_HOSTS_AVAILABLE']
     member = [h for h in xapi.host.get_all()
@@ -164,7 +171,8 @@ def test_pool_migrate_moves_the_vgpu_and_frees_the_source(pool_sim):
     assert xapi.VM.get_resident_on(vm) == target
     assert xapi.VGPU.get_resident_on(vgpu) == destination
     assert xapi.PGPU.get_remaining_capacity(before, t8q) == '1'
-    assert xapi.GPU_group.get_remaining_capacity(m60, t8q) == '11'
+    assert xapi.GPU_group.get_remaining_capacity(m60, t8q) == str(
+        PGPUS - 1)
 
 
 def test_a_failed_move_leaves_both_ends_as_they_were(pool_sim):
@@ -179,7 +187,8 @@ def test_a_failed_move_leaves_both_ends_as_they_were(pool_sim):
     assert xapi.VGPU.get_record(vgpu) == before
     assert xapi.VM.get_resident_on(vm) == source
     m60, t8q = group_of(xapi, 'Tesla M60'), vgpu_type(xapi, 'GRID M60-8Q')
-    assert xapi.GPU_group.get_remaining_capacity(m60, t8q) == '11'
+    assert xapi.GPU_group.get_remaining_capacity(m60, t8q) == str(
+        PGPUS - 1)
     xapi.VM.pool_migrate(vm, target, {})
     assert xapi.VM.get_resident_on(vm) == target
 
@@ -187,7 +196,7 @@ def test_a_failed_move_leaves_both_ends_as_they_were(pool_sim):
 def test_pool_migrate_to_a_full_host(pool_sim):
     xapi = login(pool_sim.url).xenapi
     source, target = _host(xapi, 'xs-pool-01'), _host(xapi, 'xs-pool-02')
-    for index in range(4):
+    for index in range(len(POOL['hosts'][1]['pgpus'])):
         _running(xapi, target, name='filler%d' % index)
     vm, vgpu = _running(xapi, source)
     m60, t8q = group_of(xapi, 'Tesla M60'), vgpu_type(xapi, 'GRID M60-8Q')

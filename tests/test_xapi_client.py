@@ -12,6 +12,7 @@ from nova_xenapi_vgpu import exception
 from nova_xenapi_vgpu.host import identity
 from nova_xenapi_vgpu.simulator import server
 from nova_xenapi_vgpu.xapi import session as sessionlib
+from nova_xenapi_vgpu.xapi import writes
 from tests.conftest import login
 
 SECRET = 'Xy9-distinctive-p4ssw0rd-Qz'
@@ -31,7 +32,8 @@ def free_port():
 
 def test_calls_return_xapi_values(sim):
     with client_for(sim) as client:
-        assert len(client.call('PGPU.get_all')) == 5
+        assert len(client.call('PGPU.get_all')) == len(
+            sim.profile['hosts'][0]['pgpus'])
 
 
 def test_failures_keep_code_and_params(sim):
@@ -430,3 +432,52 @@ def test_this_host_after_sessions_expire(sim):
         host = client.this_host()
         sim.expire_sessions()
         assert client.this_host() == host
+
+
+@pytest.mark.parametrize('fault, calls', [('lose_reply', 1),
+                                          ('drop_connection', 2)])
+def test_a_tagged_create_happens_once(m60_sim, fault, calls):
+    xapi = login(m60_sim.url).xenapi
+    vm = xapi.VM.create({'name_label': 'a', 'HVM_boot_policy': 'BIOS'})
+    group = xapi.GPU_group.get_all()[0]
+    vgpu_type = xapi.VGPU_type.get_all()[0]
+    getattr(m60_sim.faults, fault)('VGPU.create')
+    with client_for(m60_sim) as client:
+        made = writes.create_vgpu(client, vm, group, '0', {'x': 'y'},
+                                  vgpu_type, 'instance-1/0')
+    assert xapi.VM.get_VGPUs(vm) == [made]
+    assert xapi.VGPU.get_other_config(made) == {
+        'x': 'y', writes.TAG_KEY: 'instance-1/0'}
+    assert m60_sim.faults.calls['VGPU.create'] == calls
+
+
+def test_this_host_by_uuid_or_not_found(pool_sim):
+    with client_for(pool_sim) as client:
+        member = client.call('host.get_by_name_label', 'xs-pool-03')[0]
+        uuid = client.call('host.get_uuid', member)
+        assert identity.resolve_host(client, uuid) == member
+        with pytest.raises(exception.HostNotFound) as info:
+            identity.resolve_host(client, '00000000-0000-0000-0000-0000')
+    assert 'host_uuid' in str(info.value)
+
+
+def test_a_member_url_that_matches_no_host(pool_sim):
+    member = pool_sim.db.objects['host']
+    address = pool_sim.urls[2]
+    with pool_sim.db.lock:
+        ref = next(r for r, h in member.items()
+                   if h['address'] == '127.0.0.3')
+        pool_sim.db.set('host', ref, 'address', '10.0.0.3')
+    with sessionlib.XapiClient(address, 'root', 'xenroot') as client:
+        with pytest.raises(exception.HostNotFound) as info:
+            identity.resolve_host(client)
+    message = str(info.value)
+    assert '127.0.0.3 (from connection_url)' in message
+    assert 'host names, name labels and uuids of 3 host(s)' in message
+    assert 'HOST_NOT_FOUND' not in message
+
+
+def test_a_member_url_is_this_host_before_any_other_call(pool_sim):
+    with sessionlib.XapiClient(pool_sim.urls[2], 'root', 'xenroot') as client:
+        member = identity.resolve_host(client)
+        assert client.call('host.get_address', member) == '127.0.0.3'

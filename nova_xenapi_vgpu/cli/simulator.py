@@ -58,7 +58,12 @@ class Simulator(command.Command):
         parser.add_argument('--drop', action='append', default=[],
                             metavar='METHOD',
                             help='Drop the connection on the next call of '
-                                 'METHOD.')
+                                 'METHOD (the call is not run).')
+        parser.add_argument('--lose-reply', action='append', default=[],
+                            metavar='METHOD',
+                            help='Run the next call of METHOD, then drop '
+                                 'the connection instead of answering: '
+                                 'done, but the reply is lost.')
         return parser
 
     def take_action(self, parsed_args):
@@ -115,4 +120,6 @@ class Simulator(command.Command):
             sim.faults.fail_call(method, nth, *error)
         for method in args.drop:
             sim.faults.drop_connection(method)
+        for method in args.lose_reply:
+            sim.faults.lose_reply(method)
         return sim

@@ -25,8 +25,9 @@ def resolve_host(client, host_uuid=None):
                 wanted='[xenserver] host_uuid %s' % host_uuid,
                 tried='the uuids of the pool\'s hosts')
         return next(iter(hosts))
+    this = client.this_host()  # logs in: a member URL finds its master
     if not client.master_url:
-        return client.this_host()
+        return this
     return _host_named(client, urllib.parse.urlsplit(client.url).hostname)
 
 
