@@ -644,5 +644,6 @@ def test_second_start_while_the_first_runs(writer):
         pass
     details = failure(xapi.VM.start, vm, False, False)
     starter.join(60)
+    assert not starter.is_alive()
     assert details[:3] == ['OTHER_OPERATION_IN_PROGRESS', 'VM', vm]
     assert details[3] == 'start'

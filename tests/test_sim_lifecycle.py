@@ -75,6 +75,7 @@ def test_the_boot_window_holds_capacity(m60_sim):
     assert failure(xapi.VM.start, third, False, False) == [
         'NO_HOSTS_AVAILABLE']
     thread.join(10)
+    assert not thread.is_alive()
     assert 'error' not in outcome
     assert xapi.VGPU.get_resident_on(vgpu) == pgpu
     assert xapi.VM.get_power_state(first) == 'Running'

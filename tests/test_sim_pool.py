@@ -168,6 +168,7 @@ def test_pool_migrate_moves_the_vgpu_and_frees_the_source(pool_sim):
     assert xapi.PGPU.get_remaining_capacity(before, t8q) == '0'
     assert xapi.PGPU.get_remaining_capacity(destination, t8q) == '0'
     mover.join(10)
+    assert not mover.is_alive()
     assert xapi.VM.get_resident_on(vm) == target
     assert xapi.VGPU.get_resident_on(vgpu) == destination
     assert xapi.PGPU.get_remaining_capacity(before, t8q) == '1'
