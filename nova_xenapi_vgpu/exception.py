@@ -32,6 +32,24 @@ class ConfigError(NovaXenapiVgpuException):
     msg_fmt = "Invalid value for [%(group)s] %(option)s: %(reason)s"
 
 
+class InvalidAlias(ConfigError):
+    """A ``[vgpu] alias`` value that Nova's rules (or vgpu_type) refuse."""
+
+    msg_fmt = "Invalid [vgpu] alias %(alias)s: %(key)s: %(reason)s"
+
+
+class InvalidVgpuRequest(NovaXenapiVgpuException):
+    """A flavor's vGPU request that cannot be read."""
+
+    msg_fmt = "Invalid vGPU request %(spec)s: %(reason)s"
+
+
+class ClaimRefused(NovaXenapiVgpuException):
+    """vGPUs that this host cannot promise (Nova's PciDeviceRequestFailed)."""
+
+    msg_fmt = "vGPU claim refused: %(reason)s"
+
+
 class XapiError(NovaXenapiVgpuException):
     """XAPI answered with a failure; keeps its error code and params."""
 

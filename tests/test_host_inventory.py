@@ -31,11 +31,11 @@ def client(sim):
         yield xapi_client
 
 
-def test_inventory_reads_in_five_calls(sim, client):
+def test_inventory_reads_in_six_calls(sim, client):
     host = identity.resolve_host(client)
     sim.faults.calls.clear()
     inventory = reader.read_inventory(client, host)
-    assert sum(sim.faults.calls.values()) == 5  # the five bulk reads
+    assert sum(sim.faults.calls.values()) == 6  # the six bulk reads
     assert {inventory.address(p) for p in inventory.pgpus} == {
         p['address'] for p in sim.profile['hosts'][0]['pgpus']}
     assert inventory.numa_node(next(iter(inventory.pgpus))) is None

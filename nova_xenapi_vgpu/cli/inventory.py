@@ -56,13 +56,12 @@ class Inventory(lister.Lister):
         ctx = self.app.context
         inventory = reader.read_inventory(ctx.client, ctx.host_ref,
                                           dom0=ctx.dom0)
-        host = ctx.client.call('host.get_name_label', ctx.host_ref)
         columns = COLUMNS + (LONG_COLUMNS if parsed_args.long else ())
-        table = rows(inventory, host, ctx.conf.vgpu.enabled_vgpu_types)
+        table = rows(inventory, ctx.conf.vgpu.enabled_vgpu_types)
         return columns, [row[:len(columns)] for row in table]
 
 
-def rows(inventory, host, enabled=()):
+def rows(inventory, enabled=()):
     """One row per pGPU and enabled vGPU type, by group, pGPU and type."""
     result = []
     for pgpu_ref, pgpu in inventory.pgpus.items():
@@ -71,7 +70,8 @@ def rows(inventory, host, enabled=()):
         for vgpu_type in inventory.enabled_types(pgpu_ref, enabled):
             usage = inventory.usage(pgpu_ref, vgpu_type)
             result.append((
-                host, GroupName(name), inventory.address(pgpu_ref),
+                inventory.host_name, GroupName(name),
+                inventory.address(pgpu_ref),
                 NumaNode(inventory.numa_node(pgpu_ref)),
                 vgpu_type.model_name, usage.capacity, usage.used,
                 usage.remaining, note(usage),

@@ -23,6 +23,28 @@ class HostInventory:
     pcis: dict
     topology: object = None
     attached_pcis: frozenset = frozenset()
+    host: object = None  # the host record, when read
+
+    @property
+    def host_uuid(self):
+        """This host's uuid ('' when the record was not read)."""
+        return self.host.uuid if self.host else ''
+
+    @property
+    def host_name(self):
+        """This host's name label ('' when the record was not read)."""
+        return self.host.name_label if self.host else ''
+
+    def stopped(self):
+        """VGPUs claimed on this host for instances whose VMs do not run:
+        ``{VM ref: [VGPU, ...]}`` in device order."""
+        by_vm = {}
+        for vgpu in self.vgpus.values():
+            if vgpu.resident_on is None and (
+                    vgpu.scheduled_to_be_resident_on is None):
+                by_vm.setdefault(vgpu.VM, []).append(vgpu)
+        return {vm: sorted(v, key=lambda g: int(g.device or 0))
+                for vm, v in by_vm.items()}
 
     def with_topology(self, topology):
         """The same inventory with the dom0 plugin's topology."""

@@ -32,7 +32,7 @@ class Database:
         self._created = {}
         self._deleted = {}
         self.start_delay_ms = 0
-        self.phase_fault = None
+        self.tie_break = None  # None, 'address' or 'reverse-address'
 
     @property
     def generation(self):

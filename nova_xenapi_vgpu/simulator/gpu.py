@@ -128,6 +128,12 @@ def choose_pgpu(db, vm, host, vgpu, pending=()):
         raise XapiFailure('VM_REQUIRES_VGPU', vm, group, vgpu_type)
     breadth = (db.get('GPU_group', group)['allocation_algorithm']
                == 'breadth_first')
+    if db.tie_break:
+        # Among equally good pGPUs xapi's order is its database's; tests
+        # pin it to the PCI address, either way round.
+        candidates.sort(key=lambda c: db.get('PCI', db.get(
+            'PGPU', c[1])['PCI'])['pci_id'], reverse=db.tie_break ==
+            'reverse-address')
     candidates.sort(key=lambda c: -c[0] if breadth else c[0])
     return candidates[0][1]
 

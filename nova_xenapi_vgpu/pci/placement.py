@@ -1,0 +1,191 @@
+"""XAPI's choice of pGPU, modelled; and the rule for accepting claims.
+
+XAPI, not this plugin, picks the pGPU, when a VM starts (vgpuops.ml,
+allocate_vgpu_to_gpu): among the group's pGPUs on the host with room for
+the type, ``depth_first`` takes the fullest (least remaining capacity),
+``breadth_first`` the emptiest; a VM's vGPUs are placed one after the
+other. Among equally good pGPUs its order is not ours to know, so every
+tie is a choice the model must survive.
+
+The rule: a set of claims is accepted only if XAPI honours every one of
+them in every order the VMs may start in, whatever it does with ties,
+given what is already resident; anything that passes is accepted (the
+check is exact, not conservative). It is decided by a search over start
+orders, memoised on canonical host states (pGPUs of a group that look
+alike are interchangeable), with a budget: past it the claim is refused
+as unprovable, never accepted unproven.
+"""
+
+import collections
+import dataclasses
+
+from nova_xenapi_vgpu import exception
+
+PCI_ATTACHED = '<pci-device>'  # a pGPU passed through by other_config:pci
+DEFAULT_BUDGET = 200000
+
+
+@dataclasses.dataclass(frozen=True)
+class Pgpu:
+    """What XAPI's choice looks at on one pGPU."""
+
+    ref: str
+    group: str
+    capacities: tuple  # ((type ref, max per pGPU), ...) of enabled types
+    held: str | None = None  # the one type allocated here
+    count: int = 0  # VGPUs allocated (resident or scheduled)
+    address: str = ''
+
+    @property
+    def shape(self):
+        """What makes two pGPUs interchangeable to XAPI's choice."""
+        return (self.group, self.capacities, self.held or '', self.count)
+
+    def remaining(self, vgpu_type):
+        """XAPI's remaining capacity (xapi_pgpu_helpers.ml)."""
+        maximum = dict(self.capacities).get(vgpu_type, 0)
+        if self.held not in (None, vgpu_type):
+            return 0
+        return max(maximum - self.count, 0)
+
+    def take(self, vgpu_type):
+        """This pGPU with one more VGPU of ``vgpu_type``."""
+        return dataclasses.replace(self, held=vgpu_type,
+                                   count=self.count + 1)
+
+
+@dataclasses.dataclass(frozen=True)
+class Host:
+    """This host's pGPUs and each group's allocation algorithm."""
+
+    pgpus: tuple
+    algorithms: dict = dataclasses.field(default_factory=dict)
+
+    def candidates(self, group, vgpu_type):
+        """Indexes of the pGPUs XAPI may pick for one VGPU (ties all)."""
+        rooms = [(p.remaining(vgpu_type), i) for i, p in
+                 enumerate(self.pgpus) if p.group == group]
+        rooms = [(room, i) for room, i in rooms if room > 0]
+        if not rooms:
+            return []
+        pick = max if self.algorithms.get(group) == 'breadth_first' else min
+        best = pick(room for room, _ in rooms)
+        return [i for room, i in rooms if room == best]
+
+    def with_vgpu(self, index, vgpu_type):
+        """The host after XAPI put one VGPU on ``pgpus[index]``."""
+        pgpus = list(self.pgpus)
+        pgpus[index] = pgpus[index].take(vgpu_type)
+        return dataclasses.replace(self, pgpus=tuple(pgpus))
+
+    @property
+    def shape(self):
+        """A canonical key: the multiset of pGPU shapes."""
+        return tuple(sorted(p.shape for p in self.pgpus))
+
+    def outcomes(self, demand):
+        """Each host XAPI may leave after starting a VM of ``demand`` (a
+        tuple of (group, type) in device order), or None for a failure."""
+        hosts = [self]
+        for group, vgpu_type in demand:
+            following = []
+            for host in hosts:
+                seen = set()
+                for index in host.candidates(group, vgpu_type):
+                    if host.pgpus[index].shape not in seen:
+                        seen.add(host.pgpus[index].shape)
+                        following.append(host.with_vgpu(index, vgpu_type))
+                if not seen:
+                    return [None]
+            hosts = following
+        return hosts
+
+    def predict(self, demand):
+        """One plausible placement (ties to the lowest PCI address): the
+        host after it and the pGPU refs, or (None, None) if it fails."""
+        host, placed = self, []
+        for group, vgpu_type in demand:
+            candidates = host.candidates(group, vgpu_type)
+            if not candidates:
+                return None, None
+            index = min(candidates, key=lambda i: host.pgpus[i].address)
+            placed.append(host.pgpus[index].ref)
+            host = host.with_vgpu(index, vgpu_type)
+        return host, placed
+
+
+def from_inventory(inventory, started=()):
+    """The host as XAPI's choice sees it: each pGPU's
+    enabled types, what is allocated there, and started claims that the
+    inventory does not show yet."""
+    extra = {}
+    for claim in started:
+        for (_, vgpu_type), pgpu in zip(claim.demand, claim.pgpus,
+                                       strict=True):
+            extra.setdefault(pgpu, []).append(vgpu_type)
+    pgpus = []
+    for ref, pgpu in inventory.pgpus.items():
+        held = [v.type for v in inventory.allocated(ref)] + extra.get(ref,
+                                                                       [])
+        if pgpu.PCI in inventory.attached_pcis:
+            held.append(PCI_ATTACHED)
+        capacities = tuple(sorted(
+            (t, pgpu.supported_VGPU_max_capacities.get(t, 0))
+            for t in pgpu.enabled_VGPU_types))
+        pgpus.append(Pgpu(
+            ref, pgpu.GPU_group, capacities, held[0] if held else None,
+            len(held), inventory.address(ref)))
+    algorithms = {ref: g.allocation_algorithm
+                  for ref, g in inventory.groups.items()}
+    return Host(tuple(pgpus), algorithms)
+
+
+class _Search:
+    """Depth-first over start orders and tie choices, memoised."""
+
+    def __init__(self, budget):
+        self.budget = budget
+        self.memo = {}
+
+    def failing_order(self, host, pending):
+        """A start order (list of demands) that XAPI fails, or None."""
+        key = (host.shape, pending)
+        if key in self.memo:
+            return self.memo[key]
+        self.budget -= 1
+        if self.budget < 0:
+            raise exception.ClaimRefused(
+                reason='too many claims pending on this host to prove '
+                       'that XAPI honours them all')
+        result = None
+        for demand, _ in pending:
+            rest = _without(pending, demand)
+            for outcome in host.outcomes(demand):
+                tail = [] if outcome is None else self.failing_order(
+                    outcome, rest)
+                if tail is not None:
+                    result = [demand] + tail
+                    break
+            if result is not None:
+                break
+        self.memo[key] = result
+        return result
+
+
+def _without(pending, demand):
+    counts = dict(pending)
+    counts[demand] -= 1
+    return tuple(sorted((d, n) for d, n in counts.items() if n))
+
+
+def as_pending(demands):
+    """A canonical multiset of demands."""
+    return tuple(sorted(collections.Counter(demands).items()))
+
+
+def failing_order(host, demands, budget=DEFAULT_BUDGET):
+    """A start order of ``demands`` in which XAPI fails one, else None.
+
+    :raises: ClaimRefused when the search exceeds ``budget`` states.
+    """
+    return _Search(budget).failing_order(host, as_pending(demands))

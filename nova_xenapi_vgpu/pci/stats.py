@@ -1,0 +1,331 @@
+"""Pools of vGPU slots and the claims on them (Nova's PciDeviceStats).
+
+Built from a host inventory (plain records): one slot per vGPU a pGPU
+could hold of each enabled type. Pools group slots like Nova's (vendor,
+product, NUMA node, device type) plus the vGPU type and GPU group.
+``support_requests``, ``apply_requests``, ``consume_requests`` and
+``free`` keep Nova's names; whether a claim is accepted is decided by
+XAPI's own pGPU choice, modelled in ``placement.py``, over every order in
+which this host's pending VMs (claimed, or stopped but owed their vGPUs)
+may start. Pools with a NUMA node exist only where XAPI cannot break the
+locality: a group whose pGPUs here span nodes gives pools with none.
+"""
+
+import dataclasses
+import itertools
+import threading
+
+from oslo_log import log as logging
+
+from nova_xenapi_vgpu import exception
+from nova_xenapi_vgpu import tags
+from nova_xenapi_vgpu.pci import placement
+from nova_xenapi_vgpu.vgpu_types import devices as deviceslib
+
+LOG = logging.getLogger(__name__)
+MAX_COMBINATIONS = 64
+
+
+@dataclasses.dataclass(frozen=True)
+class PoolKey:
+    """What Nova keys pools by, plus the vGPU type and the GPU group."""
+
+    vendor_id: str
+    product_id: str
+    numa_node: int | None
+    dev_type: str
+    vgpu_type: str
+    gpu_group: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Pool:
+    """Slots alike for a request; ``count`` of them are available."""
+
+    key: PoolKey
+    count: int
+    group_ref: str
+    type_ref: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Claim:
+    """vGPUs promised to an instance: one (group, type) per vGPU, and
+    the pGPUs they are expected on (then, once started, the real ones)."""
+
+    instance: str
+    demand: tuple
+    pgpus: tuple
+    started: bool = False
+
+
+class VgpuStats:
+    """This host's vGPU pools and claims; safe under concurrent callers."""
+
+    def __init__(self, inventory, enabled=(), budget=None):
+        self._lock = threading.RLock()
+        self._enabled = tuple(enabled)
+        self._budget = budget or placement.DEFAULT_BUDGET
+        self._claims = {}
+        self._inventory = None
+        self.refresh(inventory)
+
+    def refresh(self, inventory):
+        """Take a new inventory; claims XAPI now shows as VGPUs end."""
+        with self._lock:
+            self._inventory = inventory
+            seen = {v.other_config.get(tags.INSTANCE)
+                    for v in inventory.vgpus.values()}
+            for instance in [i for i, c in self._claims.items()
+                             if c.started and i in seen]:
+                del self._claims[instance]
+
+    @property
+    def claims(self):
+        """The claims not yet seen as VGPUs, by instance."""
+        with self._lock:
+            return dict(self._claims)
+
+    # -- the devices and pools Nova sees ----------------------------------
+
+    def devices(self):
+        """The slots, each a PCI-framework device with its status."""
+        with self._lock:
+            return deviceslib.slots(self._inventory, self._enabled,
+                                    self._claimed_on())
+
+    def pools(self):
+        """Pools of slots; ``count`` is what is available now."""
+        counts, refs = {}, {}
+        for slot in self.devices():
+            key = PoolKey(slot.vendor_id, slot.product_id, slot.numa_node,
+                          deviceslib.DEV_TYPE, slot.vgpu_type.model_name,
+                          slot.group_uuid)
+            counts[key] = counts.get(key, 0) + (slot.status == 'available')
+            refs[key] = (slot.group_ref, slot.vgpu_type.ref)
+        return [Pool(key, counts[key], *refs[key])
+                for key in sorted(counts, key=_pool_order)]
+
+    # -- requests ------------------------------------------------------------
+
+    def support_requests(self, requests, numa_cells=None):
+        """Whether the host can promise ``requests`` (nothing changes)."""
+        try:
+            self._plan(requests, numa_cells)
+        except exception.ClaimRefused as exc:
+            LOG.debug('Cannot support %s: %s', requests, exc)
+            return False
+        return True
+
+    def apply_requests(self, requests, numa_cells=None, instance=None):
+        """Claim ``requests`` for ``instance``.
+
+        :raises: ClaimRefused saying why (Nova's PciDeviceRequestFailed).
+        """
+        with self._lock:
+            demand = self._plan(requests, numa_cells)
+            _, pgpus = self._host(with_claims=True).predict(demand)
+            claim = Claim(instance or 'claim-%d' % len(self._claims),
+                          demand, tuple(pgpus))
+            self._claims[claim.instance] = claim
+            return claim
+
+    def consume_requests(self, requests, numa_cells=None, instance=None):
+        """Claim ``requests`` and return the slots (devices) taken.
+
+        :raises: ClaimRefused.
+        """
+        with self._lock:
+            claim = self.apply_requests(requests, numa_cells, instance)
+            return self.devices_of(claim.instance)
+
+    def devices_of(self, instance):
+        """The slots an instance's claim holds."""
+        with self._lock:
+            return [s for s in self.devices() if s.claimed_by == instance]
+
+    def free(self, instance):
+        """Release an instance's claim (idempotent)."""
+        with self._lock:
+            self._claims.pop(instance, None)
+
+    def rebind(self, instance, pgpus):
+        """After the VM started: the claim is where XAPI put the vGPUs."""
+        with self._lock:
+            claim = self._claims[instance]
+            if len(pgpus) != len(claim.demand):
+                raise ValueError('%d pGPUs for %d vGPUs' % (
+                    len(pgpus), len(claim.demand)))
+            self._claims[instance] = dataclasses.replace(
+                claim, pgpus=tuple(pgpus), started=True)
+
+    def explain(self, requests, numa_cells=None):
+        """(demand, predicted pGPU refs) a claim would take, or raise.
+
+        :raises: ClaimRefused saying why.
+        """
+        with self._lock:
+            demand = self._plan(requests, numa_cells)
+            return demand, self._host(with_claims=True).predict(demand)[1]
+
+    # -- the decision --------------------------------------------------------
+
+    def _plan(self, requests, numa_cells):
+        """The demand (group, type per vGPU) to claim, or ClaimRefused."""
+        options = [self._options(r, numa_cells) for r in requests]
+        first_failure = None
+        for choice in itertools.islice(itertools.product(*options),
+                                       MAX_COMBINATIONS):
+            demand = tuple(pair for request, pair in zip(requests, choice,
+                                                         strict=True)
+                           for _ in range(request.count))
+            reason = self._refusal(demand)
+            if reason is None:
+                return demand
+            first_failure = first_failure or reason
+        raise exception.ClaimRefused(reason=first_failure or 'no request')
+
+    def _options(self, request, numa_cells):
+        """(group ref, type ref) pairs for a request, best first."""
+        pools = [p for p in self.pools() if _matches(p, request)]
+        if not pools:
+            raise exception.ClaimRefused(
+                reason='no pool on this host offers %s for alias %s' % (
+                    ' or '.join(request.vgpu_types), request.alias_name))
+        pools = self._filter_numa(pools, request, numa_cells)
+        if not pools:
+            raise exception.ClaimRefused(
+                reason='no %s on NUMA node(s) %s (numa_policy %s) for '
+                       'alias %s' % (' or '.join(request.vgpu_types),
+                                     numa_cells, request.numa_policy,
+                                     request.alias_name))
+        return list(dict.fromkeys((p.group_ref, p.type_ref) for p in pools))
+
+    def _filter_numa(self, pools, request, numa_cells):
+        """Nova's NUMA policies (nova/pci/stats.py), pool by pool."""
+        if not numa_cells:
+            return pools
+        cells = set(numa_cells)
+        local = [p for p in pools if p.key.numa_node in cells]
+        policy = request.numa_policy
+        if policy == 'required' or sum(p.count for p in local) >= (
+                request.count):
+            return local
+        if policy == 'socket':
+            sockets = self._sockets()
+            if sockets is None:
+                return []
+            wanted = {sockets.get(c) for c in cells}
+            return [p for p in pools
+                    if p.key.numa_node is not None and sockets.get(
+                        p.key.numa_node) in wanted]
+        legacy = [p for p in pools if p.key.numa_node in cells
+                  or p.key.numa_node is None]
+        if policy == 'legacy' or sum(p.count for p in legacy) >= (
+                request.count):
+            return legacy
+        return sorted(pools, key=lambda p: p.key.numa_node not in cells)
+
+    def _sockets(self):
+        """NUMA node -> socket, or None when the host does not say."""
+        topology = self._inventory.topology
+        if topology is None or not topology.numa_nodes or any(
+                len(n.sockets) != 1 for n in topology.numa_nodes):
+            return None
+        return {n.id: n.sockets[0] for n in topology.numa_nodes}
+
+    def _refusal(self, demand):
+        """Why XAPI might not honour ``demand`` with the pending claims."""
+        reason = self._mix_refusal(demand)
+        if reason:
+            return reason
+        pending = self._pending()
+        order = placement.failing_order(
+            self._host(), [d for _, d in pending] + [demand], self._budget)
+        if order is None:
+            return None
+        return _explain(order, pending, demand, self._inventory)
+
+    def _mix_refusal(self, demand):
+        """compatible_types_in_vm: several vGPUs in one VM must allow it."""
+        if len(demand) < 2:
+            return None
+        types = {t for _, t in demand}
+        record = self._inventory.types[next(iter(types))]
+        if len(types) > 1 or record.ref not in (
+                record.compatible_types_in_vm):
+            names = sorted(self._inventory.types[t].model_name
+                           for t in types)
+            return ('XAPI allows only one vGPU per VM of %s '
+                    '(compatible_types_in_vm)' % ' and '.join(names))
+        return None
+
+    def _pending(self):
+        """(label, demand) of every VM owed vGPUs that is not running:
+        stopped instances, then claims not yet started, oldest first."""
+        pending = []
+        for vm, vgpus in sorted(self._inventory.stopped().items()):
+            label = vgpus[0].other_config.get(tags.INSTANCE, vm)
+            if label not in self._claims:
+                pending.append((label, tuple((v.GPU_group, v.type)
+                                             for v in vgpus)))
+        return pending + [(c.instance, c.demand)
+                          for c in self._claims.values() if not c.started]
+
+    def _host(self, with_claims=False):
+        """The host as XAPI's choice sees it; claims predicted onto it."""
+        host = placement.from_inventory(self._inventory,
+                                       self._started_claims())
+        if with_claims:
+            for _, demand in self._pending():
+                host = host.predict(demand)[0] or host
+        return host
+
+    def _started_claims(self):
+        return [c for c in self._claims.values() if c.started]
+
+    def _claimed_on(self):
+        """{instance: (group, type, pGPU) per vGPU} for the slots."""
+        claimed, host = {}, self._host()
+        for instance, demand in self._pending():
+            placed, pgpus = host.predict(demand)
+            if placed is None:
+                continue
+            host = placed
+            claimed[instance] = list(zip(demand, pgpus, strict=True))
+        for claim in self._started_claims():
+            claimed[claim.instance] = list(zip(claim.demand, claim.pgpus,
+                                                  strict=True))
+        return claimed
+
+
+def _matches(pool, request):
+    """A pool matches a spec of the request: type, and ids if given."""
+    for spec in request.spec:
+        if pool.key.vgpu_type not in spec.get('vgpu_types', ()):
+            continue
+        if all(spec.get(k, '').lower() in ('', getattr(pool.key, k))
+               for k in ('vendor_id', 'product_id')):
+            return True
+    return False
+
+
+def _pool_order(key):
+    return (key.numa_node is None, key.numa_node or 0, key.gpu_group,
+            key.vgpu_type)
+
+
+def _explain(order, pending, demand, inventory):
+    """A failing start order in words."""
+    labels, remaining = [], list(pending) + [('this request', demand)]
+    for step in order:
+        index = next(i for i, (_, d) in enumerate(remaining) if d == step)
+        labels.append(remaining.pop(index)[0])
+    last = order[-1]
+    types = ', '.join(inventory.types[t].model_name for _, t in last)
+    groups = {g for g, _ in last}
+    algorithms = ', '.join(sorted(inventory.groups[g].allocation_algorithm
+                                  for g in groups if g in inventory.groups))
+    return ('XAPI would not honour every claim: if the VMs start in the '
+            'order %s, XAPI (%s) has no pGPU left for %s (%s)' % (
+                ' -> '.join(labels), algorithms, labels[-1], types))
