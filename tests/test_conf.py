@@ -1,17 +1,15 @@
 """Configuration options, their validation and the sample config."""
 
-import json
 import os
 import subprocess
 import sys
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 from oslo_config import cfg
 
 from nova_xenapi_vgpu import conf as conflib
 from nova_xenapi_vgpu import exception
+from nova_xenapi_vgpu.vgpu_types import alias as aliaslib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SAMPLE = os.path.join(ROOT, 'etc', 'nova-xenapi-vgpu.conf.sample')
@@ -86,22 +84,21 @@ def test_bad_values_name_the_option(tmp_path, text, option):
 def test_aliases_are_multi_valued(tmp_path):
     conf = make_conf(tmp_path, (
         '[vgpu]\n'
+        'alias = {"name": "a", "vgpu_type": "GRID M60-4Q", '
+        '"device_type": "type-PCI"}\n'
+        'alias = {"name": "a", "vgpu_type": "GRID M60-8Q", '
+        '"device_type": "type-PCI"}\n'))
+    conflib.validate(conf)
+    (alias,) = aliaslib.parse_aliases(conf.vgpu.alias).values()
+    assert [s['vgpu_types'] for s in alias.specs] == [['GRID M60-4Q'],
+                                                      ['GRID M60-8Q']]
+
+
+def test_same_named_aliases_need_a_device_type_as_in_nova(tmp_path):
+    conf = make_conf(tmp_path, (
+        '[vgpu]\n'
         'alias = {"name": "a", "vgpu_type": "GRID M60-4Q"}\n'
         'alias = {"name": "a", "vgpu_type": "GRID M60-8Q"}\n'))
-    conflib.validate(conf)
-    assert [conflib.parse_alias(v)['vgpu_type'] for v in conf.vgpu.alias] == [
-        'GRID M60-4Q', 'GRID M60-8Q']
-
-
-@given(st.one_of(st.text(max_size=40),
-                 st.dictionaries(st.text(max_size=5),
-                                 st.one_of(st.text(max_size=5),
-                                           st.integers()),
-                                 max_size=3).map(json.dumps)))
-def test_parse_alias_accepts_or_refuses_cleanly(value):
-    try:
-        alias = conflib.parse_alias(value)
-    except exception.ConfigError as exc:
-        assert 'alias' in str(exc)
-    else:
-        assert isinstance(alias['name'], str) and alias['name']
+    with pytest.raises(exception.InvalidAlias) as info:
+        conflib.validate(conf)
+    assert 'alias a: device_type' in str(info.value)

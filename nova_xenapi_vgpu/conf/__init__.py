@@ -2,7 +2,6 @@
 
 import configparser
 import difflib
-import json
 import os
 import re
 import ssl
@@ -13,6 +12,7 @@ from oslo_config import cfg
 from nova_xenapi_vgpu import exception
 from nova_xenapi_vgpu.conf import vgpu
 from nova_xenapi_vgpu.conf import xenserver
+from nova_xenapi_vgpu.vgpu_types import alias as aliaslib
 
 _MODULES = (xenserver, vgpu)
 
@@ -48,8 +48,7 @@ def validate(conf):
                     reason=plain_reason(exc)) from None
     _validate_url(conf.xenserver.connection_url)
     _validate_ca_file(conf.xenserver.ca_file)
-    for value in conf.vgpu.alias:
-        parse_alias(value)
+    aliaslib.parse_aliases(conf.vgpu.alias, conf.vgpu.numa_policy)
 
 
 def plain_reason(exc):
@@ -150,24 +149,3 @@ def unknown_options(paths):
                     found.append((path, group, option,
                                   close[0] if close else None))
     return found
-
-
-def parse_alias(value):
-    """Decode one ``[vgpu] alias`` value.
-
-    :raises: ConfigError when it is not a JSON object with a ``name``.
-    """
-    try:
-        alias = json.loads(value)
-    except ValueError as exc:
-        raise _alias_error(value, 'not valid JSON (%s)' % exc) from None
-    if not isinstance(alias, dict):
-        raise _alias_error(value, 'not a JSON object')
-    if not isinstance(alias.get('name'), str) or not alias['name']:
-        raise _alias_error(value, '"name" is required')
-    return alias
-
-
-def _alias_error(value, reason):
-    return exception.ConfigError(
-        group='vgpu', option='alias', reason='%r: %s' % (value, reason))

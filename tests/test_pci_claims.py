@@ -1,0 +1,283 @@
+"""vGPU pools and claims from plain records (no simulator)."""
+
+import threading
+
+import pytest
+
+from nova_xenapi_vgpu import exception
+from nova_xenapi_vgpu.pci import placement
+from nova_xenapi_vgpu.pci import stats as statslib
+from nova_xenapi_vgpu.vgpu_types import alias as aliaslib
+from nova_xenapi_vgpu.vgpu_types import requests as requestslib
+from tests.pcihelpers import HostBuilder
+from tests.pcihelpers import type_ref
+
+ALIASES = aliaslib.parse_aliases([
+    '{"name": "4q", "vgpu_type": "GRID M60-4Q"}',
+    '{"name": "8q", "vgpu_type": "GRID M60-8Q"}',
+    '{"name": "1q", "vgpu_type": "GRID M60-1Q"}',
+    '{"name": "pt", "vgpu_type": "passthrough"}',
+    '{"name": "t4", "vgpu_type": "GRID T4-8Q"}',
+    '{"name": "mix", "vgpu_type": ["GRID M60-8Q", "GRID T4-8Q"]}',
+    '{"name": "near", "vgpu_type": "GRID M60-4Q", "numa_policy": '
+    '"required"}',
+    '{"name": "nearish", "vgpu_type": "GRID M60-4Q", "numa_policy": '
+    '"preferred"}',
+    '{"name": "socket", "vgpu_type": "GRID M60-4Q", "numa_policy": '
+    '"socket"}'])
+
+
+def ask(spec):
+    return requestslib.requests_from_spec(spec, ALIASES)[0]
+
+
+def two_m60s(algorithm, numa=(None, None)):
+    host = HostBuilder()
+    group = host.group('m60', algorithm)
+    a = host.pgpu(group, '0000:86:00.0', numa[0])
+    b = host.pgpu(group, '0000:87:00.0', numa[1])
+    return host, group, a, b
+
+
+def claim_all(stats, *specs):
+    return [stats.apply_requests(ask(s), instance='vm%d' % i)
+            for i, s in enumerate(specs)]
+
+
+def test_breadth_first_refuses_what_an_unlucky_order_breaks():
+    host, _, _, _ = two_m60s('breadth_first')
+    stats = statslib.VgpuStats(host.inventory())
+    claim_all(stats, '4q:1', '4q:1')
+    with pytest.raises(exception.ClaimRefused) as info:
+        stats.apply_requests(ask('8q:1'), instance='big')
+    assert 'vm0 -> vm1 -> this request' in str(info.value)
+    assert 'breadth_first' in str(info.value)
+    assert not stats.support_requests(ask('8q:1'))
+    assert set(stats.claims) == {'vm0', 'vm1'}
+
+
+def test_depth_first_accepts_the_same_claims():
+    host, _, a, b = two_m60s('depth_first')
+    stats = statslib.VgpuStats(host.inventory())
+    claims = claim_all(stats, '4q:1', '4q:1', '8q:1')
+    assert [c.pgpus for c in claims] == [(a,), (a,), (b,)]
+    assert not stats.support_requests(ask('1q:1'))
+
+
+@pytest.mark.parametrize('first, second, third', [
+    ('4q:1', '4q:1', '8q:1'), ('8q:1', '4q:1', '4q:1'),
+    ('4q:1', '8q:1', '4q:1')])
+def test_the_order_claims_arrive_in_does_not_matter(first, second, third):
+    for algorithm, accepted in (('breadth_first', False),
+                                ('depth_first', True)):
+        host, _, _, _ = two_m60s(algorithm)
+        stats = statslib.VgpuStats(host.inventory())
+        claim_all(stats, first, second)
+        assert stats.support_requests(ask(third)) is accepted, algorithm
+
+
+def test_residency_is_where_it_is():
+    host, group, a, b = two_m60s('breadth_first')
+    host.vgpu(group, 'GRID M60-8Q', pgpu=a, instance='running')
+    stats = statslib.VgpuStats(host.inventory())
+    claim_all(stats, '4q:1', '4q:1')
+    assert not stats.support_requests(ask('4q:1'))
+    assert not stats.support_requests(ask('pt:1'))
+
+
+def test_stopped_instances_keep_their_vgpus():
+    host, group, _, _ = two_m60s('depth_first')
+    host.vgpu(group, 'GRID M60-8Q', instance='stopped-1')
+    host.vgpu(group, 'GRID M60-8Q', instance='stopped-2')
+    stats = statslib.VgpuStats(host.inventory())
+    with pytest.raises(exception.ClaimRefused) as info:
+        stats.apply_requests(ask('1q:1'), instance='new')
+    assert 'stopped-' in str(info.value)
+    statuses = {s.claimed_by for s in stats.devices()
+                if s.status == 'allocated'}
+    assert statuses == {'stopped-1', 'stopped-2'}
+
+
+def test_several_vgpus_per_vm_only_where_xapi_allows():
+    host = HostBuilder()
+    t4 = host.group('t4', 'breadth_first')
+    host.pgpu(t4, '0000:3b:00.0', model='t4')
+    host.pgpu(t4, '0000:3c:00.0', model='t4')
+    m60 = host.group('m60')
+    host.pgpu(m60, '0000:86:00.0')
+    host.pgpu(m60, '0000:87:00.0')
+    stats = statslib.VgpuStats(host.inventory())
+    claim = stats.apply_requests(ask('t4:3'), instance='triple')
+    assert len(claim.demand) == 3
+    assert not stats.support_requests(ask('t4:2'))
+    with pytest.raises(exception.ClaimRefused) as info:
+        stats.apply_requests(ask('8q:2'))
+    assert 'one vGPU per VM of GRID M60-8Q' in str(info.value)
+    with pytest.raises(exception.ClaimRefused) as info:
+        stats.apply_requests(ask('8q:1,t4:1'))
+    assert 'compatible_types_in_vm' in str(info.value)
+
+
+def test_alternatives_are_tried_in_order():
+    host = HostBuilder()
+    m60 = host.group('m60')
+    host.pgpu(m60, '0000:86:00.0')
+    t4 = host.group('t4')
+    host.pgpu(t4, '0000:3b:00.0', model='t4')
+    stats = statslib.VgpuStats(host.inventory())
+    kinds = [stats.apply_requests(ask('mix:1'), instance=str(i)).demand[0][1]
+             for i in range(3)]
+    assert sorted(kinds) == sorted([type_ref('GRID M60-8Q'),
+                                    type_ref('GRID T4-8Q'),
+                                    type_ref('GRID T4-8Q')])
+
+
+def numa_host():
+    host = HostBuilder()
+    near = host.group('node0')
+    host.pgpu(near, '0000:86:00.0', numa=0)
+    far = host.group('node1')
+    host.pgpu(far, '0000:87:00.0', numa=1)
+    return host, near, far
+
+
+@pytest.mark.parametrize('spec, cells, expected', [
+    ('near:1', [1], 'node1'),
+    ('4q:1', [0], 'node0'),
+    ('nearish:1', [0], 'node0'),
+])
+def test_numa_policies_pick_local_pools(spec, cells, expected):
+    host, _, _ = numa_host()
+    stats = statslib.VgpuStats(host.inventory())
+    claim = stats.apply_requests(ask(spec), cells, instance='i')
+    assert {g for g, _ in claim.demand} == {'OpaqueRef:group-' + expected}
+
+
+def test_required_refuses_and_preferred_falls_back():
+    host, near, _ = numa_host()
+    host.vgpu(near, 'GRID M60-8Q', pgpu='OpaqueRef:pgpu-0000:86:00.0')
+    stats = statslib.VgpuStats(host.inventory())
+    with pytest.raises(exception.ClaimRefused) as info:
+        stats.apply_requests(ask('near:1'), [0])
+    assert 'NUMA' in str(info.value) or 'honour' in str(info.value)
+    claim = stats.apply_requests(ask('nearish:1'), [0], instance='far')
+    assert claim.demand[0][0] == 'OpaqueRef:group-node1'
+
+
+def test_a_group_spanning_nodes_promises_no_locality():
+    host, _, _, _ = two_m60s('depth_first', numa=(0, 1))
+    stats = statslib.VgpuStats(host.inventory())
+    assert {p.key.numa_node for p in stats.pools()} == {None}
+    with pytest.raises(exception.ClaimRefused):
+        stats.apply_requests(ask('near:1'), [0])
+    # legacy takes devices with no NUMA information.
+    assert stats.support_requests(ask('4q:1'), [0])
+
+
+def test_socket_policy_needs_sockets():
+    host, _, _ = numa_host()
+    stats = statslib.VgpuStats(host.inventory(sockets={0: 0, 1: 0}))
+    claim = stats.apply_requests(ask('socket:1'), [1], instance='i')
+    assert claim.demand[0][0] == 'OpaqueRef:group-node1'
+    host.vgpu('OpaqueRef:group-node1', 'GRID M60-8Q',
+              pgpu='OpaqueRef:pgpu-0000:87:00.0')
+    stats = statslib.VgpuStats(host.inventory(sockets={0: 0, 1: 0}))
+    claim = stats.apply_requests(ask('socket:1'), [1], instance='j')
+    assert claim.demand[0][0] == 'OpaqueRef:group-node0'
+
+
+def test_slots_are_devices_with_one_type_per_pgpu():
+    host, _, a, _ = two_m60s('depth_first', numa=(0, 0))
+    stats = statslib.VgpuStats(host.inventory())
+    stats.consume_requests(ask('4q:1'), instance='i')
+    on_a = {(s.vgpu_type.model_name, s.index): s.status
+            for s in stats.devices() if s.pgpu_ref == a}
+    assert on_a[('GRID M60-4Q', 0)] == 'allocated'
+    assert on_a[('GRID M60-4Q', 1)] == 'available'
+    assert on_a[('GRID M60-8Q', 0)] == 'unavailable'
+    assert on_a[('passthrough', 0)] == 'unavailable'
+    taken = stats.devices_of('i')
+    assert [(s.vgpu_type.model_name, s.index) for s in taken] == [
+        ('GRID M60-4Q', 0)]
+    stats.free('i')
+    assert stats.devices_of('i') == []
+    assert all(s.status == 'available' for s in stats.devices())
+
+
+def test_pci_passthrough_devices_for_nova():
+    host, _, _, _ = two_m60s('depth_first', numa=(0, 0))
+    first = statslib.VgpuStats(host.inventory()).devices()
+    again = statslib.VgpuStats(host.inventory()).devices()
+    assert [s.uuid for s in first] == [s.uuid for s in again]
+    assert len({s.uuid for s in first}) == len(first) == 2 * (1 + 8 + 2 + 1)
+    device = next(s for s in first if s.vgpu_type.model_name == (
+        'GRID M60-4Q')).as_nova_device()
+    assert device['address'] is None and device['dev_type'] == 'vgpu'
+    assert (device['vendor_id'], device['product_id']) == ('10de', '13f2')
+    assert device['numa_node'] == 0
+    assert device['parent_addr'] == '0000:86:00.0'
+    extra = {k: v for k, v in device.items() if k not in (
+        'address', 'uuid', 'dev_type', 'vendor_id', 'product_id',
+        'numa_node', 'parent_addr', 'label', 'dev_id', 'status')}
+    assert extra['vgpu_type'] == 'GRID M60-4Q'
+    assert all(isinstance(v, str) for v in extra.values())
+
+
+def test_rebind_and_refresh():
+    host, group, a, b = two_m60s('breadth_first')
+    stats = statslib.VgpuStats(host.inventory())
+    claim = stats.apply_requests(ask('4q:1'), instance='i')
+    actual = b if claim.pgpus == (a,) else a
+    stats.rebind('i', [actual])
+    assert {s.pgpu_ref for s in stats.devices_of('i')} == {actual}
+    host.vgpu(group, 'GRID M60-4Q', pgpu=actual, instance='i')
+    stats.refresh(host.inventory())
+    assert stats.claims == {}
+    assert {s.pgpu_ref for s in stats.devices()
+            if s.status == 'allocated'} == {actual}
+    with pytest.raises(ValueError):
+        stats.apply_requests(ask('4q:1'), instance='j')
+        stats.rebind('j', [a, b])
+
+
+def test_concurrent_claims_never_overcommit():
+    host, _, _, _ = two_m60s('depth_first')
+    stats = statslib.VgpuStats(host.inventory())
+    results = []
+
+    def claim(index):
+        try:
+            stats.apply_requests(ask('8q:1'), instance='vm%d' % index)
+            results.append(True)
+        except exception.ClaimRefused:
+            results.append(False)
+    threads = [threading.Thread(target=claim, args=(i,)) for i in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert not any(thread.is_alive() for thread in threads)
+    assert sorted(results) == [False] * 10 + [True] * 2
+
+
+def test_unprovable_is_refused_not_accepted():
+    host, _, _, _ = two_m60s('depth_first')
+    assert statslib.VgpuStats(host.inventory()).support_requests(
+        ask('1q:1'))
+    stats = statslib.VgpuStats(host.inventory(), budget=3)
+    claim_all(stats, '1q:1', '1q:1')
+    with pytest.raises(exception.ClaimRefused) as info:
+        stats.apply_requests(ask('4q:1'), instance='more')
+    assert 'too many claims' in str(info.value)
+
+
+def test_the_search_is_memoised_on_host_shapes():
+    host = HostBuilder()
+    group = host.group('m60', 'breadth_first')
+    for bus in range(8):
+        host.pgpu(group, '0000:%02x:00.0' % (0x80 + bus))
+    model = placement.from_inventory(host.inventory())
+    demands = [((group, type_ref('GRID M60-1Q')),)] * 30
+    search = placement._Search(10 ** 6)
+    assert search.failing_order(model, placement.as_pending(demands)) is None
+    assert len(search.memo) < 2000

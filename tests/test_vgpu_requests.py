@@ -1,0 +1,162 @@
+"""Aliases and flavor specs: Nova's rules plus vgpu_type (no simulator)."""
+
+import json
+
+import pytest
+from hypothesis import given
+from hypothesis import settings
+from hypothesis import strategies as st
+
+from nova_xenapi_vgpu import exception
+from nova_xenapi_vgpu.vgpu_types import alias as aliaslib
+from nova_xenapi_vgpu.vgpu_types import requests as requestslib
+
+
+def aliases(*values, default='legacy'):
+    return aliaslib.parse_aliases(
+        [json.dumps(v) if isinstance(v, dict) else v for v in values],
+        default)
+
+
+def test_a_vgpu_alias():
+    found = aliases({'name': 'm60-4q', 'vgpu_type': 'GRID M60-4Q',
+                     'numa_policy': 'required'})['m60-4q']
+    assert found.is_vgpu
+    assert found.numa_policy == 'required'
+    assert found.specs == ({'vgpu_types': ['GRID M60-4Q']},)
+
+
+def test_a_list_of_types_and_alternatives():
+    found = aliases(
+        {'name': 'big', 'vgpu_type': ['GRID M60-8Q', 'GRID T4-16Q'],
+         'device_type': 'type-PCI'},
+        {'name': 'big', 'vgpu_type': 'passthrough',
+         'device_type': 'type-PCI'})['big']
+    assert [s['vgpu_types'] for s in found.specs] == [
+        ['GRID M60-8Q', 'GRID T4-16Q'], ['passthrough']]
+
+
+@pytest.mark.parametrize('value', [
+    {'name': 'nic', 'vendor_id': '8086', 'product_id': '1572'},
+    {'name': 'nic', 'vendor_id': '8086', 'product_id': '154D',
+     'device_type': 'type-VF', 'numa_policy': 'preferred',
+     'live_migratable': 'Yes', 'resource_class': 'CUSTOM_X',
+     'traits': 'A,B', 'capability_type': 'pci'},
+    {'name': ' padded ', 'vendor_id': '10de', 'product_id': '13f2'},
+])
+def test_what_nova_accepts_is_accepted(value):
+    (found,) = aliases(value).values()
+    assert not found.is_vgpu
+    assert found.name == value['name'].strip()
+    if 'live_migratable' in value:
+        assert found.specs[0]['live_migratable'] == 'true'
+    if 'device_type' in value:
+        assert found.specs[0]['dev_type'] == value['device_type']
+
+
+@pytest.mark.parametrize('values, alias, key', [
+    (['{"name": "a", "vgpu_type": "x", "colour": "red"}'], 'a', 'colour'),
+    (['{"name": "", "vgpu_type": "x"}'], '{"name": "", "vgpu_type": "x"}',
+     'name'),
+    (['{"vgpu_type": "x"}'], '{"vgpu_type": "x"}', 'name'),
+    (['{"name": "a", "vendor_id": "10de"}'], 'a', 'vendor_id'),
+    (['{"name": "a", "vendor_id": "10dex", "product_id": "13f2"}'], 'a',
+     'vendor_id'),
+    (['{"name": "a", "vgpu_type": []}'], 'a', 'vgpu_type'),
+    (['{"name": "a", "vgpu_type": "x", "numa_policy": "strict"}'], 'a',
+     'numa_policy'),
+    (['{"name": "a", "vgpu_type": "x", "device_type": "type-VGPU"}'], 'a',
+     'device_type'),
+    (['{"name": "a", "vgpu_type": "x", "live_migratable": "maybe"}'], 'a',
+     'live_migratable'),
+    (['{"name": "a", "vgpu_type": "x", "numa_policy": "required"}',
+      '{"name": "a", "vgpu_type": "y", "numa_policy": "legacy"}'], 'a',
+     'numa_policy'),
+    (['{"name": "a", "vgpu_type": "x"}', '{"name": "a", "vgpu_type": "y"}'],
+     'a', 'device_type'),
+    (['{"name": "a", "vgpu_type": "x", "device_type": "type-PCI"}',
+      '{"name": "a", "vgpu_type": "y", "device_type": "type-PF"}'], 'a',
+     'device_type'),
+    (['not json'], 'not json', '-'),
+    (['[1, 2]'], '[1, 2]', '-'),
+])
+def test_what_nova_refuses_is_refused(values, alias, key):
+    with pytest.raises(exception.InvalidAlias) as info:
+        aliaslib.parse_aliases(values)
+    assert str(info.value).startswith(
+        'Invalid [vgpu] alias %s: %s: ' % (alias, key))
+
+
+def test_default_numa_policy_comes_from_the_option():
+    assert aliases({'name': 'a', 'vgpu_type': 'x'},
+                   default='socket')['a'].numa_policy == 'socket'
+
+
+ALIASES = aliases({'name': '4q', 'vgpu_type': 'GRID M60-4Q'},
+                  {'name': 'any', 'vgpu_type': ['GRID M60-8Q', 'GRID T4-8Q'],
+                   'numa_policy': 'preferred'},
+                  {'name': 'nic', 'vendor_id': '8086', 'product_id': '1572'})
+
+
+def test_flavor_specs_become_requests():
+    vgpus, others = requestslib.requests_from_flavor(
+        {'pci_passthrough:alias': '4q:2, any:1,nic:1'}, ALIASES)
+    assert [(r.alias_name, r.count, r.numa_policy, r.vgpu_types)
+            for r in vgpus] == [
+        ('4q', 2, 'legacy', ('GRID M60-4Q',)),
+        ('any', 1, 'preferred', ('GRID M60-8Q', 'GRID T4-8Q'))]
+    assert others == [('nic', 1)]
+    assert len({r.request_id for r in vgpus}) == 2
+    assert requestslib.requests_from_flavor({}, ALIASES) == ([], [])
+
+
+def test_a_flavor_numa_policy_wins():
+    vgpus, _ = requestslib.requests_from_spec('4q:1', ALIASES, 'required')
+    assert vgpus[0].numa_policy == 'required'
+
+
+@pytest.mark.parametrize('spec, words', [
+    ('nope:1', ['nope', 'not defined']),
+    ('4q', ['expected alias:count']),
+    ('4q:0', ['positive integer']),
+    ('4q:-1', ['positive integer']),
+    ('4q:two', ['positive integer']),
+    ('4q:1:2', ['expected alias:count']),
+    (':1', ['expected alias:count']),
+    ('4q:1,', ['expected alias:count']),
+])
+def test_bad_flavor_specs(spec, words):
+    with pytest.raises(exception.InvalidVgpuRequest) as info:
+        requestslib.requests_from_spec(spec, ALIASES)
+    for word in words:
+        assert word in str(info.value)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
+        st.sampled_from(['name', 'vgpu_type', 'vendor_id', 'product_id',
+                         'numa_policy', 'device_type', 'live_migratable',
+                         'traits', 'x']), inner, max_size=5),
+    max_leaves=8))
+def test_any_alias_value_is_parsed_or_refused_cleanly(value):
+    try:
+        parsed = aliaslib.parse_aliases([json.dumps(value)])
+    except exception.InvalidAlias as exc:
+        assert str(exc).startswith('Invalid [vgpu] alias ')
+        return
+    (found,) = parsed.values()
+    assert found.specs
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=40))
+def test_any_flavor_spec_is_read_or_refused_cleanly(text):
+    try:
+        vgpus, others = requestslib.requests_from_spec(text, ALIASES)
+    except exception.InvalidVgpuRequest as exc:
+        assert str(exc).startswith('Invalid vGPU request ')
+        return
+    assert all(r.count >= 1 for r in vgpus)
+    assert all(count >= 1 for _, count in others)
