@@ -9,6 +9,9 @@ from nova_xenapi_vgpu import conf as conflib
 from nova_xenapi_vgpu import exception
 from nova_xenapi_vgpu.host import dom0
 from nova_xenapi_vgpu.host import identity
+from nova_xenapi_vgpu.host import reader
+from nova_xenapi_vgpu.pci import stats as statslib
+from nova_xenapi_vgpu.vgpu_types import alias as aliaslib
 from nova_xenapi_vgpu.xapi import session
 
 ENV = {'url': 'XENAPI_URL', 'username': 'XENAPI_USERNAME',
@@ -131,6 +134,26 @@ class Context:
             self._host = identity.resolve_host(
                 self.client, self.conf.xenserver.host_uuid)
         return self._host
+
+    def inventory(self):
+        """This host's inventory, read now (NUMA from the dom0 plugin)."""
+        return reader.read_inventory(self.client, self.host_ref,
+                                     dom0=self.dom0)
+
+    @property
+    def aliases(self):
+        """The parsed ``[vgpu] alias`` values."""
+        return aliaslib.parse_aliases(self.conf.vgpu.alias,
+                                      self.conf.vgpu.numa_policy)
+
+    def stats(self, inventory=None):
+        """This host's vGPU pools, with the stopped instances' claims."""
+        return statslib.VgpuStats(inventory or self.inventory(),
+                                  self.conf.vgpu.enabled_vgpu_types)
+
+    def warn(self, message):
+        """One warning line on stderr."""
+        sys.stderr.write('nova-xenapi-vgpu: warning: %s\n' % message)
 
     @property
     def dom0(self):

@@ -7,7 +7,6 @@ from cliff import columns as cliff_columns
 from cliff import lister
 
 from nova_xenapi_vgpu.host import inventory as inventorylib
-from nova_xenapi_vgpu.host import reader
 
 COLUMNS = ('Host', 'GPU group', 'pGPU', 'NUMA node', 'vGPU type',
            'Capacity', 'In use', 'Remaining', 'Note')
@@ -54,8 +53,7 @@ class Inventory(lister.Lister):
 
     def take_action(self, parsed_args):
         ctx = self.app.context
-        inventory = reader.read_inventory(ctx.client, ctx.host_ref,
-                                          dom0=ctx.dom0)
+        inventory = ctx.inventory()
         columns = COLUMNS + (LONG_COLUMNS if parsed_args.long else ())
         table = rows(inventory, ctx.conf.vgpu.enabled_vgpu_types)
         return columns, [row[:len(columns)] for row in table]

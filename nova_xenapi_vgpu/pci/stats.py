@@ -81,6 +81,11 @@ class VgpuStats:
                 del self._claims[instance]
 
     @property
+    def inventory(self):
+        """The inventory the pools were last built from."""
+        return self._inventory
+
+    @property
     def claims(self):
         """The claims not yet seen as VGPUs, by instance."""
         with self._lock:
@@ -196,9 +201,11 @@ class VgpuStats:
         if not pools:
             raise exception.ClaimRefused(
                 reason='no %s on NUMA node(s) %s (numa_policy %s) for '
-                       'alias %s' % (' or '.join(request.vgpu_types),
-                                     numa_cells, request.numa_policy,
-                                     request.alias_name))
+                       'alias %s; a GPU group spanning NUMA nodes promises '
+                       'none (see gpu-groups split)' % (
+                           ' or '.join(request.vgpu_types),
+                           ', '.join(map(str, numa_cells)),
+                           request.numa_policy, request.alias_name))
         return list(dict.fromkeys((p.group_ref, p.type_ref) for p in pools))
 
     def _filter_numa(self, pools, request, numa_cells):
@@ -322,10 +329,18 @@ def _explain(order, pending, demand, inventory):
         index = next(i for i, (_, d) in enumerate(remaining) if d == step)
         labels.append(remaining.pop(index)[0])
     last = order[-1]
-    types = ', '.join(inventory.types[t].model_name for _, t in last)
-    groups = {g for g, _ in last}
-    algorithms = ', '.join(sorted(inventory.groups[g].allocation_algorithm
-                                  for g in groups if g in inventory.groups))
+    counts = {}
+    for _, vgpu_type in last:
+        name = inventory.types[vgpu_type].model_name
+        counts[name] = counts.get(name, 0) + 1
+    types = ', '.join('%d x %s' % (n, name) if n > 1 else name
+                      for name, n in counts.items())
+    algorithms = ', '.join(sorted({
+        inventory.groups[g].allocation_algorithm for g, _ in last
+        if g in inventory.groups}))
+    if len(labels) == 1:
+        return ('XAPI (%s) has no room for %s (%s) on this host' % (
+            algorithms, labels[0], types))
     return ('XAPI would not honour every claim: if the VMs start in the '
             'order %s, XAPI (%s) has no pGPU left for %s (%s)' % (
                 ' -> '.join(labels), algorithms, labels[-1], types))

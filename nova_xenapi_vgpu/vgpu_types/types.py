@@ -1,0 +1,44 @@
+"""vGPU types as this host offers them, and what ``enabled_vgpu_types``
+names that the host lacks."""
+
+import dataclasses
+import difflib
+
+from nova_xenapi_vgpu.host import inventory as inventorylib
+
+
+@dataclasses.dataclass(frozen=True)
+class TypeSummary:
+    """A vGPU type on this host: the type, its PCI ids, total and free."""
+
+    vgpu_type: object
+    vendor_device: tuple
+    total: int
+    free: int
+
+
+def offered(inventory, enabled=()):
+    """The enabled types of this host's pGPUs (limited to ``enabled``),
+    in natural order, with totals over its pGPUs."""
+    found = {}
+    for pgpu_ref in inventory.pgpus:
+        ids = inventory.vendor_device(pgpu_ref)
+        for vgpu_type in inventory.enabled_types(pgpu_ref, enabled):
+            usage = inventory.usage(pgpu_ref, vgpu_type)
+            total, free, kinds = found.get(vgpu_type.ref, (0, 0, ()))
+            found[vgpu_type.ref] = (total + usage.capacity,
+                                    free + usage.remaining,
+                                    tuple(dict.fromkeys(kinds + (ids,))))
+    summaries = [TypeSummary(inventory.types[ref], kinds, total, free)
+                 for ref, (total, free, kinds) in found.items()]
+    return sorted(summaries, key=lambda s: inventorylib.natural_key(
+        s.vgpu_type.model_name))
+
+
+def missing(inventory, names):
+    """``(name, close matches)`` for each name no pGPU here has enabled."""
+    known = {inventory.types[t].model_name
+             for p in inventory.pgpus.values()
+             for t in p.enabled_VGPU_types if t in inventory.types}
+    return [(name, difflib.get_close_matches(name, sorted(known), 3, 0.6))
+            for name in names if name not in known]
