@@ -10,6 +10,7 @@ import xmlrpc.client
 
 import pytest
 
+from nova_xenapi_vgpu.simulator import hardware
 from nova_xenapi_vgpu.simulator import server
 from tests.conftest import login
 
@@ -365,3 +366,130 @@ def test_inventory_reads_at_a_glance(tmp_path):
     assert {r['Host'] for r in rows} == {'xs-gpu-01'}
     assert all(r['GPU group'].startswith('Group of ') for r in rows)
     assert 'NUMA node: 0' in unplaced
+
+
+ALIAS_CONF = '''[xenserver]
+connection_url = %s
+[vgpu]
+alias = {"name": "m60-4q", "vgpu_type": "GRID M60-4Q"}
+alias = {"name": "m60-8q", "vgpu_type": "GRID M60-8Q"}
+alias = {"name": "near", "vgpu_type": "GRID M60-4Q", "numa_policy": "required"}
+alias = {"name": "t4", "vgpu_type": "GRID T4-8Q"}
+alias = {"name": "nic", "vendor_id": "8086", "product_id": "1572"}
+'''
+
+
+def vgpu_cli(sim, tmp_path, *args, extra=''):
+    conf = conf_file(tmp_path, ALIAS_CONF % sim.url + extra)
+    return run('--config-file', conf, *args,
+               env={'XENAPI_PASSWORD': sim.password})
+
+
+def test_pci_devices_is_what_a_driver_reports(tmp_path):
+    with server.Simulator() as sim:
+        first = vgpu_cli(sim, tmp_path, 'pci-devices')
+        again = vgpu_cli(sim, tmp_path, 'pci-devices')
+    assert first.returncode == 0, first.stderr
+    devices = json.loads(first.stdout)
+    assert [d['uuid'] for d in devices] == [
+        d['uuid'] for d in json.loads(again.stdout)]
+    assert {d['address'] for d in devices} == {None}
+    assert {d['dev_type'] for d in devices} == {'vgpu'}
+    assert {d['vgpu_type'] for d in devices} >= {
+        'GRID M60-4Q', 'GRID T4-16Q', 'passthrough', 'Intel GVT-g 128M'}
+    m60 = [d for d in devices if d['parent_addr'] == '0000:86:00.0']
+    # One slot per vGPU the pGPU could hold of each of its types.
+    assert len(m60) == sum(t.per_pgpu for t in hardware.supported_types(
+        hardware.MODELS['tesla-m60']))
+    assert all(isinstance(v, str) for d in devices for k, v in d.items()
+               if k in ('framebuffer_size', 'max_heads', 'vgpu_type'))
+
+
+def test_types_lists_totals_in_natural_order(tmp_path):
+    with server.Simulator() as sim:
+        result = vgpu_cli(sim, tmp_path, 'types', '-f', 'json')
+    rows = {r['Model']: r for r in json.loads(result.stdout)}
+    assert rows['GRID M60-4Q']['Total'] == 4
+    assert rows['GRID M60-4Q']['Framebuffer MiB'] == 4096
+    t4 = [m for m in rows if m.startswith('GRID T4')]
+    assert t4 == ['GRID T4-1Q', 'GRID T4-2Q', 'GRID T4-4Q', 'GRID T4-8Q',
+                  'GRID T4-16Q']
+
+
+def test_check_config(tmp_path):
+    with server.Simulator() as sim:
+        good = vgpu_cli(sim, tmp_path, 'check-config', extra=(
+            'enabled_vgpu_types = GRID M60-4Q,GRID M60-4q\n'))
+        bad = vgpu_cli(sim, tmp_path, 'check-config', extra=(
+            'alias = {"name": "odd", "vgpu_type": "GRID K1", "size": 1}\n'))
+    assert good.returncode == 0, good.stderr
+    assert 'GRID M60-4q; did you mean GRID M60-4Q' in good.stderr
+    assert bad.returncode == 2
+    assert 'alias odd: size' in bad.stderr
+    assert 'Traceback' not in bad.stderr
+
+
+def test_plan_says_where_or_why_not(tmp_path):
+    profile = server.profiles.load('m60')
+    profile['groups']['M60']['allocation_algorithm'] = 'breadth_first'
+    with server.Simulator(profile) as sim:
+        xapi = login(sim.url).xenapi
+        fits = vgpu_cli(sim, tmp_path, 'plan', '--flavor-spec',
+                        'pci_passthrough:alias=m60-8q:1', '-f', 'json')
+        for name in ('a', 'b'):
+            vm = xapi.VM.create({'name_label': name,
+                                 'HVM_boot_policy': 'BIOS'})
+            types = {r['model_name']: ref for ref, r in
+                     xapi.VGPU_type.get_all_records().items()}
+            group = xapi.GPU_group.get_all()[0]
+            host_uuid = xapi.host.get_uuid(xapi.host.get_all()[0])
+            xapi.VGPU.create(vm, group, '0', {
+                'nova_xenapi_vgpu_host': host_uuid,
+                'nova_instance_uuid': name}, types['GRID M60-4Q'])
+        refused = vgpu_cli(sim, tmp_path, 'plan', '--flavor-spec',
+                           'pci_passthrough:alias=m60-8q:1', '-f', 'json')
+        local = vgpu_cli(sim, tmp_path, 'plan', '--flavor-spec',
+                         'pci_passthrough:alias=near:1', '--numa-node', '0')
+        usage = vgpu_cli(sim, tmp_path, 'plan', '--flavor-spec',
+                         'pci_passthrough:alias=nope:1')
+    assert fits.returncode == 0, fits.stderr
+    answer = json.loads(fits.stdout)
+    assert answer['Fits'] is True
+    assert answer['Expected pGPUs'] in ('0000:86:00.0', '0000:87:00.0')
+    assert refused.returncode == 1
+    reason = json.loads(refused.stdout)['Reason']
+    assert 'breadth_first' in reason and '-> this request' in reason
+    assert local.returncode == 1
+    assert 'gpu-groups split' in local.stdout
+    assert usage.returncode == 2 and 'nope' in usage.stderr
+
+
+def test_gpu_groups_split_moves_idle_pgpus(tmp_path):
+    with server.Simulator('pool') as sim:
+        xapi = login(sim.url).xenapi
+        group = xapi.GPU_group.get_all()[0]
+        types = {r['model_name']: ref for ref, r in
+                 xapi.VGPU_type.get_all_records().items()}
+        vm = xapi.VM.create({'name_label': 'busy', 'HVM_boot_policy': 'B'})
+        xapi.VGPU.create(vm, group, '0', {}, types['GRID M60-8Q'])
+        master = xapi.host.get_by_name_label('xs-pool-01')[0]
+        xapi.GPU_group.set_allocation_algorithm(group, 'breadth_first')
+        xapi.VM.start_on(vm, master, False, False)
+        proposal = vgpu_cli(sim, tmp_path, 'gpu-groups', 'split', '-f',
+                            'json')
+        applied = vgpu_cli(sim, tmp_path, 'gpu-groups', 'split', '--apply',
+                           '-f', 'json')
+        groups = {r['name_label']: r for r in
+                  xapi.GPU_group.get_all_records().values()}
+    assert proposal.returncode == 0, proposal.stderr
+    actions = {r['pGPU']: r['Action'] for r in json.loads(proposal.stdout)}
+    assert sorted(actions.values()).count('would move') + sorted(
+        actions.values()).count('busy: not moved') == 2
+    moved = {r['pGPU']: r for r in json.loads(applied.stdout)}
+    assert {r['Action'] for r in moved.values()} <= {
+        'stays', 'moved', 'busy: not moved'}
+    new = [g for name, g in groups.items() if 'NUMA 1' in name]
+    assert len(new) == 1
+    assert new[0]['allocation_algorithm'] == 'breadth_first'
+    moved_count = sum(r['Action'] == 'moved' for r in moved.values())
+    assert len(new[0]['PGPUs']) == moved_count >= 1

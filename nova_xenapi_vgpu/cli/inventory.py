@@ -8,7 +8,7 @@ from cliff import lister
 
 from nova_xenapi_vgpu.host import inventory as inventorylib
 
-COLUMNS = ('Host', 'GPU group', 'pGPU', 'NUMA node', 'vGPU type',
+COLUMNS = ('Host', 'GPU group', 'pGPU', 'Use', 'NUMA node', 'vGPU type',
            'Capacity', 'In use', 'Remaining', 'Note')
 LONG_COLUMNS = ('Allocation', 'Vendor:Device')
 TABLE_WIDTH = 120
@@ -32,6 +32,31 @@ class NumaNode(cliff_columns.FormattableColumn):
 
     def machine_readable(self):
         return self._value
+
+
+class Occupancy(cliff_columns.FormattableColumn):
+    """How full a pGPU is: a 4-cell bar in a table, a fraction in JSON."""
+
+    CELLS = 4
+
+    def human_readable(self):
+        filled = round(self._value * self.CELLS)
+        if self._value and not filled:
+            filled = 1
+        return '#' * filled + '.' * (self.CELLS - filled)
+
+    def machine_readable(self):
+        return self._value
+
+
+def occupancy(inventory, pgpu_ref):
+    """The share of its held type's capacity a pGPU has allocated."""
+    allocated = inventory.allocated(pgpu_ref)
+    if not allocated:
+        return 0.0
+    maximum = inventory.pgpus[pgpu_ref].supported_VGPU_max_capacities.get(
+        allocated[0].type, 0)
+    return round(min(len(allocated) / maximum, 1.0), 2) if maximum else 1.0
 
 
 class Inventory(lister.Lister):
@@ -65,11 +90,12 @@ def rows(inventory, enabled=()):
     for pgpu_ref, pgpu in inventory.pgpus.items():
         group = inventory.groups.get(pgpu.GPU_group)
         name = group.name_label if group else ''
+        use = Occupancy(occupancy(inventory, pgpu_ref))
         for vgpu_type in inventory.enabled_types(pgpu_ref, enabled):
             usage = inventory.usage(pgpu_ref, vgpu_type)
             result.append((
                 inventory.host_name, GroupName(name),
-                inventory.address(pgpu_ref),
+                inventory.address(pgpu_ref), use,
                 NumaNode(inventory.numa_node(pgpu_ref)),
                 vgpu_type.model_name, usage.capacity, usage.used,
                 usage.remaining, note(usage),
@@ -77,7 +103,7 @@ def rows(inventory, enabled=()):
                 inventory.vendor_device(pgpu_ref)))
     return sorted(result, key=lambda row: (
         row[1].machine_readable(), row[2],
-        inventorylib.natural_key(row[4])))
+        inventorylib.natural_key(row[5])))
 
 
 def note(usage):
