@@ -493,3 +493,17 @@ def test_gpu_groups_split_moves_idle_pgpus(tmp_path):
     assert new[0]['allocation_algorithm'] == 'breadth_first'
     moved_count = sum(r['Action'] == 'moved' for r in moved.values())
     assert len(new[0]['PGPUs']) == moved_count >= 1
+
+
+@pytest.mark.parametrize('profile', ['m60', 'mixed', 'pool'])
+def test_a_cold_pci_devices_run_is_a_handful_of_calls(profile):
+    with server.Simulator(profile) as sim:
+        result = run('--url', sim.url, 'pci-devices',
+                     env={'XENAPI_PASSWORD': sim.password})
+        calls = dict(sim.faults.calls)
+    assert result.returncode == 0, result.stderr
+    besides = {m: n for m, n in calls.items()
+               if m not in ('session.login_with_password', 'session.logout')}
+    # this host, the plugin's version and topology, one event.from
+    assert besides == {'session.get_this_host': 1, 'host.call_plugin': 2,
+                       'event.from': 1}

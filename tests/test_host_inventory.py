@@ -11,6 +11,7 @@ from nova_xenapi_vgpu.host import reader
 from nova_xenapi_vgpu.simulator import hardware
 from nova_xenapi_vgpu.simulator import server
 from nova_xenapi_vgpu.xapi import session as sessionlib
+from tests.conftest import login
 from tests.simhelpers import group_of
 from tests.simhelpers import vgpu_type
 from tests.simhelpers import vm_with_vgpu
@@ -31,18 +32,53 @@ def client(sim):
         yield xapi_client
 
 
-def test_inventory_reads_in_six_calls(sim, client):
-    host = identity.resolve_host(client)
-    sim.faults.calls.clear()
-    inventory = reader.read_inventory(client, host)
-    assert sum(sim.faults.calls.values()) == 6  # the six bulk reads
-    assert {inventory.address(p) for p in inventory.pgpus} == {
-        p['address'] for p in sim.profile['hosts'][0]['pgpus']}
-    assert inventory.numa_node(next(iter(inventory.pgpus))) is None
-    # SR-IOV virtual functions are PCI records of the host too, never pGPUs.
-    functions = [p for p in inventory.pcis.values()
-                 if p.pci_id.startswith(('0000:3b:', '0000:d8:'))]
-    assert len(functions) == 1 + 16 + 1 + 16
+@pytest.mark.parametrize('profile', ['m60', 'mixed', 'pool'])
+def test_a_full_read_is_one_call(profile):
+    with server.Simulator(profile) as sim, sessionlib.XapiClient(
+            sim.url, 'root', 'xenroot') as client:
+        host = identity.resolve_host(client)
+        sim.faults.calls.clear()
+        inventory = reader.read_inventory(client, host)
+        assert sum(sim.faults.calls.values()) == 1  # one event.from
+        mine = sim.profile['hosts'][0]['pgpus']
+        assert {inventory.address(p) for p in inventory.pgpus} == {
+            p['address'] for p in mine}
+        assert {c.host for c in inventory.pcis.values()} == {host}
+        assert inventory.host.name_label == sim.profile['hosts'][0]['name']
+
+
+def test_refresh_applies_what_changed(m60_sim):
+    xapi = login(m60_sim.url).xenapi
+    with sessionlib.XapiClient(m60_sim.url, 'root', 'xenroot') as client:
+        host = identity.resolve_host(client)
+        before = reader.read_inventory(client, host)
+        m60_sim.faults.calls.clear()
+        same = reader.refresh(client, before)
+        assert sum(m60_sim.faults.calls.values()) == 1
+        assert (same.pgpus, same.vgpus) == (before.pgpus, before.vgpus)
+        vm, vgpu = vm_with_vgpu(xapi, group_of(xapi, 'Tesla M60'),
+                                vgpu_type(xapi, 'GRID M60-8Q'))
+        xapi.VM.start(vm, False, False)
+        after = reader.refresh(client, same)
+        fresh = reader.read_inventory(client, host)
+    assert after.vgpus == fresh.vgpus and after.pgpus == fresh.pgpus
+    assert after.vgpus[vgpu].resident_on in after.pgpus
+    assert before.vgpus == {}
+    pgpu = after.vgpus[vgpu].resident_on
+    t8q = vgpu_type(xapi, 'GRID M60-8Q')
+    assert after.usage(pgpu, after.types[t8q]).remaining == 0
+    assert before.usage(pgpu, before.types[t8q]).remaining == 1
+
+
+def test_a_pool_member_sees_only_its_own(pool_sim):
+    xapi = login(pool_sim.url).xenapi
+    member = xapi.host.get_by_name_label('xs-pool-02')[0]
+    with sessionlib.XapiClient(pool_sim.urls[1], 'root',
+                               'xenroot') as client:
+        assert identity.resolve_host(client) == member
+        inventory = reader.read_inventory(client, member)
+    assert {p.host for p in inventory.pgpus.values()} == {member}
+    assert len(inventory.pgpus) == len(pool_sim.profile['hosts'][1]['pgpus'])
 
 
 def test_usage_matches_xapi_remaining_capacity(sim, xapi, client):

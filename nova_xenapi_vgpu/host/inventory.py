@@ -24,6 +24,7 @@ class HostInventory:
     topology: object = None
     attached_pcis: frozenset = frozenset()
     host: object = None  # the host record, when read
+    token: str = ''  # event.from's token for the next refresh
 
     @property
     def host_uuid(self):
