@@ -215,3 +215,38 @@ def test_sriov_virtual_functions_run_out_with_capacity(sim):
     extra, _ = vm_with_vgpu(xapi, t4, t1q, 'extra')
     assert failure(xapi.VM.start, extra, False, False) == [
         'NO_HOSTS_AVAILABLE']
+
+
+def test_a_claim_follows_the_vm_xapi_starts(m60_sim):
+    from nova_xenapi_vgpu import tags
+    from nova_xenapi_vgpu.host import identity
+    from nova_xenapi_vgpu.host import reader
+    from nova_xenapi_vgpu.pci import stats as statslib
+    from nova_xenapi_vgpu.vgpu_types import alias as aliaslib
+    from nova_xenapi_vgpu.vgpu_types import requests as requestslib
+    from nova_xenapi_vgpu.xapi import session as sessionlib
+    aliases = aliaslib.parse_aliases(
+        ['{"name": "4q", "vgpu_type": "GRID M60-4Q"}'])
+    xapi = login(m60_sim.url).xenapi
+    with sessionlib.XapiClient(m60_sim.url, 'root', 'xenroot') as client:
+        host = identity.resolve_host(client)
+        inventory = reader.read_inventory(client, host)
+        stats = statslib.VgpuStats(inventory)
+        requests, _ = requestslib.requests_from_spec('4q:1', aliases)
+        claim = stats.apply_requests(requests, instance='inst-1')
+        (group, vgpu_type), = claim.demand
+        vm = new_vm(xapi, 'inst-1')
+        vgpu = xapi.VGPU.create(vm, group, '0', {
+            tags.HOST: inventory.host_uuid, tags.INSTANCE: 'inst-1'},
+            vgpu_type)
+        # Halted and tagged: the claim and the stopped VM are one debt.
+        stats.refresh(reader.refresh(client, inventory))
+        assert len([s for s in stats.devices()
+                    if s.status == 'allocated']) == 1
+        xapi.VM.start_on(vm, host, False, False)
+        stats.rebind('inst-1', [xapi.VGPU.get_resident_on(vgpu)])
+        stats.refresh(reader.refresh(client, stats.inventory))
+        assert stats.claims == {}
+        (slot,) = [s for s in stats.devices() if s.status == 'allocated']
+    assert slot.pgpu_ref == xapi.VGPU.get_resident_on(vgpu)
+    assert slot.claimed_by == 'inst-1'

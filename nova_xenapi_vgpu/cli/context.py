@@ -12,6 +12,7 @@ from nova_xenapi_vgpu.host import identity
 from nova_xenapi_vgpu.host import reader
 from nova_xenapi_vgpu.pci import stats as statslib
 from nova_xenapi_vgpu.vgpu_types import alias as aliaslib
+from nova_xenapi_vgpu.vgpu_types import types as typeslib
 from nova_xenapi_vgpu.xapi import session
 
 ENV = {'url': 'XENAPI_URL', 'username': 'XENAPI_USERNAME',
@@ -147,9 +148,15 @@ class Context:
                                       self.conf.vgpu.numa_policy)
 
     def stats(self, inventory=None):
-        """This host's vGPU pools, with the stopped instances' claims."""
-        return statslib.VgpuStats(inventory or self.inventory(),
-                                  self.conf.vgpu.enabled_vgpu_types)
+        """This host's vGPU pools, with the stopped instances' claims;
+        one warning per enabled type the host does not offer."""
+        inventory = inventory or self.inventory()
+        enabled = self.conf.vgpu.enabled_vgpu_types
+        for name, close in typeslib.missing(inventory, enabled):
+            hint = '; did you mean %s?' % ' or '.join(close) if close else ''
+            self.warn('[vgpu] enabled_vgpu_types: this host offers no %s%s'
+                      % (name, hint))
+        return statslib.VgpuStats(inventory, enabled)
 
     def warn(self, message):
         """One warning line on stderr."""

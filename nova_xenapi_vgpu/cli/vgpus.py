@@ -68,10 +68,7 @@ class CheckConfig(command.Command):
             aliases = ctx.aliases
         except exception.InvalidAlias as exc:
             context.usage_error(str(exc))
-        inventory = ctx.inventory()
-        for name, close in typeslib.missing(
-                inventory, ctx.conf.vgpu.enabled_vgpu_types):
-            ctx.warn(_missing('[vgpu] enabled_vgpu_types', name, close))
+        inventory = ctx.stats().inventory
         for alias in aliases.values():
             wanted = [t for spec in alias.specs
                       for t in spec.get('vgpu_types', ())]
