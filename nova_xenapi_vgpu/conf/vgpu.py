@@ -29,12 +29,17 @@ Related options:
         default=[],
         help="""
 A vGPU alias: a JSON object in the format of Nova's ``[pci] alias`` plus a
-``vgpu_type`` key naming the vGPU model.
+``vgpu_type`` key naming the vGPU model, or a list of models any of which
+will do.
 
 Give the option once per alias, e.g.
 ``{"name": "m60-4q", "vgpu_type": "GRID M60-4Q", "numa_policy": "required"}``.
-Aliases with the same name are alternatives. ``name`` is required; a flavor
-asks for vGPUs with ``<flavor_extra_spec_key>=m60-4q:2``.
+Values are checked as Nova checks ``[pci] alias``: ``name`` is required;
+unknown keys are refused; aliases with the same name are alternatives and
+must then each set the same ``device_type`` and NUMA policy. An alias with
+``vgpu_type`` needs no ``vendor_id``/``product_id``; one without them is
+left to Nova's own PCI passthrough. A flavor asks for vGPUs with
+``<flavor_extra_spec_key>=m60-4q:2``.
 
 Related options:
 
