@@ -106,22 +106,34 @@ def start(db, vm, host=None, paused=False, op='start', plug_fault=None):
 
     :raises: XapiFailure with xapi's code; nothing stays reserved.
     """
+    in_two_phases(db, vm, op, lambda: _reserve(db, vm, host),
+                  lambda chosen: _plug(db, vm, chosen, paused), plug_fault)
+
+
+def in_two_phases(db, vm, op, reserve, commit, plug_fault=None):
+    """Run ``op``: ``reserve()`` under the lock, the boot window if it
+    reserved anything, then ``commit(reserved)`` under the lock. Any
+    failure (an injected ``METHOD@plug`` fault, a cancelled task)
+    releases the reservation.
+
+    :raises: XapiFailure.
+    """
     with db.lock:
         task = vmlib.begin(db, vm, op)
         try:
-            host = _reserve(db, vm, host)
+            reserved = reserve()
         except XapiFailure:
             release(db, vm)
             vmlib.end(db, vm, task)
             raise
-    if db.start_delay_ms:
+    if reserved and db.start_delay_ms:
         time.sleep(db.start_delay_ms / 1000.0)
     with db.lock:
         try:
             error = plug_fault() if plug_fault else None
             if error:
                 raise XapiFailure(*error)
-            _plug(db, vm, host, paused)
+            commit(reserved)
         except XapiFailure:
             release(db, vm)
             raise

@@ -12,7 +12,6 @@ succeeds. Cross-pool moves are not modelled.
 
 import base64
 import json
-import time
 
 from nova_xenapi_vgpu.simulator import boot
 from nova_xenapi_vgpu.simulator import gpu
@@ -140,32 +139,19 @@ def migrate_send(db, vm, dest, vgpu_map, plug_fault=None):
 
 
 def _move(db, vm, host, op, vgpu_map, plug_fault):
-    with db.lock:
+    def reserve():
         db.get('host', host)
-        task = vmlib.begin(db, vm, op)
-        try:
-            placement = _check(db, vm, host, vgpu_map)
-            for vgpu, pgpu in placement:
-                db.set('VGPU', vgpu, 'scheduled_to_be_resident_on', pgpu)
-            if placement:
-                db.set('VM', vm, 'scheduled_to_be_resident_on', host)
-        except XapiFailure:
-            vmlib.end(db, vm, task)
-            raise
-    if placement and db.start_delay_ms:
-        time.sleep(db.start_delay_ms / 1000.0)
-    with db.lock:
-        try:
-            error = plug_fault() if plug_fault else None
-            if error:
-                raise XapiFailure(*error)
-            if db.get('VM', vm)['power_state'] in vmlib.LIVE:
-                _arrive(db, vm, host)
-        except XapiFailure:
-            boot.release(db, vm)
-            raise
-        finally:
-            vmlib.end(db, vm, task)
+        placement = _check(db, vm, host, vgpu_map)
+        for vgpu, pgpu in placement:
+            db.set('VGPU', vgpu, 'scheduled_to_be_resident_on', pgpu)
+        if placement:
+            db.set('VM', vm, 'scheduled_to_be_resident_on', host)
+        return placement
+
+    def commit(_placement):
+        if db.get('VM', vm)['power_state'] in vmlib.LIVE:
+            _arrive(db, vm, host)
+    boot.in_two_phases(db, vm, op, reserve, commit, plug_fault)
 
 
 def _arrive(db, vm, host):
