@@ -100,14 +100,19 @@ class VgpuStats:
                                     self._claimed_on())
 
     def pools(self):
-        """Pools of slots; ``count`` is what is available now."""
+        """Pools of slots; ``count`` is what is available now. Counted per
+        type and pGPU: the cost does not grow with the number of slots."""
+        with self._lock:
+            entries = list(deviceslib.types_on_pgpus(
+                self._inventory, self._enabled, self._claimed_on()))
         counts, refs = {}, {}
-        for slot in self.devices():
-            key = PoolKey(slot.vendor_id, slot.product_id, slot.numa_node,
-                          deviceslib.DEV_TYPE, slot.vgpu_type.model_name,
-                          slot.group_uuid)
-            counts[key] = counts.get(key, 0) + (slot.status == 'available')
-            refs[key] = (slot.group_ref, slot.vgpu_type.ref)
+        for entry in entries:
+            group = self._inventory.groups.get(entry.group_ref)
+            key = PoolKey(entry.vendor_id, entry.product_id, entry.numa_node,
+                          deviceslib.DEV_TYPE, entry.vgpu_type.model_name,
+                          group.uuid if group else '')
+            counts[key] = counts.get(key, 0) + entry.available
+            refs[key] = (entry.group_ref, entry.vgpu_type.ref)
         return [Pool(key, counts[key], *refs[key])
                 for key in sorted(counts, key=_pool_order)]
 

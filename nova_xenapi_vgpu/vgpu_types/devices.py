@@ -69,43 +69,70 @@ def group_numa_node(inventory, group_ref):
     return nodes.pop() if len(nodes) == 1 else None
 
 
+@dataclasses.dataclass(frozen=True)
+class TypeOnPgpu:
+    """One enabled type on one pGPU: the facts its slots share."""
+
+    pgpu_ref: str
+    vgpu_type: object
+    maximum: int
+    owners: tuple  # who holds the first len(owners) slots
+    blocked: bool  # another type (or a passed-through device) holds it
+    vendor_id: str
+    product_id: str
+    numa_node: int | None
+    group_ref: str
+
+    @property
+    def available(self):
+        """How many of its slots are free."""
+        return 0 if self.blocked else self.maximum - len(self.owners)
+
+
+def types_on_pgpus(inventory, enabled=(), claimed=None):
+    """Each enabled type on each pGPU, without one object per slot:
+    what pools are counted from."""
+    claimed = claimed or {}
+    for pgpu_ref in sorted(inventory.pgpus, key=inventory.address):
+        pgpu = inventory.pgpus[pgpu_ref]
+        vendor, _, product = inventory.vendor_device(pgpu_ref).partition(
+            ':')
+        holders = _holders(inventory, pgpu_ref, claimed)
+        held = {t for t, _ in holders}
+        busy = held or pgpu.PCI in inventory.attached_pcis
+        numa = group_numa_node(inventory, pgpu.GPU_group)
+        for vgpu_type in inventory.enabled_types(pgpu_ref, enabled):
+            yield TypeOnPgpu(
+                pgpu_ref, vgpu_type,
+                pgpu.supported_VGPU_max_capacities.get(vgpu_type.ref, 0),
+                tuple(o for t, o in holders if t == vgpu_type.ref),
+                bool(busy) and held != {vgpu_type.ref}, vendor, product,
+                numa, pgpu.GPU_group)
+
+
 def slots(inventory, enabled=(), claimed=None):
     """Every slot of this host, with its status.
 
     ``claimed`` maps instances to their vGPUs' (group, type, pGPU).
     """
-    claimed = claimed or {}
     result = []
-    for pgpu_ref in sorted(inventory.pgpus,
-                           key=lambda p: inventory.address(p)):
-        result.extend(_pgpu_slots(inventory, pgpu_ref, enabled, claimed))
-    return result
-
-
-def _pgpu_slots(inventory, pgpu_ref, enabled, claimed):
-    pgpu = inventory.pgpus[pgpu_ref]
-    group = inventory.groups.get(pgpu.GPU_group)
-    vendor, _, product = inventory.vendor_device(pgpu_ref).partition(':')
-    holders = _holders(inventory, pgpu_ref, claimed)
-    held = {t for t, _ in holders}
-    busy = held or pgpu.PCI in inventory.attached_pcis
-    numa = group_numa_node(inventory, pgpu.GPU_group)
-    for vgpu_type in inventory.enabled_types(pgpu_ref, enabled):
-        owners = [owner for t, owner in holders if t == vgpu_type.ref]
-        maximum = pgpu.supported_VGPU_max_capacities.get(vgpu_type.ref, 0)
-        for index in range(maximum):
-            if index < len(owners):
-                status, owner = 'allocated', owners[index]
+    for entry in types_on_pgpus(inventory, enabled, claimed):
+        pgpu = inventory.pgpus[entry.pgpu_ref]
+        group = inventory.groups.get(entry.group_ref)
+        for index in range(entry.maximum):
+            if index < len(entry.owners):
+                status, owner = 'allocated', entry.owners[index]
             else:
-                other = busy and (held != {vgpu_type.ref})
-                status = 'unavailable' if other else 'available'
+                status = 'unavailable' if entry.blocked else 'available'
                 owner = None
-            yield Slot(
-                slot_uuid(inventory.host_uuid, pgpu.uuid, vgpu_type.uuid,
-                          index),
-                pgpu_ref, pgpu.uuid, inventory.address(pgpu_ref), vendor,
-                product, numa, vgpu_type, pgpu.GPU_group,
-                group.uuid if group else '', index, status, owner)
+            result.append(Slot(
+                slot_uuid(inventory.host_uuid, pgpu.uuid,
+                          entry.vgpu_type.uuid, index),
+                entry.pgpu_ref, pgpu.uuid, inventory.address(entry.pgpu_ref),
+                entry.vendor_id, entry.product_id, entry.numa_node,
+                entry.vgpu_type, entry.group_ref,
+                group.uuid if group else '', index, status, owner))
+    return result
 
 
 def _holders(inventory, pgpu_ref, claimed):
