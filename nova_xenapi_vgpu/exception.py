@@ -50,6 +50,12 @@ class ClaimRefused(NovaXenapiVgpuException):
     msg_fmt = "vGPU claim refused: %(reason)s"
 
 
+class VgpuAttachRefused(NovaXenapiVgpuException):
+    """vGPUs that XAPI would refuse for this VM, refused before any call."""
+
+    msg_fmt = "Cannot give VM %(vm)s vGPUs: %(reason)s"
+
+
 class XapiError(NovaXenapiVgpuException):
     """XAPI answered with a failure; keeps its error code and params."""
 

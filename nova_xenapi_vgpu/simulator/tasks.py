@@ -33,6 +33,9 @@ def start(api, name, params, host):
 
 def _run(api, name, handler, params, task):
     try:
+        injected = api.faults.injected(name)  # faults of the method itself
+        if injected:
+            raise XapiFailure(*injected)
         fields = {'status': 'success', 'progress': 1.0,
                   'result': encode(api.run(name, handler, params, task))}
     except XapiFailure as exc:

@@ -1,4 +1,2 @@
-"""The VM side of a build: VGPU objects for claims, rollback, migration.
-
-Empty until the build-path work lands; see the README's architecture.
-"""
+"""The VM path: VGPUs for a claim, start on this host, stop, detach,
+orphans (see ``lifecycle.Builder``)."""

@@ -1,0 +1,150 @@
+"""An instance's VGPU objects: created for a claim, destroyed, reconciled.
+
+Every VGPU this plugin creates carries, in its ``other_config``, this
+host's uuid, the Nova instance uuid and the claimed slot's uuid; that is
+how stopped instances keep their claims, how a lost ``VGPU.create``
+answer is reconciled, and how orphans are found.
+"""
+
+import dataclasses
+
+from oslo_log import log as logging
+
+from nova_xenapi_vgpu import exception
+from nova_xenapi_vgpu import tags
+from nova_xenapi_vgpu.xapi import records
+from nova_xenapi_vgpu.xapi import writes
+
+LOG = logging.getLogger(__name__)
+
+
+def read_vm(client, vm):
+    """The VM's record.
+
+    :raises: XapiError (HANDLE_INVALID for an unknown VM), RecordError.
+    """
+    return records.Vm.from_xapi(vm, client.call('VM.get_record', vm))
+
+
+def check_attachable(inventory, vm_record, slots):
+    """Refuse, before any XAPI call that changes state, what XAPI would
+    refuse later: a running or PV VM, a mix of types no VM may hold.
+
+    :raises: VgpuAttachRefused saying why.
+    """
+    name = vm_record.name_label or vm_record.uuid
+    if vm_record.power_state != 'Halted':
+        raise exception.VgpuAttachRefused(
+            vm=name, reason='it is %s; vGPUs are added to halted VMs only'
+            % vm_record.power_state.lower())
+    if vm_record.domain_type == 'pv' or (
+            not vm_record.domain_type and not vm_record.HVM_boot_policy):
+        raise exception.VgpuAttachRefused(
+            vm=name, reason='it is not HVM; XAPI gives vGPUs to HVM guests '
+                            'only (FEATURE_REQUIRES_HVM)')
+    types = [s.vgpu_type for s in slots]
+    if len(types) > 1 and any(
+            t.ref != types[0].ref or t.ref not in t.compatible_types_in_vm
+            for t in types):
+        raise exception.VgpuAttachRefused(
+            vm=name, reason='XAPI allows no VM these vGPUs together: %s '
+                            '(compatible_types_in_vm)' % ', '.join(
+                                t.model_name for t in types))
+
+
+def create(client, host_uuid, instance, vm, slots):
+    """One VGPU per claimed slot, devices numbered from 0, tagged.
+
+    A lost answer to a VGPU.create is reconciled through its tag, so a
+    VGPU is made once. Returns the VGPU refs in device order.
+
+    :raises: XapiError, XapiConnectionError.
+    """
+    made = []
+    for device, slot in enumerate(slots):
+        config = {tags.HOST: host_uuid, tags.INSTANCE: instance,
+                  tags.DEVICE: slot.uuid}
+        made.append(writes.create_vgpu(
+            client, vm, slot.group_ref, str(device), config,
+            slot.vgpu_type.ref, '%s/%d' % (instance, device)))
+    return made
+
+
+def of_instance(client, vm, instance):
+    """``{ref: Vgpu}`` of ``vm`` tagged with ``instance``."""
+    found = records.decode_all(records.Vgpu, client.call(
+        'VGPU.get_all_records_where', 'field "VM" = "%s"' % vm))
+    return {ref: v for ref, v in found.items()
+            if v.other_config.get(tags.INSTANCE) == instance}
+
+
+def destroy(client, vm, instance):
+    """Destroy the instance's VGPUs on ``vm`` (a halted VM); idempotent.
+
+    :raises: VgpuAttachRefused for a running VM; XapiError.
+    """
+    vgpus = of_instance(client, vm, instance)
+    if any(v.currently_attached for v in vgpus.values()):
+        raise exception.VgpuAttachRefused(
+            vm=vm, reason='it runs; stop it first (its vGPUs stay)')
+    for ref in sorted(vgpus):
+        try:
+            client.call('VGPU.destroy', ref)
+        except exception.HandleInvalid:
+            LOG.debug('VGPU %s was already gone', ref)
+    return sorted(vgpus)
+
+
+@dataclasses.dataclass(frozen=True)
+class Orphan:
+    """A VGPU this plugin made that no known instance owns."""
+
+    vgpu: str
+    vm: str
+    instance: str
+    reason: str
+    vm_power_state: str | None
+
+
+def find_orphans(client, host_uuid, known_instances):
+    """This host's tagged VGPUs of instances not in ``known_instances``
+    and of VMs that no longer exist.
+
+    :raises: XapiError, XapiConnectionError, RecordError.
+    """
+    vgpus = records.decode_all(records.Vgpu, client.call(
+        'VGPU.get_all_records'))
+    vms = records.decode_all(records.Vm, client.call('VM.get_all_records'))
+    known = set(known_instances)
+    orphans = []
+    for ref, vgpu in sorted(vgpus.items()):
+        instance = vgpu.other_config.get(tags.INSTANCE)
+        if vgpu.other_config.get(tags.HOST) != host_uuid or not instance:
+            continue
+        vm = vms.get(vgpu.VM)
+        if vm is None:
+            orphans.append(Orphan(ref, vgpu.VM or '', instance,
+                                  'its VM no longer exists', None))
+        elif instance not in known:
+            orphans.append(Orphan(ref, vgpu.VM, instance,
+                                  'instance unknown to Nova',
+                                  vm.power_state))
+    return orphans
+
+
+def reap_orphans(client, orphans):
+    """Destroy the orphans on halted (or vanished) VMs; the rest stay.
+
+    Returns (destroyed, kept).
+    """
+    destroyed, kept = [], []
+    for orphan in orphans:
+        if orphan.vm_power_state not in (None, 'Halted'):
+            kept.append(orphan)
+            continue
+        try:
+            client.call('VGPU.destroy', orphan.vgpu)
+        except exception.HandleInvalid:
+            pass
+        destroyed.append(orphan)
+    return destroyed, kept
