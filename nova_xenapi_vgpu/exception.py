@@ -56,6 +56,12 @@ class VgpuAttachRefused(NovaXenapiVgpuException):
     msg_fmt = "Cannot give VM %(vm)s vGPUs: %(reason)s"
 
 
+class OperationRefused(NovaXenapiVgpuException):
+    """An operation on a vGPU VM that XAPI would refuse, refused first."""
+
+    msg_fmt = "Cannot %(operation)s VM %(vm)s: %(reason)s"
+
+
 class XapiError(NovaXenapiVgpuException):
     """XAPI answered with a failure; keeps its error code and params."""
 

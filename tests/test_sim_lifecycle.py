@@ -217,7 +217,7 @@ def test_sriov_virtual_functions_run_out_with_capacity(sim):
         'NO_HOSTS_AVAILABLE']
 
 
-def test_a_claim_follows_the_vm_xapi_starts(m60_sim):
+def test_a_claim_gives_way_to_the_vgpus_xapi_shows(m60_sim):
     from nova_xenapi_vgpu import tags
     from nova_xenapi_vgpu.host import identity
     from nova_xenapi_vgpu.host import reader
@@ -239,14 +239,14 @@ def test_a_claim_follows_the_vm_xapi_starts(m60_sim):
         vgpu = xapi.VGPU.create(vm, group, '0', {
             tags.HOST: inventory.host_uuid, tags.INSTANCE: 'inst-1'},
             vgpu_type)
-        # Halted and tagged: the claim and the stopped VM are one debt.
+        # Halted and tagged: the claim gives way to the stopped VM's debt.
         stats.refresh(reader.refresh(client, inventory))
+        assert stats.claims == {}
         assert len([s for s in stats.devices()
                     if s.status == 'allocated']) == 1
         xapi.VM.start_on(vm, host, False, False)
-        stats.rebind('inst-1', [xapi.VGPU.get_resident_on(vgpu)])
+        stats.rebind('inst-1', [xapi.VGPU.get_resident_on(vgpu)])  # no-op
         stats.refresh(reader.refresh(client, stats.inventory))
-        assert stats.claims == {}
         (slot,) = [s for s in stats.devices() if s.status == 'allocated']
     assert slot.pgpu_ref == xapi.VGPU.get_resident_on(vgpu)
     assert slot.claimed_by == 'inst-1'

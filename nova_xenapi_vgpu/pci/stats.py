@@ -71,13 +71,16 @@ class VgpuStats:
         self.refresh(inventory)
 
     def refresh(self, inventory):
-        """Take a new inventory; claims XAPI now shows as VGPUs end."""
+        """Take a new inventory. A claim whose VGPUs XAPI now shows ends:
+        running, they are resident; stopped, their tags keep them owed."""
         with self._lock:
             self._inventory = inventory
-            seen = {v.other_config.get(tags.INSTANCE)
-                    for v in inventory.vgpus.values()}
+            seen = {}
+            for vgpu in inventory.vgpus.values():
+                instance = vgpu.other_config.get(tags.INSTANCE)
+                seen[instance] = seen.get(instance, 0) + 1
             for instance in [i for i, c in self._claims.items()
-                             if c.started and i in seen]:
+                             if seen.get(i, 0) >= len(c.demand)]:
                 del self._claims[instance]
 
     @property
@@ -140,6 +143,21 @@ class VgpuStats:
             self._claims[claim.instance] = claim
             return claim
 
+    def claim_demand(self, instance, demand):
+        """Claim an exact demand ((group, type) per vGPU), e.g. the vGPUs
+        of a VM arriving from another host.
+
+        :raises: ClaimRefused.
+        """
+        with self._lock:
+            reason = self._refusal(tuple(demand))
+            if reason:
+                raise exception.ClaimRefused(reason=reason)
+            _, pgpus = self._host(with_claims=True).predict(tuple(demand))
+            claim = Claim(instance, tuple(demand), tuple(pgpus))
+            self._claims[instance] = claim
+            return claim
+
     def consume_requests(self, requests, numa_cells=None, instance=None):
         """Claim ``requests`` and return the slots (devices) taken.
 
@@ -162,7 +180,9 @@ class VgpuStats:
     def rebind(self, instance, pgpus):
         """After the VM started: the claim is where XAPI put the vGPUs."""
         with self._lock:
-            claim = self._claims[instance]
+            claim = self._claims.get(instance)
+            if claim is None:
+                return  # a refresh already shows the VGPUs where they are
             if len(pgpus) != len(claim.demand):
                 raise ValueError('%d pGPUs for %d vGPUs' % (
                     len(pgpus), len(claim.demand)))

@@ -13,6 +13,7 @@ one host need no ordering among themselves.
 from oslo_log import log as logging
 
 from nova_xenapi_vgpu import exception
+from nova_xenapi_vgpu.host import reader
 from nova_xenapi_vgpu.vm import vgpus as vgpulib
 
 LOG = logging.getLogger(__name__)
@@ -43,11 +44,18 @@ class Builder:
         slots = self.stats.consume_requests(requests, numa_cells, instance)
         try:
             vgpulib.check_attachable(self.stats.inventory, record, slots)
-            return vgpulib.create(self.client, self.host_uuid, instance, vm,
+            made = vgpulib.create(self.client, self.host_uuid, instance, vm,
                                   slots)
         except BaseException:
             self._roll_back(instance, vm)
             raise
+        self.sync()
+        return made
+
+    def sync(self):
+        """Bring the pools up to date after this Builder's own writes (one
+        event.from): a claim whose VGPUs now show gives way to them."""
+        self.stats.refresh(reader.refresh(self.client, self.stats.inventory))
 
     def start(self, instance, vm):
         """Start the VM on this host; the claim follows XAPI's choice.
@@ -74,6 +82,7 @@ class Builder:
             pgpus = list(claim.pgpus) if claim else []
         if claim is not None:
             self.stats.rebind(instance, pgpus)
+        self.sync()
         return pgpus
 
     def build(self, instance, vm, requests, numa_cells=None):
@@ -100,6 +109,89 @@ class Builder:
                         vm, code)
             self.client.call_async('VM.hard_shutdown', vm)
 
+    def suspend(self, instance, vm):
+        """Suspend where XAPI allows it (NVIDIA vGPUs on pGPUs with
+        NVIDIA's metadata); refused before any call otherwise. The
+        instance keeps its VGPUs and its claim.
+
+        :raises: OperationRefused, XapiError, XapiConnectionError.
+        """
+        vgpus = vgpulib.of_instance(self.client, vm, instance)
+        vgpulib.assert_movable(self.client, vm, vgpus, 'suspend')
+        self.client.call_async('VM.suspend', vm)
+
+    def resume(self, vm):
+        """Resume on this host: XAPI places the vGPUs again."""
+        self.client.call_async('VM.resume_on', vm, self.host_ref, False,
+                               False)
+
+    def live_migrate(self, instance, vm, destination):
+        """Move a running instance to ``destination`` (another Builder of
+        the pool): check, claim there by the same rule, move; the source
+        gives up nothing unless the move succeeds, and a failed move
+        leaves both hosts as they were.
+
+        :raises: OperationRefused (before anything moves), ClaimRefused,
+                 XapiError, XapiConnectionError.
+        """
+        vgpus = vgpulib.of_instance(self.client, vm, instance)
+        vgpulib.assert_movable(self.client, vm, vgpus, 'live-migrate')
+        destination.stats.claim_demand(instance, vgpulib.demand_of(vgpus))
+        try:
+            self.client.call('VM.assert_can_boot_here', vm,
+                             destination.host_ref)
+            self.client.call_async('VM.pool_migrate', vm,
+                                   destination.host_ref, {'live': 'true'})
+        except BaseException:
+            destination.stats.free(instance)
+            raise
+        vgpulib.retag_host(self.client, vgpus, destination.host_uuid)
+        self.stats.free(instance)
+        destination.sync()
+        self.sync()
+
+    def move_out(self, instance, vm):
+        """Resize, cold migration: the halted VM's vGPUs leave this host.
+
+        Returns what they were, for ``restore`` on a revert.
+
+        :raises: OperationRefused for a VM that runs.
+        """
+        vgpus = vgpulib.of_instance(self.client, vm, instance)
+        if any(v.currently_attached for v in vgpus.values()):
+            raise exception.OperationRefused(
+                operation='move', vm=vm, reason='it runs; resize and cold '
+                'migration move a stopped VM')
+        demand = vgpulib.demand_of(vgpus)
+        self.detach(instance, vm)
+        return demand
+
+    def move_in(self, instance, vm, requests, numa_cells=None):
+        """Resize, cold migration, evacuation: the VM's vGPUs are made
+        anew from a claim on this host (upstream Nova lost them here).
+        VGPUs another host tagged for the instance are replaced."""
+        stale = vgpulib.of_instance(self.client, vm, instance)
+        if stale:
+            vgpulib.destroy(self.client, vm, instance)
+        return self.attach(instance, vm, requests, numa_cells)
+
+    def restore(self, instance, vm, demand):
+        """Revert: the vGPUs the VM had here before ``move_out``.
+
+        :raises: ClaimRefused when they no longer fit.
+        """
+        vgpulib.destroy(self.client, vm, instance)
+        self.stats.claim_demand(instance, demand)
+        slots = [s for s in self.stats.devices_of(instance)]
+        try:
+            made = vgpulib.create(self.client, self.host_uuid, instance, vm,
+                                  slots)
+        except BaseException:
+            self._roll_back(instance, vm)
+            raise
+        self.sync()
+        return made
+
     def detach(self, instance, vm):
         """Destroy the instance's VGPUs (a halted VM) and free its claim.
 
@@ -107,6 +199,7 @@ class Builder:
         """
         destroyed = vgpulib.destroy(self.client, vm, instance)
         self.stats.free(instance)
+        self.sync()
         return destroyed
 
     def _roll_back(self, instance, vm):
@@ -122,3 +215,8 @@ class Builder:
             return
         LOG.info('Rolled back instance %s: destroyed %d VGPU(s)', instance,
                  len(gone))
+        try:
+            self.sync()
+        except (exception.XapiError, exception.XapiConnectionError) as exc:
+            LOG.warning('Pools not refreshed after the rollback of %s: %s',
+                        instance, exc)

@@ -148,3 +148,39 @@ def reap_orphans(client, orphans):
             pass
         destroyed.append(orphan)
     return destroyed, kept
+
+
+def demand_of(vgpus):
+    """The (group, type) of each VGPU, in device order."""
+    return tuple((v.GPU_group, v.type) for v in sorted(
+        vgpus.values(), key=lambda v: int(v.device)))
+
+
+def assert_movable(client, vm, vgpus, operation):
+    """Only NVIDIA vGPUs on pGPUs with NVIDIA's compatibility metadata
+    suspend or live-migrate (xapi_vm_lifecycle.ml, check_vgpu).
+
+    :raises: OperationRefused naming the vGPU type and the way out.
+    """
+    types = records.decode_all(records.VgpuType, {
+        ref: client.call('VGPU_type.get_record', ref)
+        for ref in {v.type for v in vgpus.values()}})
+    for vgpu in vgpus.values():
+        vgpu_type = types[vgpu.type]
+        nvidia = vgpu_type.implementation in ('nvidia', 'nvidia_sriov')
+        metadata = vgpu.resident_on and client.call(
+            'PGPU.get_compatibility_metadata', vgpu.resident_on)
+        if not nvidia or 'nvidia' not in (metadata or {}):
+            hint = ('; use a cold migration' if operation == 'live-migrate'
+                    else '; stop it instead')
+            raise exception.OperationRefused(
+                operation=operation, vm=vm, reason='XAPI cannot %s a VM '
+                'with a %s vGPU (%s)%s' % (operation, vgpu_type.model_name,
+                                           vgpu_type.implementation, hint))
+
+
+def retag_host(client, vgpus, host_uuid):
+    """The VGPUs now belong to another host's claims."""
+    for ref in sorted(vgpus):
+        client.call('VGPU.remove_from_other_config', ref, tags.HOST)
+        client.call('VGPU.add_to_other_config', ref, tags.HOST, host_uuid)

@@ -1,0 +1,163 @@
+"""Whole instance lives over the simulator, the way nova-compute drives
+them: after every step each host's pools match what XAPI says."""
+
+import pytest
+
+from nova_xenapi_vgpu import exception
+from nova_xenapi_vgpu.host import reader
+from nova_xenapi_vgpu.pci import stats as statslib
+from nova_xenapi_vgpu.vgpu_types import alias as aliaslib
+from nova_xenapi_vgpu.vgpu_types import requests as requestslib
+from nova_xenapi_vgpu.vm import lifecycle
+from nova_xenapi_vgpu.xapi import session as sessionlib
+from tests.conftest import login
+from tests.simhelpers import new_vm
+
+ALIASES = aliaslib.parse_aliases([
+    '{"name": "4q", "vgpu_type": "GRID M60-4Q"}',
+    '{"name": "8q", "vgpu_type": "GRID M60-8Q"}',
+    '{"name": "gvt", "vgpu_type": "Intel GVT-g 128M"}'])
+
+
+def ask(spec):
+    return requestslib.requests_from_spec(spec, ALIASES)[0]
+
+
+class Compute:
+    """One nova-compute: a host, its pools, its Builder."""
+
+    def __init__(self, client, host_ref):
+        self.client, self.host_ref = client, host_ref
+        stats = statslib.VgpuStats(reader.read_inventory(client, host_ref))
+        self.builder = lifecycle.Builder(client, stats, host_ref)
+
+    def refresh(self):
+        """The periodic task: the pools follow XAPI."""
+        self.builder.stats.refresh(reader.refresh(
+            self.client, self.builder.stats.inventory))
+        return self.builder.stats
+
+    def owed(self, instance):
+        """This host's slots held for ``instance``."""
+        return [s for s in self.refresh().devices()
+                if s.claimed_by == instance]
+
+
+@pytest.fixture
+def pool(pool_sim):
+    client = sessionlib.XapiClient(pool_sim.url, 'root', 'xenroot')
+    xapi = login(pool_sim.url).xenapi
+    computes = {name: Compute(client, xapi.host.get_by_name_label(name)[0])
+                for name in ('xs-pool-01', 'xs-pool-02', 'xs-pool-03')}
+    yield xapi, computes
+    client.close()
+
+
+def where(xapi, vm):
+    """The hosts of the pGPUs the VM's vGPUs are resident on."""
+    return {xapi.PGPU.get_host(xapi.VGPU.get_resident_on(v))
+            for v in xapi.VM.get_VGPUs(vm)}
+
+
+def only_on(computes, instance, name, count):
+    for other, compute in computes.items():
+        owed = compute.owed(instance)
+        assert len(owed) == (count if other == name else 0), other
+
+
+def test_a_whole_life_across_the_pool(pool):
+    xapi, computes = pool
+    a, b, c = (computes['xs-pool-0%d' % i] for i in (1, 2, 3))
+    vm = new_vm(xapi, 'life')
+    a.builder.build('life', vm, ask('4q:1'))
+    assert where(xapi, vm) == {a.host_ref}
+    only_on(computes, 'life', 'xs-pool-01', 1)
+
+    a.builder.stop(vm)
+    only_on(computes, 'life', 'xs-pool-01', 1)  # a stopped instance's
+    a.builder.start_again(vm)
+    a.builder.suspend('life', vm)
+    assert xapi.VM.get_power_state(vm) == 'Suspended'
+    only_on(computes, 'life', 'xs-pool-01', 1)
+    a.builder.resume(vm)
+    assert where(xapi, vm) == {a.host_ref}
+
+    a.builder.live_migrate('life', vm, b.builder)
+    assert where(xapi, vm) == {b.host_ref}
+    only_on(computes, 'life', 'xs-pool-02', 1)
+
+    b.builder.stop(vm)  # cold migration back to a, resized to an 8Q
+    old = b.builder.move_out('life', vm)
+    a.builder.move_in('life', vm, ask('8q:1'))
+    a.builder.start('life', vm)
+    assert where(xapi, vm) == {a.host_ref}
+    assert xapi.VGPU_type.get_model_name(xapi.VGPU.get_type(
+        xapi.VM.get_VGPUs(vm)[0])) == 'GRID M60-8Q'
+    only_on(computes, 'life', 'xs-pool-01', 1)
+
+    a.builder.stop(vm)  # revert: the 4Q back on b
+    a.builder.move_out('life', vm)
+    b.builder.restore('life', vm, old)
+    b.builder.start_again(vm)
+    assert where(xapi, vm) == {b.host_ref}
+    assert xapi.VGPU_type.get_model_name(xapi.VGPU.get_type(
+        xapi.VM.get_VGPUs(vm)[0])) == 'GRID M60-4Q'
+
+    xapi.VM.hard_shutdown(vm)  # b fails: evacuate to c
+    c.builder.move_in('life', vm, ask('4q:1'))
+    c.builder.start('life', vm)
+    assert where(xapi, vm) == {c.host_ref}
+    only_on(computes, 'life', 'xs-pool-03', 1)
+
+    c.builder.stop(vm)  # delete
+    c.builder.detach('life', vm)
+    xapi.VM.destroy(vm)
+    only_on(computes, 'life', None, 0)
+
+
+def test_a_failed_live_migration_leaves_both_hosts(pool, pool_sim):
+    xapi, computes = pool
+    a, b = computes['xs-pool-01'], computes['xs-pool-02']
+    vm = new_vm(xapi, 'stay')
+    a.builder.build('stay', vm, ask('8q:1'))
+    pool_sim.faults.fail_call('VM.pool_migrate@plug', 1, 'VM_MIGRATE_FAILED',
+                              vm, 'a', 'b', 'reset')
+    with pytest.raises(exception.XapiError) as info:
+        a.builder.live_migrate('stay', vm, b.builder)
+    assert info.value.code == 'VM_MIGRATE_FAILED'
+    assert where(xapi, vm) == {a.host_ref}
+    only_on(computes, 'stay', 'xs-pool-01', 1)
+    assert b.builder.stats.claims == {}
+
+
+def test_a_full_destination_is_refused_before_anything_moves(pool):
+    xapi, computes = pool
+    a, b = computes['xs-pool-01'], computes['xs-pool-02']
+    for index in range(len(b.builder.stats.inventory.pgpus)):
+        b.builder.build('filler%d' % index, new_vm(xapi, 'f%d' % index),
+                        ask('8q:1'))
+    vm = new_vm(xapi, 'mover')
+    a.builder.build('mover', vm, ask('8q:1'))
+    with pytest.raises(exception.ClaimRefused):
+        a.builder.live_migrate('mover', vm, b.builder)
+    assert where(xapi, vm) == {a.host_ref}
+
+
+def test_non_nvidia_vgpus_are_not_live_migrated(sim):
+    client = sessionlib.XapiClient(sim.url, 'root', 'xenroot')
+    xapi = login(sim.url).xenapi
+    compute = Compute(client, xapi.host.get_all()[0])
+    vm = new_vm(xapi, 'igpu')
+    compute.builder.build('igpu', vm, ask('gvt:1'))
+    before = sim.faults.calls['Async.VM.pool_migrate']
+    for call in (lambda: compute.builder.live_migrate('igpu', vm,
+                                                      compute.builder),
+                 lambda: compute.builder.suspend('igpu', vm)):
+        with pytest.raises(exception.OperationRefused) as info:
+            call()
+        assert 'Intel GVT-g 128M' in str(info.value)
+    assert 'cold migration' in str(exception.OperationRefused(
+        operation='live-migrate', vm=vm, reason='x; use a cold migration'))
+    assert sim.faults.calls['Async.VM.pool_migrate'] == before
+    assert xapi.VM.get_power_state(vm) == 'Running'
+    client.close()
