@@ -507,3 +507,81 @@ def test_a_cold_pci_devices_run_is_a_handful_of_calls(profile):
     # this host, the plugin's version and topology, one event.from
     assert besides == {'session.get_this_host': 1, 'host.call_plugin': 2,
                        'event.from': 1}
+
+
+def test_demo_tells_the_story():
+    result = run('demo', timeout=120)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert 'refused: vGPU claim refused: XAPI would not honour' in out
+    assert 'now runs on demo-02' in out
+    assert out.rstrip().endswith('Inventory back where it began: True')
+
+
+def test_attach_detach_and_migrate(tmp_path):
+    with server.Simulator('pool') as sim:
+        xapi = login(sim.url).xenapi
+        vm = xapi.VM.create({'name_label': 'cli', 'HVM_boot_policy': 'B'})
+        uuid = xapi.VM.get_uuid(vm)
+
+        def cli(*args):
+            return vgpu_cli(sim, tmp_path, *args)
+        assert cli('attach', '--vm', uuid, '--alias', 'nope:1'
+                   ).returncode == 2
+        assert cli('attach', '--vm', uuid, '--alias', 'm60-8q:0'
+                   ).returncode == 2
+        attached = cli('attach', '--vm', uuid, '--alias', 'm60-8q:1')
+        assert attached.returncode == 0, attached.stderr
+        assert len(xapi.VM.get_VGPUs(vm)) == 1
+        master = xapi.host.get_by_name_label('xs-pool-01')[0]
+        xapi.VM.start_on(vm, master, False, False)
+        running = cli('detach', '--vm', uuid)
+        assert running.returncode == 1 and 'stop it first' in running.stderr
+        dry = cli('migrate', '--vm', uuid, '--host', 'xs-pool-02', '--live',
+                  '--dry-run')
+        assert dry.returncode == 0, dry.stderr
+        assert xapi.VM.get_resident_on(vm) == master
+        moved = cli('migrate', '--vm', uuid, '--host', 'xs-pool-02',
+                    '--live')
+        assert moved.returncode == 0, moved.stderr
+        assert xapi.host.get_name_label(xapi.VM.get_resident_on(vm)) == (
+            'xs-pool-02')
+        xapi.VM.hard_shutdown(vm)
+        cold = cli('migrate', '--vm', uuid, '--host', 'xs-pool-03')
+        assert cold.returncode == 0, cold.stderr
+        (vgpu,) = xapi.VM.get_VGPUs(vm)
+        host3 = xapi.host.get_by_name_label('xs-pool-03')[0]
+        assert xapi.VGPU.get_other_config(vgpu)[
+            'nova_xenapi_vgpu_host'] == xapi.host.get_uuid(host3)
+        gone = cli('detach', '--vm', uuid)
+        assert gone.returncode == 0 and xapi.VM.get_VGPUs(vm) == []
+
+
+def test_reap_orphans_is_a_dry_run_by_default(tmp_path):
+    with server.Simulator('m60') as sim:
+        xapi = login(sim.url).xenapi
+        host = xapi.host.get_all()[0]
+        group = xapi.GPU_group.get_all()[0]
+        t4q = [r for r, t in xapi.VGPU_type.get_all_records().items()
+               if t['model_name'] == 'GRID M60-4Q'][0]
+        for name in ('known', 'ghost'):
+            vm = xapi.VM.create({'name_label': name,
+                                 'HVM_boot_policy': 'B'})
+            xapi.VGPU.create(vm, group, '0', {
+                'nova_xenapi_vgpu_host': xapi.host.get_uuid(host),
+                'nova_instance_uuid': name}, t4q)
+        known = tmp_path / 'known.txt'
+        known.write_text('known\n')
+        dry = vgpu_cli(sim, tmp_path, 'reap-orphans', '--known-instances',
+                       str(known), '-f', 'json')
+        assert len(xapi.VGPU.get_all()) == 2
+        applied = vgpu_cli(sim, tmp_path, 'reap-orphans',
+                           '--known-instances', str(known), '--apply', '-f',
+                           'json')
+        left = [xapi.VGPU.get_other_config(v)['nova_instance_uuid']
+                for v in xapi.VGPU.get_all()]
+    assert [(r['Instance'], r['Action']) for r in json.loads(dry.stdout)] == [
+        ('ghost', 'would destroy')]
+    assert [(r['Instance'], r['Action'])
+            for r in json.loads(applied.stdout)] == [('ghost', 'destroyed')]
+    assert left == ['known']

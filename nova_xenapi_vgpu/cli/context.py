@@ -141,6 +141,25 @@ class Context:
         return reader.read_inventory(self.client, self.host_ref,
                                      dom0=self.dom0)
 
+    def inventory_of(self, host_ref):
+        """Another host's inventory (NUMA from its own dom0 plugin)."""
+        return reader.read_inventory(self.client, host_ref,
+                                     dom0=dom0.Dom0Plugin(self.client,
+                                                          host_ref))
+
+    def host_of(self, vm):
+        """The host a VM runs on, or None."""
+        host = self.client.call('VM.get_resident_on', vm)
+        return None if host == 'OpaqueRef:NULL' else host
+
+    def resolve_host_name(self, name):
+        """A host of the pool by name label or uuid; exit 2 if none."""
+        for ref, record in self.client.call('host.get_all_records').items():
+            if name in (record['name_label'], record['uuid'],
+                        record['hostname']):
+                return ref
+        usage_error('--host %s: no such host in the pool' % name)
+
     @property
     def aliases(self):
         """The parsed ``[vgpu] alias`` values."""
