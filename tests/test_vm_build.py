@@ -191,3 +191,35 @@ def test_orphans_are_found_and_reaped(world):
     assert [o.instance for o in remaining] == ['ghost-run']
     assert tagged(xapi, 'ghost-halt') == []
     assert len(tagged(xapi, 'known')) == 1
+
+
+def test_concurrent_builds_never_overcommit(world):
+    import threading
+    sim, xapi, builder = world
+    sim.start_delay_ms = 100  # the starts overlap in their boot windows
+    specs = ['t4:2', 't4:1', '8q:1', '4q:1', '4q:1', '8q:1', 'gvt:1',
+             't4:1', '4q:1', '8q:1']
+    vms = [new_vm(xapi, 'c%d' % i) for i in range(len(specs))]
+    outcome = {}
+
+    def build(index):
+        try:
+            builder.build('c%d' % index, vms[index], ask(specs[index]))
+            outcome[index] = 'started'
+        except exception.ClaimRefused:
+            outcome[index] = 'refused'
+        except Exception as exc:  # noqa: BLE001 - an overcommit
+            outcome[index] = repr(exc)
+    threads = [threading.Thread(target=build, args=(i,))
+               for i in range(len(specs))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not any(thread.is_alive() for thread in threads)
+    assert set(outcome.values()) <= {'started', 'refused'}, outcome
+    assert 'started' in outcome.values() and 'refused' in outcome.values()
+    for index, result in outcome.items():
+        running = xapi.VM.get_power_state(vms[index]) == 'Running'
+        assert running == (result == 'started')
+        assert bool(tagged(xapi, 'c%d' % index)) == running

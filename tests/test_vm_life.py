@@ -161,3 +161,63 @@ def test_non_nvidia_vgpus_are_not_live_migrated(sim):
     assert sim.faults.calls['Async.VM.pool_migrate'] == before
     assert xapi.VM.get_power_state(vm) == 'Running'
     client.close()
+
+
+MIGRATE_FAULTS = ['VGPU.get_all_records_where', 'VGPU_type.get_record',
+                  'VM.assert_can_boot_here', 'Async.VM.pool_migrate',
+                  'VM.pool_migrate', 'VM.pool_migrate@plug']
+
+
+@pytest.mark.parametrize('method', MIGRATE_FAULTS)
+def test_a_failure_at_any_call_of_a_move_changes_nothing(pool, pool_sim,
+                                                         method):
+    xapi, computes = pool
+    a, b = computes['xs-pool-01'], computes['xs-pool-02']
+    vm = new_vm(xapi, 'mv')
+    a.builder.build('mv', vm, ask('4q:1'))
+    pool_sim.faults.fail_call(method, 1, 'INTERNAL_ERROR', 'injected')
+    before = pool_sim.faults.calls[method]
+    with pytest.raises(exception.XapiError) as info:
+        a.builder.live_migrate('mv', vm, b.builder)
+    assert pool_sim.faults.calls[method] > before  # the fault was hit
+    assert info.value.details == ['INTERNAL_ERROR', 'injected']
+    assert where(xapi, vm) == {a.host_ref}
+    only_on(computes, 'mv', 'xs-pool-01', 1)
+    assert b.builder.stats.claims == {}
+    a.builder.live_migrate('mv', vm, b.builder)  # and a retry works
+    assert where(xapi, vm) == {b.host_ref}
+    only_on(computes, 'mv', 'xs-pool-02', 1)
+
+
+def test_a_single_host_life_on_the_mixed_profile(sim):
+    client = sessionlib.XapiClient(sim.url, 'root', 'xenroot')
+    xapi = login(sim.url).xenapi
+    compute = Compute(client, xapi.host.get_all()[0])
+    aliases = aliaslib.parse_aliases([
+        '{"name": "t4-8q", "vgpu_type": "GRID T4-8Q"}',
+        '{"name": "t4-4q", "vgpu_type": "GRID T4-4Q"}'])
+    builder = compute.builder
+    vm = new_vm(xapi, 'mixed')
+    builder.build('mixed', vm, requestslib.requests_from_spec(
+        't4-8q:1', aliases)[0])
+    builder.suspend('mixed', vm)
+    builder.resume(vm)
+    builder.stop(vm)
+    old = builder.move_out('mixed', vm)  # a resize on the same host
+    builder.move_in('mixed', vm, requestslib.requests_from_spec(
+        't4-4q:2', aliases)[0])
+    builder.start('mixed', vm)
+    assert sorted(xapi.VGPU_type.get_model_name(xapi.VGPU.get_type(v))
+                  for v in xapi.VM.get_VGPUs(vm)) == ['GRID T4-4Q'] * 2
+    assert len(compute.owed('mixed')) == 2
+    builder.stop(vm)  # revert
+    builder.move_out('mixed', vm)
+    builder.restore('mixed', vm, old)
+    builder.start_again(vm)
+    assert [xapi.VGPU_type.get_model_name(xapi.VGPU.get_type(v))
+            for v in xapi.VM.get_VGPUs(vm)] == ['GRID T4-8Q']
+    assert len(compute.owed('mixed')) == 1
+    builder.stop(vm)
+    builder.detach('mixed', vm)
+    assert compute.owed('mixed') == []
+    client.close()

@@ -145,7 +145,12 @@ class Builder:
         except BaseException:
             destination.stats.free(instance)
             raise
-        vgpulib.retag_host(self.client, vgpus, destination.host_uuid)
+        try:
+            vgpulib.retag_host(self.client, vgpus, destination.host_uuid)
+        except (exception.XapiError, exception.XapiConnectionError) as exc:
+            # The VM moved; while it runs its vGPUs count where they are.
+            LOG.warning('%s moved but its VGPUs still name the source host '
+                        '(%s); migrate it again or retag them', vm, exc)
         self.stats.free(instance)
         destination.sync()
         self.sync()
