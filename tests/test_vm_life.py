@@ -221,3 +221,26 @@ def test_a_single_host_life_on_the_mixed_profile(sim):
     builder.detach('mixed', vm)
     assert compute.owed('mixed') == []
     client.close()
+
+
+@pytest.mark.parametrize('method, nth', [('VGPU.destroy', 1),
+                                         ('VGPU.create', 1),
+                                         ('VGPU.get_all_records_where', 2)])
+def test_a_failed_cold_migration_puts_the_vgpus_back(pool, pool_sim,
+                                                     method, nth):
+    xapi, computes = pool
+    a, b = computes['xs-pool-01'], computes['xs-pool-02']
+    vm = new_vm(xapi, 'cold')
+    a.builder.build('cold', vm, ask('8q:1'))
+    a.builder.stop(vm)
+    pool_sim.faults.fail_call(method, nth, 'INTERNAL_ERROR', 'injected')
+    with pytest.raises(exception.XapiError):
+        a.builder.cold_migrate('cold', vm, b.builder)
+    (vgpu,) = xapi.VM.get_VGPUs(vm)
+    assert xapi.VGPU_type.get_model_name(xapi.VGPU.get_type(vgpu)) == (
+        'GRID M60-8Q')
+    only_on(computes, 'cold', 'xs-pool-01', 1)
+    a.builder.cold_migrate('cold', vm, b.builder)
+    only_on(computes, 'cold', 'xs-pool-02', 1)
+    b.builder.start_again(vm)
+    assert where(xapi, vm) == {b.host_ref}

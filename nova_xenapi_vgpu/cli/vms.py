@@ -119,7 +119,7 @@ class Migrate(_VmCommand):
         if parsed_args.live:
             source.live_migrate(instance, vm, target)
         else:
-            target.restore(instance, vm, source.move_out(instance, vm))
+            source.cold_migrate(instance, vm, target)
         return 'moved instance %s to %s' % (instance, parsed_args.host)
 
 

@@ -155,6 +155,21 @@ class Builder:
         destination.sync()
         self.sync()
 
+    def cold_migrate(self, instance, vm, destination):
+        """Move a halted instance's vGPUs to ``destination`` as they are
+        (same groups and types); if the destination cannot take them they
+        are put back here, so a failed move leaves both hosts as before.
+
+        :raises: OperationRefused, ClaimRefused, XapiError,
+                 XapiConnectionError.
+        """
+        demand = self.move_out(instance, vm)
+        try:
+            return destination.restore(instance, vm, demand)
+        except BaseException:
+            self.restore(instance, vm, demand)
+            raise
+
     def move_out(self, instance, vm):
         """Resize, cold migration: the halted VM's vGPUs leave this host.
 
