@@ -42,8 +42,14 @@ class Builder:
         """
         record = vgpulib.read_vm(self.client, vm)
         slots = self.stats.consume_requests(requests, numa_cells, instance)
+        return self._make(instance, vm, slots, lambda: (
+            vgpulib.check_attachable(self.stats.inventory, record, slots)))
+
+    def _make(self, instance, vm, slots, check=None):
+        """The VGPUs of a claim's slots; on any failure, the rollback."""
         try:
-            vgpulib.check_attachable(self.stats.inventory, record, slots)
+            if check:
+                check()
             made = vgpulib.create(self.client, self.host_uuid, instance, vm,
                                   slots)
         except BaseException:
@@ -202,15 +208,7 @@ class Builder:
         """
         vgpulib.destroy(self.client, vm, instance)
         self.stats.claim_demand(instance, demand)
-        slots = [s for s in self.stats.devices_of(instance)]
-        try:
-            made = vgpulib.create(self.client, self.host_uuid, instance, vm,
-                                  slots)
-        except BaseException:
-            self._roll_back(instance, vm)
-            raise
-        self.sync()
-        return made
+        return self._make(instance, vm, self.stats.devices_of(instance))
 
     def detach(self, instance, vm):
         """Destroy the instance's VGPUs (a halted VM) and free its claim.
