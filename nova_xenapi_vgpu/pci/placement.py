@@ -80,25 +80,9 @@ class Host:
 
     @property
     def shape(self):
-        """A canonical key: the multiset of pGPU shapes."""
-        return tuple(sorted(p.shape for p in self.pgpus))
-
-    def outcomes(self, demand):
-        """Each host XAPI may leave after starting a VM of ``demand`` (a
-        tuple of (group, type) in device order), or None for a failure."""
-        hosts = [self]
-        for group, vgpu_type in demand:
-            following = []
-            for host in hosts:
-                seen = set()
-                for index in host.candidates(group, vgpu_type):
-                    if host.pgpus[index].shape not in seen:
-                        seen.add(host.pgpus[index].shape)
-                        following.append(host.with_vgpu(index, vgpu_type))
-                if not seen:
-                    return [None]
-            hosts = following
-        return hosts
+        """A canonical key: the multiset of pGPU shapes, with counts."""
+        return tuple(sorted(collections.Counter(
+            p.shape for p in self.pgpus).items()))
 
     def predict(self, demand):
         """One plausible placement (ties to the lowest PCI address): the
@@ -140,16 +124,60 @@ def from_inventory(inventory, started=()):
     return Host(tuple(pgpus), algorithms)
 
 
-class _Search:
-    """Depth-first over start orders and tie choices, memoised."""
+def _room(shape, vgpu_type):
+    """Pgpu.remaining, on a shape (group, capacities, held, count)."""
+    _, capacities, held, count = shape
+    if held not in ('', vgpu_type):
+        return 0
+    return max(dict(capacities).get(vgpu_type, 0) - count, 0)
 
-    def __init__(self, budget):
+
+def _take(state, shape, vgpu_type):
+    """The multiset ``state`` with one VGPU put on a pGPU of ``shape``."""
+    counts = dict(state)
+    counts[shape] -= 1
+    group, capacities, _, count = shape
+    after = (group, capacities, vgpu_type, count + 1)
+    counts[after] = counts.get(after, 0) + 1
+    return tuple(sorted((s, n) for s, n in counts.items() if n))
+
+
+class _Search:
+    """Depth-first over start orders and tie choices, memoised.
+
+    A host state is the multiset of pGPU shapes: pGPUs that look alike
+    are one entry with a count, so the work grows with the kinds of
+    pGPU, not their number.
+    """
+
+    def __init__(self, budget, algorithms):
         self.budget = budget
+        self.algorithms = algorithms
         self.memo = {}
 
-    def failing_order(self, host, pending):
+    def outcomes(self, state, demand):
+        """States XAPI may leave after starting a VM of ``demand``; None
+        in the list for a failure."""
+        states = [state]
+        for group, vgpu_type in demand:
+            following = []
+            for current in states:
+                rooms = [(_room(shape, vgpu_type), shape)
+                         for shape, _ in current if shape[0] == group]
+                rooms = [(room, shape) for room, shape in rooms if room > 0]
+                if not rooms:
+                    return [None]
+                pick = (max if self.algorithms.get(group) == 'breadth_first'
+                        else min)
+                best = pick(room for room, _ in rooms)
+                following += [_take(current, shape, vgpu_type)
+                              for room, shape in rooms if room == best]
+            states = following
+        return states
+
+    def failing_order(self, state, pending):
         """A start order (list of demands) that XAPI fails, or None."""
-        key = (host.shape, pending)
+        key = (state, pending)
         if key in self.memo:
             return self.memo[key]
         self.budget -= 1
@@ -160,7 +188,7 @@ class _Search:
         result = None
         for demand, _ in pending:
             rest = _without(pending, demand)
-            for outcome in host.outcomes(demand):
+            for outcome in self.outcomes(state, demand):
                 tail = [] if outcome is None else self.failing_order(
                     outcome, rest)
                 if tail is not None:
@@ -188,4 +216,5 @@ def failing_order(host, demands, budget=DEFAULT_BUDGET):
 
     :raises: ClaimRefused when the search exceeds ``budget`` states.
     """
-    return _Search(budget).failing_order(host, as_pending(demands))
+    search = _Search(budget, host.algorithms)
+    return search.failing_order(host.shape, as_pending(demands))

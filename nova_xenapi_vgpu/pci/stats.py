@@ -68,6 +68,8 @@ class VgpuStats:
         self._budget = budget or placement.DEFAULT_BUDGET
         self._claims = {}
         self._inventory = None
+        self._version = 0  # counts changes of claims and inventory
+        self._cache = {}
         self.refresh(inventory)
 
     def refresh(self, inventory):
@@ -75,6 +77,7 @@ class VgpuStats:
         running, they are resident; stopped, their tags keep them owed."""
         with self._lock:
             self._inventory = inventory
+            self._version += 1
             seen = {}
             for vgpu in inventory.vgpus.values():
                 instance = vgpu.other_config.get(tags.INSTANCE)
@@ -82,6 +85,7 @@ class VgpuStats:
             for instance in [i for i, c in self._claims.items()
                              if seen.get(i, 0) >= len(c.demand)]:
                 del self._claims[instance]
+            self._version += 1
 
     @property
     def inventory(self):
@@ -103,18 +107,29 @@ class VgpuStats:
                                     self._claimed_on())
 
     def pools(self):
-        """Pools of slots; ``count`` is what is available now. Counted per
-        type and pGPU: the cost does not grow with the number of slots."""
+        """Pools of slots; ``count`` is what is available now. Worked out
+        per kind of pGPU and kept until the claims or inventory change:
+        the cost does not grow with the number of slots."""
+        return self._cached('pools', self._count_pools)
+
+    def _cached(self, name, make):
+        """``make()``, kept until the claims or the inventory change."""
         with self._lock:
-            entries = list(deviceslib.types_on_pgpus(
-                self._inventory, self._enabled, self._claimed_on()))
+            if self._cache.get('version') != self._version:
+                self._cache = {'version': self._version}
+            if name not in self._cache:
+                self._cache[name] = make()
+            return self._cache[name]
+
+    def _count_pools(self):
         counts, refs = {}, {}
-        for entry in entries:
+        for entry, alike in deviceslib.pool_counts(
+                self._inventory, self._enabled, self._claimed_on()).items():
             group = self._inventory.groups.get(entry.group_ref)
             key = PoolKey(entry.vendor_id, entry.product_id, entry.numa_node,
                           deviceslib.DEV_TYPE, entry.vgpu_type.model_name,
                           group.uuid if group else '')
-            counts[key] = counts.get(key, 0) + entry.available
+            counts[key] = counts.get(key, 0) + entry.available * alike
             refs[key] = (entry.group_ref, entry.vgpu_type.ref)
         return [Pool(key, counts[key], *refs[key])
                 for key in sorted(counts, key=_pool_order)]
@@ -141,6 +156,7 @@ class VgpuStats:
             claim = Claim(instance or 'claim-%d' % len(self._claims),
                           demand, tuple(pgpus))
             self._claims[claim.instance] = claim
+            self._version += 1
             return claim
 
     def claim_demand(self, instance, demand):
@@ -156,6 +172,7 @@ class VgpuStats:
             _, pgpus = self._host(with_claims=True).predict(tuple(demand))
             claim = Claim(instance, tuple(demand), tuple(pgpus))
             self._claims[instance] = claim
+            self._version += 1
             return claim
 
     def consume_requests(self, requests, numa_cells=None, instance=None):
@@ -170,12 +187,15 @@ class VgpuStats:
     def devices_of(self, instance):
         """The slots an instance's claim holds."""
         with self._lock:
-            return [s for s in self.devices() if s.claimed_by == instance]
+            return [s for s in deviceslib.slots(
+                self._inventory, self._enabled, self._claimed_on(),
+                held_by=instance) if s.claimed_by == instance]
 
     def free(self, instance):
         """Release an instance's claim (idempotent)."""
         with self._lock:
-            self._claims.pop(instance, None)
+            if self._claims.pop(instance, None) is not None:
+                self._version += 1
 
     def rebind(self, instance, pgpus):
         """After the VM started: the claim is where XAPI put the vGPUs."""
@@ -188,6 +208,7 @@ class VgpuStats:
                     len(pgpus), len(claim.demand)))
             self._claims[instance] = dataclasses.replace(
                 claim, pgpus=tuple(pgpus), started=True)
+            self._version += 1
 
     def explain(self, requests, numa_cells=None):
         """(demand, predicted pGPU refs) a claim would take, or raise.
@@ -295,6 +316,9 @@ class VgpuStats:
     def _pending(self):
         """(label, demand) of every VM owed vGPUs that is not running:
         stopped instances, then claims not yet started, oldest first."""
+        return self._cached('pending', self._find_pending)
+
+    def _find_pending(self):
         pending = []
         for vm, vgpus in sorted(self._inventory.stopped().items()):
             label = vgpus[0].other_config.get(tags.INSTANCE, vm)
@@ -306,8 +330,8 @@ class VgpuStats:
 
     def _host(self, with_claims=False):
         """The host as XAPI's choice sees it; claims predicted onto it."""
-        host = placement.from_inventory(self._inventory,
-                                       self._started_claims())
+        host = self._cached('host', lambda: placement.from_inventory(
+            self._inventory, self._started_claims()))
         if with_claims:
             for _, demand in self._pending():
                 host = host.predict(demand)[0] or host
@@ -318,6 +342,9 @@ class VgpuStats:
 
     def _claimed_on(self):
         """{instance: (group, type, pGPU) per vGPU} for the slots."""
+        return self._cached('claimed', self._place_claims)
+
+    def _place_claims(self):
         claimed, host = {}, self._host()
         for instance, demand in self._pending():
             placed, pgpus = host.predict(demand)

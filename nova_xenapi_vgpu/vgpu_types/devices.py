@@ -58,15 +58,17 @@ def slot_uuid(host_uuid, pgpu_uuid, type_uuid, index):
         host_uuid, pgpu_uuid, type_uuid, index)))
 
 
-def group_numa_node(inventory, group_ref):
-    """The NUMA node of a group's pGPUs on this host, if they share one.
+def _group_numa_nodes(inventory):
+    """Each group's NUMA node on this host, where its pGPUs share one.
 
     XAPI may put a vGPU on any pGPU of the group, so a group spanning
     nodes (or with an unknown node) promises no locality: None.
     """
-    nodes = {inventory.numa_node(p) for p, r in inventory.pgpus.items()
-             if r.GPU_group == group_ref}
-    return nodes.pop() if len(nodes) == 1 else None
+    nodes = {}
+    for ref, pgpu in inventory.pgpus.items():
+        nodes.setdefault(pgpu.GPU_group, set()).add(inventory.numa_node(ref))
+    return {group: found.pop() if len(found) == 1 else None
+            for group, found in nodes.items()}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,33 +92,68 @@ class TypeOnPgpu:
 
 
 def types_on_pgpus(inventory, enabled=(), claimed=None):
-    """Each enabled type on each pGPU, without one object per slot:
-    what pools are counted from."""
-    claimed = claimed or {}
+    """Each enabled type on each pGPU, without one object per slot."""
+    for pgpu_ref, _, entries in _pgpu_kinds(inventory, enabled, claimed):
+        for entry in entries:
+            yield dataclasses.replace(entry, pgpu_ref=pgpu_ref)
+
+
+def pool_counts(inventory, enabled=(), claimed=None):
+    """``{(type on pGPU, with pgpu_ref ''): pGPUs alike}``: what pools are
+    counted from, worked out once per kind of pGPU (idle pGPUs of a group
+    are one kind), not once per pGPU and type."""
+    counts = {}
+    for _, _, entries in _pgpu_kinds(inventory, enabled, claimed):
+        for entry in entries:
+            counts[entry] = counts.get(entry, 0) + 1
+    return counts
+
+
+def _pgpu_kinds(inventory, enabled, claimed):
+    """(pGPU ref, kind, its TypeOnPgpu entries with pgpu_ref '') for each
+    pGPU in address order; entries computed once per kind."""
+    by_pgpu = {}
+    for instance, vgpus in sorted((claimed or {}).items()):
+        for (_, vgpu_type), pgpu in vgpus:
+            by_pgpu.setdefault(pgpu, []).append((vgpu_type, instance))
+    numa = _group_numa_nodes(inventory)
+    known = {}
     for pgpu_ref in sorted(inventory.pgpus, key=inventory.address):
         pgpu = inventory.pgpus[pgpu_ref]
-        vendor, _, product = inventory.vendor_device(pgpu_ref).partition(
-            ':')
-        holders = _holders(inventory, pgpu_ref, claimed)
-        held = {t for t, _ in holders}
-        busy = held or pgpu.PCI in inventory.attached_pcis
-        numa = group_numa_node(inventory, pgpu.GPU_group)
-        for vgpu_type in inventory.enabled_types(pgpu_ref, enabled):
-            yield TypeOnPgpu(
-                pgpu_ref, vgpu_type,
-                pgpu.supported_VGPU_max_capacities.get(vgpu_type.ref, 0),
-                tuple(o for t, o in holders if t == vgpu_type.ref),
-                bool(busy) and held != {vgpu_type.ref}, vendor, product,
-                numa, pgpu.GPU_group)
+        holders = tuple((v.type, v.other_config.get('nova_instance_uuid'))
+                        for v in inventory.allocated(pgpu_ref)) + tuple(
+                            by_pgpu.get(pgpu_ref, ()))
+        kind = (pgpu.GPU_group, inventory.vendor_device(pgpu_ref),
+                numa.get(pgpu.GPU_group), pgpu.enabled_VGPU_types,
+                tuple(sorted(pgpu.supported_VGPU_max_capacities.items())),
+                holders, pgpu.PCI in inventory.attached_pcis)
+        if kind not in known:
+            known[kind] = tuple(_entries(inventory, pgpu_ref, enabled, kind))
+        yield pgpu_ref, kind, known[kind]
 
 
-def slots(inventory, enabled=(), claimed=None):
-    """Every slot of this host, with its status.
+def _entries(inventory, pgpu_ref, enabled, kind):
+    group, ids, numa, _, capacities, holders, attached = kind
+    vendor, _, product = ids.partition(':')
+    held = {t for t, _ in holders}
+    busy = held or attached
+    for vgpu_type in inventory.enabled_types(pgpu_ref, enabled):
+        yield TypeOnPgpu(
+            '', vgpu_type, dict(capacities).get(vgpu_type.ref, 0),
+            tuple(o for t, o in holders if t == vgpu_type.ref),
+            bool(busy) and held != {vgpu_type.ref}, vendor, product, numa,
+            group)
 
-    ``claimed`` maps instances to their vGPUs' (group, type, pGPU).
+
+def slots(inventory, enabled=(), claimed=None, held_by=None):
+    """Every slot of this host (or those ``held_by`` an instance), with
+    its status. ``claimed`` maps instances to their vGPUs' (group, type,
+    pGPU).
     """
     result = []
     for entry in types_on_pgpus(inventory, enabled, claimed):
+        if held_by is not None and held_by not in entry.owners:
+            continue
         pgpu = inventory.pgpus[entry.pgpu_ref]
         group = inventory.groups.get(entry.group_ref)
         for index in range(entry.maximum):
@@ -133,13 +170,3 @@ def slots(inventory, enabled=(), claimed=None):
                 entry.vgpu_type, entry.group_ref,
                 group.uuid if group else '', index, status, owner))
     return result
-
-
-def _holders(inventory, pgpu_ref, claimed):
-    """(type ref, instance or None) for each vGPU on or claimed onto a
-    pGPU: XAPI's VGPUs first, then claims not yet seen as VGPUs."""
-    holders = [(v.type, v.other_config.get('nova_instance_uuid'))
-               for v in inventory.allocated(pgpu_ref)]
-    for instance, vgpus in sorted(claimed.items()):
-        holders += [(t, instance) for (_, t), p in vgpus if p == pgpu_ref]
-    return holders
