@@ -49,6 +49,16 @@ class Pool:
 
 
 @dataclasses.dataclass(frozen=True)
+class Snapshot:
+    """What a decision saw: the inventory, the host as XAPI's choice sees
+    it, and the demands of the VMs owed vGPUs."""
+
+    inventory: object
+    host: object
+    pending: tuple
+
+
+@dataclasses.dataclass(frozen=True)
 class Claim:
     """vGPUs promised to an instance: one (group, type) per vGPU, and
     the pGPUs they are expected on (then, once started, the real ones)."""
@@ -151,7 +161,11 @@ class VgpuStats:
         :raises: ClaimRefused saying why (Nova's PciDeviceRequestFailed).
         """
         with self._lock:
-            demand = self._plan(requests, numa_cells)
+            try:
+                demand = self._plan(requests, numa_cells)
+            except exception.ClaimRefused as exc:
+                exc.snapshot = self.snapshot()
+                raise
             _, pgpus = self._host(with_claims=True).predict(demand)
             claim = Claim(instance or 'claim-%d' % len(self._claims),
                           demand, tuple(pgpus))
@@ -183,6 +197,12 @@ class VgpuStats:
         with self._lock:
             claim = self.apply_requests(requests, numa_cells, instance)
             return self.devices_of(claim.instance)
+
+    def snapshot(self):
+        """What a decision would see now (for judges and debugging)."""
+        with self._lock:
+            return Snapshot(self._inventory, self._host(),
+                            tuple(d for _, d in self._pending()))
 
     def devices_of(self, instance):
         """The slots an instance's claim holds."""
