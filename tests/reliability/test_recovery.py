@@ -139,3 +139,21 @@ def test_the_password_never_shows_over_a_whole_run():
 
 
 PLUGIN = plugin_module()
+
+
+def test_a_refresh_that_fails_says_so_and_the_next_recovers(m60_sim):
+    client = sessionlib.XapiClient(m60_sim.url, 'root', 'xenroot',
+                                   retry_interval=0.01)
+    host = identity.resolve_host(client)
+    inventory = reader.read_inventory(client, host)
+    m60_sim.faults.fail_call('event.from', 1, 'INTERNAL_ERROR', 'db')
+    try:
+        reader.refresh(client, inventory)
+    except exception.XapiError as exc:
+        assert exc.details == ['INTERNAL_ERROR', 'db']
+    else:
+        raise AssertionError('the injected failure did not surface')
+    m60_sim.faults.lose_reply('event.from')  # a read: retried
+    assert reader.refresh(client, inventory).pgpus == inventory.pgpus
+    assert reader.refresh(client, inventory).pgpus == inventory.pgpus
+    client.close()
