@@ -1,6 +1,7 @@
 """vGPU pools and claims from plain records (no simulator)."""
 
 import threading
+import time
 
 import pytest
 
@@ -283,3 +284,33 @@ def test_the_search_is_memoised_on_host_shapes():
                                 placement.as_pending(demands)) is None
     # Eight alike pGPUs are one shape: the states stay few.
     assert len(search.memo) < 200
+
+
+def test_updates_apply_one_at_a_time():
+    # A refresh that started later must read the result of an earlier one,
+    # or an older inventory could replace a newer one (and claims that gave
+    # way to their VGPUs would be forgotten).
+    host, _, _, _ = two_m60s('depth_first')
+    first, second = host.inventory(), host.inventory()
+    stats = statslib.VgpuStats(first)
+    release, seen = threading.Event(), []
+
+    def slow(current):
+        release.wait(10)
+        return second
+
+    def quick(current):
+        seen.append(current)
+        return current
+    older = threading.Thread(target=stats.update, args=(slow,))
+    older.start()
+    time.sleep(0.05)
+    newer = threading.Thread(target=stats.update, args=(quick,))
+    newer.start()
+    time.sleep(0.05)
+    assert seen == []  # waits for the earlier update
+    release.set()
+    older.join(10)
+    newer.join(10)
+    assert not older.is_alive() and not newer.is_alive()
+    assert seen == [second] and stats.inventory is second

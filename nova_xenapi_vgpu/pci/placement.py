@@ -56,45 +56,65 @@ class Pgpu:
 
 @dataclasses.dataclass(frozen=True)
 class Host:
-    """This host's pGPUs and each group's allocation algorithm."""
+    """This host's pGPUs and each group's allocation algorithm.
+
+    ``kinds`` indexes the pGPUs by shape (pGPUs that look alike to XAPI),
+    each list in PCI address order, so that a choice looks at kinds of
+    pGPU, not at every pGPU.
+    """
 
     pgpus: tuple
     algorithms: dict = dataclasses.field(default_factory=dict)
+    kinds: dict = dataclasses.field(default=None, compare=False,
+                                    repr=False)
+
+    def __post_init__(self):
+        if self.kinds is None:
+            kinds = {}
+            for index in sorted(range(len(self.pgpus)),
+                                key=lambda i: self.pgpus[i].address):
+                kinds.setdefault(self.pgpus[index].shape, []).append(index)
+            object.__setattr__(self, 'kinds', kinds)
 
     def candidates(self, group, vgpu_type):
-        """Indexes of the pGPUs XAPI may pick for one VGPU (ties all)."""
-        rooms = [(p.remaining(vgpu_type), i) for i, p in
-                 enumerate(self.pgpus) if p.group == group]
-        rooms = [(room, i) for room, i in rooms if room > 0]
+        """The kinds of pGPU XAPI may pick for one VGPU (ties all)."""
+        rooms = [(self.pgpus[indexes[0]].remaining(vgpu_type), shape)
+                 for shape, indexes in self.kinds.items()
+                 if indexes and shape[0] == group]
+        rooms = [(room, shape) for room, shape in rooms if room > 0]
         if not rooms:
             return []
         pick = max if self.algorithms.get(group) == 'breadth_first' else min
         best = pick(room for room, _ in rooms)
-        return [i for room, i in rooms if room == best]
-
-    def with_vgpu(self, index, vgpu_type):
-        """The host after XAPI put one VGPU on ``pgpus[index]``."""
-        pgpus = list(self.pgpus)
-        pgpus[index] = pgpus[index].take(vgpu_type)
-        return dataclasses.replace(self, pgpus=tuple(pgpus))
+        return [shape for room, shape in rooms if room == best]
 
     @property
     def shape(self):
         """A canonical key: the multiset of pGPU shapes, with counts."""
-        return tuple(sorted(collections.Counter(
-            p.shape for p in self.pgpus).items()))
+        return tuple(sorted((shape, len(indexes))
+                            for shape, indexes in self.kinds.items()
+                            if indexes))
 
     def predict(self, demand):
         """One plausible placement (ties to the lowest PCI address): the
         host after it and the pGPU refs, or (None, None) if it fails."""
-        host, placed = self, []
+        pgpus, placed = list(self.pgpus), []
+        kinds = {shape: list(indexes) for shape, indexes in
+                 self.kinds.items()}
+        host = self
         for group, vgpu_type in demand:
-            candidates = host.candidates(group, vgpu_type)
-            if not candidates:
+            shapes = host.candidates(group, vgpu_type)
+            if not shapes:
                 return None, None
-            index = min(candidates, key=lambda i: host.pgpus[i].address)
-            placed.append(host.pgpus[index].ref)
-            host = host.with_vgpu(index, vgpu_type)
+            index = min((kinds[shape][0] for shape in shapes),
+                        key=lambda i: pgpus[i].address)
+            kinds[pgpus[index].shape].remove(index)
+            pgpus[index] = pgpus[index].take(vgpu_type)
+            after = kinds.setdefault(pgpus[index].shape, [])
+            after.append(index)
+            after.sort(key=lambda i: pgpus[i].address)
+            placed.append(pgpus[index].ref)
+            host = Host(tuple(pgpus), self.algorithms, kinds)
         return host, placed
 
 

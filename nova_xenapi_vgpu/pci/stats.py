@@ -80,7 +80,16 @@ class VgpuStats:
         self._inventory = None
         self._version = 0  # counts changes of claims and inventory
         self._cache = {}
+        self._inventory_cache = {}
+        self._update_lock = threading.Lock()
         self.refresh(inventory)
+
+    def update(self, read):
+        """Refresh from ``read(current inventory)`` (e.g. reader.refresh),
+        one caller at a time: a read that started earlier can never
+        replace the result of a later one."""
+        with self._update_lock:
+            self.refresh(read(self._inventory))
 
     def refresh(self, inventory):
         """Take a new inventory. A claim whose VGPUs XAPI now shows ends:
@@ -132,17 +141,50 @@ class VgpuStats:
             return self._cache[name]
 
     def _count_pools(self):
-        counts, refs = {}, {}
+        """Counts of the claim-free host (kept per inventory), corrected
+        for the pGPUs claims expect vGPUs on."""
+        claimed = self._claimed_on()
+        touched = deviceslib.claimed_pgpus(claimed)
+        base, per_pgpu = self._per_inventory('base', self._base_counts)
+        counts = dict(base)
+        for ref in touched & set(per_pgpu):
+            for entry in per_pgpu[ref]:
+                counts[entry] -= 1
+        numa = self._per_inventory('numa', lambda: (
+            deviceslib.group_numa_nodes(self._inventory)))
         for entry, alike in deviceslib.pool_counts(
-                self._inventory, self._enabled, self._claimed_on()).items():
+                self._inventory, self._enabled, claimed, touched,
+                numa).items():
+            counts[entry] = counts.get(entry, 0) + alike
+        totals, refs = {}, {}
+        for entry, alike in counts.items():
             group = self._inventory.groups.get(entry.group_ref)
             key = PoolKey(entry.vendor_id, entry.product_id, entry.numa_node,
                           deviceslib.DEV_TYPE, entry.vgpu_type.model_name,
                           group.uuid if group else '')
-            counts[key] = counts.get(key, 0) + entry.available * alike
+            totals[key] = totals.get(key, 0) + entry.available * alike
             refs[key] = (entry.group_ref, entry.vgpu_type.ref)
-        return [Pool(key, counts[key], *refs[key])
-                for key in sorted(counts, key=_pool_order)]
+        return [Pool(key, totals[key], *refs[key])
+                for key in sorted(totals, key=_pool_order)]
+
+    def _base_counts(self):
+        per_pgpu = dict(deviceslib.pgpu_kinds(self._inventory,
+                                              self._enabled, {}))
+        counts = {}
+        for entries in per_pgpu.values():
+            for entry in entries:
+                counts[entry] = counts.get(entry, 0) + 1
+        return counts, per_pgpu
+
+    def _per_inventory(self, name, make):
+        """``make()``, kept until the inventory changes."""
+        key = (name, id(self._inventory))
+        if key not in self._inventory_cache:
+            if any(k[1] != id(self._inventory)
+                   for k in self._inventory_cache):
+                self._inventory_cache = {}
+            self._inventory_cache[key] = make()
+        return self._inventory_cache[key]
 
     # -- requests ------------------------------------------------------------
 
@@ -350,8 +392,9 @@ class VgpuStats:
 
     def _host(self, with_claims=False):
         """The host as XAPI's choice sees it; claims predicted onto it."""
-        host = self._cached('host', lambda: placement.from_inventory(
-            self._inventory, self._started_claims()))
+        started = tuple(self._started_claims())
+        host = self._per_inventory(('host', started), lambda: (
+            placement.from_inventory(self._inventory, started)))
         if with_claims:
             for _, demand in self._pending():
                 host = host.predict(demand)[0] or host

@@ -58,7 +58,7 @@ def slot_uuid(host_uuid, pgpu_uuid, type_uuid, index):
         host_uuid, pgpu_uuid, type_uuid, index)))
 
 
-def _group_numa_nodes(inventory):
+def group_numa_nodes(inventory):
     """Each group's NUMA node on this host, where its pGPUs share one.
 
     XAPI may put a vGPU on any pGPU of the group, so a group spanning
@@ -91,34 +91,35 @@ class TypeOnPgpu:
         return 0 if self.blocked else self.maximum - len(self.owners)
 
 
-def types_on_pgpus(inventory, enabled=(), claimed=None):
-    """Each enabled type on each pGPU, without one object per slot."""
-    for pgpu_ref, _, entries in _pgpu_kinds(inventory, enabled, claimed):
-        for entry in entries:
-            yield dataclasses.replace(entry, pgpu_ref=pgpu_ref)
+def claimed_pgpus(claimed):
+    """The pGPUs some claim expects vGPUs on."""
+    return {pgpu for vgpus in (claimed or {}).values() for _, pgpu in vgpus}
 
 
-def pool_counts(inventory, enabled=(), claimed=None):
+def pool_counts(inventory, enabled=(), claimed=None, only=None, numa=None):
     """``{(type on pGPU, with pgpu_ref ''): pGPUs alike}``: what pools are
     counted from, worked out once per kind of pGPU (idle pGPUs of a group
-    are one kind), not once per pGPU and type."""
+    are one kind), not once per pGPU and type; ``only`` some pGPUs."""
     counts = {}
-    for _, _, entries in _pgpu_kinds(inventory, enabled, claimed):
+    for _, entries in pgpu_kinds(inventory, enabled, claimed, only, numa):
         for entry in entries:
             counts[entry] = counts.get(entry, 0) + 1
     return counts
 
 
-def _pgpu_kinds(inventory, enabled, claimed):
-    """(pGPU ref, kind, its TypeOnPgpu entries with pgpu_ref '') for each
-    pGPU in address order; entries computed once per kind."""
+def pgpu_kinds(inventory, enabled, claimed, only=None, numa=None):
+    """(pGPU ref, its TypeOnPgpu entries with pgpu_ref '') for each pGPU
+    (of ``only``) in address order; entries computed once per kind.
+    ``numa``: group_numa_nodes(inventory), if the caller has it."""
     by_pgpu = {}
     for instance, vgpus in sorted((claimed or {}).items()):
         for (_, vgpu_type), pgpu in vgpus:
             by_pgpu.setdefault(pgpu, []).append((vgpu_type, instance))
-    numa = _group_numa_nodes(inventory)
+    numa = group_numa_nodes(inventory) if numa is None else numa
     known = {}
-    for pgpu_ref in sorted(inventory.pgpus, key=inventory.address):
+    refs = inventory.pgpus if only is None else [
+        ref for ref in only if ref in inventory.pgpus]
+    for pgpu_ref in sorted(refs, key=inventory.address):
         pgpu = inventory.pgpus[pgpu_ref]
         holders = tuple((v.type, v.other_config.get('nova_instance_uuid'))
                         for v in inventory.allocated(pgpu_ref)) + tuple(
@@ -129,7 +130,7 @@ def _pgpu_kinds(inventory, enabled, claimed):
                 holders, pgpu.PCI in inventory.attached_pcis)
         if kind not in known:
             known[kind] = tuple(_entries(inventory, pgpu_ref, enabled, kind))
-        yield pgpu_ref, kind, known[kind]
+        yield pgpu_ref, known[kind]
 
 
 def _entries(inventory, pgpu_ref, enabled, kind):
@@ -150,23 +151,32 @@ def slots(inventory, enabled=(), claimed=None, held_by=None):
     its status. ``claimed`` maps instances to their vGPUs' (group, type,
     pGPU).
     """
+    only = None
+    if held_by is not None:
+        only = {p for _, p in (claimed or {}).get(held_by, ())} | {
+            v.resident_on for v in inventory.vgpus.values()
+            if v.other_config.get('nova_instance_uuid') == held_by}
     result = []
-    for entry in types_on_pgpus(inventory, enabled, claimed):
-        if held_by is not None and held_by not in entry.owners:
-            continue
-        pgpu = inventory.pgpus[entry.pgpu_ref]
-        group = inventory.groups.get(entry.group_ref)
-        for index in range(entry.maximum):
-            if index < len(entry.owners):
-                status, owner = 'allocated', entry.owners[index]
-            else:
-                status = 'unavailable' if entry.blocked else 'available'
-                owner = None
-            result.append(Slot(
-                slot_uuid(inventory.host_uuid, pgpu.uuid,
-                          entry.vgpu_type.uuid, index),
-                entry.pgpu_ref, pgpu.uuid, inventory.address(entry.pgpu_ref),
-                entry.vendor_id, entry.product_id, entry.numa_node,
-                entry.vgpu_type, entry.group_ref,
-                group.uuid if group else '', index, status, owner))
+    for pgpu_ref, entries in pgpu_kinds(inventory, enabled, claimed, only):
+        for entry in entries:
+            if held_by is None or held_by in entry.owners:
+                result.extend(_entry_slots(inventory, pgpu_ref, entry))
     return result
+
+
+def _entry_slots(inventory, pgpu_ref, entry):
+    pgpu = inventory.pgpus[pgpu_ref]
+    group = inventory.groups.get(entry.group_ref)
+    for index in range(entry.maximum):
+        if index < len(entry.owners):
+            status, owner = 'allocated', entry.owners[index]
+        else:
+            status = 'unavailable' if entry.blocked else 'available'
+            owner = None
+        yield Slot(
+            slot_uuid(inventory.host_uuid, pgpu.uuid, entry.vgpu_type.uuid,
+                      index),
+            pgpu_ref, pgpu.uuid, inventory.address(pgpu_ref),
+            entry.vendor_id, entry.product_id, entry.numa_node,
+            entry.vgpu_type, entry.group_ref, group.uuid if group else '',
+            index, status, owner)

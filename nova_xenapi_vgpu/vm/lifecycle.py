@@ -61,7 +61,8 @@ class Builder:
     def sync(self):
         """Bring the pools up to date after this Builder's own writes (one
         event.from): a claim whose VGPUs now show gives way to them."""
-        self.stats.refresh(reader.refresh(self.client, self.stats.inventory))
+        self.stats.update(lambda inventory: reader.refresh(self.client,
+                                                           inventory))
 
     def start(self, instance, vm):
         """Start the VM on this host; the claim follows XAPI's choice.
