@@ -96,7 +96,6 @@ class VgpuStats:
         running, they are resident; stopped, their tags keep them owed."""
         with self._lock:
             self._inventory = inventory
-            self._version += 1
             seen = {}
             for vgpu in inventory.vgpus.values():
                 instance = vgpu.other_config.get(tags.INSTANCE)
