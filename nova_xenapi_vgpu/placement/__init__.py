@@ -1,0 +1,1 @@
+"""Placement beside the PCI pools: the provider tree Nova expects."""

@@ -1,0 +1,82 @@
+"""The provider tree, in Nova 34's own ProviderTree, from the simulator."""
+
+import dataclasses
+import uuid
+import warnings
+
+from nova.compute import provider_tree
+
+from nova_xenapi_vgpu.host import identity
+from nova_xenapi_vgpu.host import reader
+from nova_xenapi_vgpu.placement import tree
+from nova_xenapi_vgpu.xapi import session as sessionlib
+from tests.conftest import login
+from tests.simhelpers import group_of
+from tests.simhelpers import vgpu_type
+from tests.simhelpers import vm_with_vgpu
+
+warnings.filterwarnings('ignore', category=DeprecationWarning)
+NODE = 'compute-01'
+
+
+def read(sim):
+    with sessionlib.XapiClient(sim.url, 'root', 'xenroot') as client:
+        host = identity.resolve_host(client)
+        return reader.read_inventory(client, host)
+
+
+def fresh_tree():
+    providers = provider_tree.ProviderTree()
+    providers.new_root(NODE, str(uuid.uuid4()))
+    return providers
+
+
+def test_one_child_per_pgpu_with_a_class_per_type(sim):
+    providers = tree.update_provider_tree(read(sim), fresh_tree(), NODE)
+    name = 'compute-01_pci_0000_86_00_0'
+    assert providers.exists(name)
+    children = providers.get_provider_uuids(NODE)[1:]
+    assert len(children) == len(sim.profile['hosts'][0]['pgpus'])
+    m60 = providers.data(name).inventory
+    assert m60['CUSTOM_VGPU_GRID_M60_4Q']['total'] == 2
+    assert m60['CUSTOM_VGPU_GRID_M60_8Q']['total'] == 1
+    assert m60['CUSTOM_VGPU_PASSTHROUGH']['total'] == 1
+    assert all(i['reserved'] == 0 for i in m60.values())
+    traits = providers.data(name).traits
+    assert 'CUSTOM_VGPU_TYPE_GRID_M60_4Q' in traits
+    assert any(t.startswith('CUSTOM_GPU_GROUP_') for t in traits)
+
+
+def test_a_held_pgpu_offers_no_other_type(sim):
+    xapi = login(sim.url).xenapi
+    vm, vgpu = vm_with_vgpu(xapi, group_of(xapi, 'Tesla M60'),
+                            vgpu_type(xapi, 'GRID M60-4Q'))
+    xapi.VM.start(vm, False, False)
+    address = xapi.PCI.get_pci_id(xapi.PGPU.get_PCI(
+        xapi.VGPU.get_resident_on(vgpu)))
+    providers = tree.update_provider_tree(read(sim), fresh_tree(), NODE)
+    held = providers.data(tree.provider_name(NODE, address)).inventory
+    assert held['CUSTOM_VGPU_GRID_M60_4Q']['reserved'] == 0
+    assert held['CUSTOM_VGPU_GRID_M60_8Q']['reserved'] == 1
+    assert held['CUSTOM_VGPU_PASSTHROUGH']['reserved'] == 1
+
+
+def test_the_standard_class_and_stable_uuids(sim):
+    inventory = read(sim)
+    first = tree.update_provider_tree(inventory, fresh_tree(), NODE,
+                                      standard_type='GRID M60-4Q')
+    again = tree.update_provider_tree(inventory, fresh_tree(), NODE)
+    name = tree.provider_name(NODE, '0000:86:00.0')
+    assert 'VGPU' in first.data(name).inventory
+    assert first.data(name).uuid == again.data(name).uuid
+
+
+def test_gone_pgpus_leave_the_tree(sim):
+    inventory = read(sim)
+    providers = tree.update_provider_tree(inventory, fresh_tree(), NODE)
+    fewer = dataclasses.replace(inventory, pgpus={
+        r: p for r, p in inventory.pgpus.items()
+        if inventory.address(r) != '0000:86:00.0'})
+    tree.update_provider_tree(fewer, providers, NODE, allocations={})
+    assert not providers.exists(tree.provider_name(NODE, '0000:86:00.0'))
+    assert providers.exists(tree.provider_name(NODE, '0000:87:00.0'))
