@@ -1,0 +1,43 @@
+"""The real openstack-placement service, in-process, on SQLite."""
+
+import contextlib
+import tempfile
+import threading
+from wsgiref import simple_server
+
+from keystoneauth1 import adapter
+from keystoneauth1 import session
+from oslo_config import cfg
+from placement import conf as placement_conf
+from placement import db_api
+from placement import deploy
+
+
+class _Quiet(simple_server.WSGIRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@contextlib.contextmanager
+def placement_service():
+    """Serve Placement (noauth2) on a loopback port; yield an Adapter."""
+    conf = cfg.ConfigOpts()
+    placement_conf.register_opts(conf)
+    with tempfile.TemporaryDirectory() as tmp:
+        conf.set_default('connection', 'sqlite:///%s/placement.db' % tmp,
+                         group='placement_database')
+        conf.set_default('sync_on_startup', True, group='placement_database')
+        conf([], default_config_files=[])
+        conf.set_override('auth_strategy', 'noauth2', group='api')
+        db_api.configure(conf)
+        server = simple_server.make_server(
+            '127.0.0.1', 0, deploy.loadapp(conf), handler_class=_Quiet)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        try:
+            yield adapter.Adapter(
+                session.Session(), service_type='placement',
+                endpoint_override='http://127.0.0.1:%d' % server.server_port,
+                additional_headers={'X-Auth-Token': 'admin'})
+        finally:
+            server.shutdown()
+            server.server_close()
