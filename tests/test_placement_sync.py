@@ -1,29 +1,35 @@
 """The provider tree written to the real Placement service and queried."""
 
 import dataclasses
+import subprocess
+import sys
 import uuid
 import warnings
 
 import pytest
+from keystoneauth1 import session
 from nova.compute import provider_tree
 
+from nova_xenapi_vgpu.placement import service as placement_service
 from nova_xenapi_vgpu.placement import sync
 from nova_xenapi_vgpu.placement import tree
+from nova_xenapi_vgpu.simulator import server
 from tests.conftest import login
-from tests.placement_server import placement_service
 from tests.simhelpers import group_of
 from tests.simhelpers import vgpu_type
 from tests.simhelpers import vm_with_vgpu
+from tests.test_cli import vgpu_cli
 from tests.test_placement_tree import read
 
 warnings.filterwarnings('ignore', category=DeprecationWarning)
 VERSION = {'OpenStack-API-Version': 'placement 1.39'}
+SYNC = ('placement', 'sync', '--os-token', 'admin', '--placement-url')
 
 
 @pytest.fixture(scope='session')
 def service():
     # One per process: placement's database layer is configured once.
-    with placement_service() as adapter:
+    with placement_service.serve() as adapter:
         yield adapter
 
 
@@ -120,3 +126,68 @@ def test_a_stale_generation_is_refused_with_its_status(sim, placement):
                        {'resource_provider_generation': 99,
                         'inventories': {}})
     assert error.value.status == 409
+
+
+def test_the_cli_syncs_a_host_and_then_writes_nothing(tmp_path, service):
+    with server.Simulator() as sim:
+        first = vgpu_cli(sim, tmp_path, *SYNC, service.endpoint_override)
+        again = vgpu_cli(sim, tmp_path, *SYNC, service.endpoint_override)
+    assert first.returncode == 0, first.stderr
+    assert again.returncode == 0, again.stderr
+    assert 'xs-gpu-01: 6 providers' in first.stdout
+    assert again.stdout.strip().endswith(', 0 writes')
+
+
+def test_the_cli_names_a_placement_it_cannot_reach(tmp_path):
+    with server.Simulator() as sim:
+        result = vgpu_cli(sim, tmp_path, *SYNC, 'http://127.0.0.1:9')
+    assert result.returncode == 2
+    assert 'placement sync:' in result.stderr
+    assert 'Traceback' not in result.stderr
+
+
+def test_placement_serve_answers_until_stopped(tmp_path):
+    proc = subprocess.Popen(
+        [sys.executable, '-m', 'nova_xenapi_vgpu.cli.main', 'placement',
+         'serve', '--db', str(tmp_path / 'p.db')],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        url = proc.stdout.readline().strip()
+        resp = session.Session().get(url + '/', raise_exc=False)
+        assert resp.status_code == 200
+        assert resp.json()['versions'][0]['id'] == 'v1.0'
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    assert (tmp_path / 'p.db').exists()
+
+
+class RacingReporter(sync.Reporter):
+    """Another writer changes each provider once, between read and write."""
+
+    raced = ()
+
+    def _sync_inventory(self, data, generation):
+        if data.uuid not in self.raced:
+            self.raced += (data.uuid,)
+            self.adapter.put('/traits/CUSTOM_OTHER_WRITER', headers=VERSION)
+            self.adapter.put(
+                '/resource_providers/%s/traits' % data.uuid, headers=VERSION,
+                json={'resource_provider_generation': generation,
+                      'traits': ['CUSTOM_OTHER_WRITER']})
+        return super()._sync_inventory(data, generation)
+
+
+def test_a_concurrent_writer_is_retried_not_overwritten_blindly(sim,
+                                                                placement):
+    providers = provider_tree.ProviderTree()
+    providers.new_root(NODE, str(uuid.uuid4()))
+    tree.update_provider_tree(read(sim), providers, NODE)
+    reporter = RacingReporter(placement)
+    reporter.sync(providers, NODE)
+    assert len(reporter.raced) == len(providers.get_provider_uuids(NODE))
+    name = tree.provider_name(NODE, '0000:86:00.0')
+    rp_uuid = providers.data(name).uuid
+    traits = placement.get('/resource_providers/%s/traits' % rp_uuid,
+                           headers=VERSION).json()['traits']
+    assert sorted(traits) == sorted(providers.data(name).traits)

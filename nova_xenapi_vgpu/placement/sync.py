@@ -4,9 +4,11 @@
 compute node, which Nova itself creates): missing providers are created
 parent first, custom resource classes and traits are ensured, inventories
 and traits are written only when they differ (each write carries the
-provider generation, so a concurrent writer gets a 409 rather than a lost
-update), and providers Placement holds under the root but the tree no
-longer names are deleted, children first.
+provider generation: a concurrent writer's 409 makes it read the
+provider again and retry, up to ``RETRIES`` times). Providers Placement
+holds under the root but the tree no longer names (a pGPU removed or
+replaced) are deleted first, children first, so a new pGPU can take the
+name of the one it replaced.
 
 ``adapter`` is a keystoneauth1 ``Adapter`` for the placement service (or
 anything with its ``get``/``put``/``post``/``delete``).
@@ -16,6 +18,7 @@ from oslo_log import log as logging
 
 LOG = logging.getLogger(__name__)
 MICROVERSION = 'placement 1.39'
+RETRIES = 3
 
 
 class PlacementError(Exception):
@@ -32,6 +35,7 @@ class Reporter:
     def __init__(self, adapter):
         self.adapter = adapter
         self.writes = 0
+        self._ensured = set()  # custom classes and traits put already
 
     def _call(self, method, url, body=None, ok=(200, 201, 204)):
         kwargs = {'headers': {'OpenStack-API-Version': MICROVERSION},
@@ -56,15 +60,21 @@ class Reporter:
         held = self._get('/resource_providers?in_tree=%s' % wanted[0])
         held = {rp['uuid']: rp for rp in (held or {}).get(
             'resource_providers', [])}
-        for rp_uuid in wanted:
-            data = provider_tree.data(rp_uuid)
-            current = held.get(rp_uuid) or self._create(data)
-            generation = self._sync_inventory(data, current['generation'])
-            self._sync_traits(data, generation)
         gone = [u for u in held if u not in wanted]
         for rp_uuid in sorted(gone, key=lambda u: -_depth(held, u)):
             LOG.info('Removing resource provider %s', held[rp_uuid]['name'])
             self._call('delete', '/resource_providers/%s' % rp_uuid)
+        for rp_uuid in wanted:
+            data = provider_tree.data(rp_uuid)
+            if rp_uuid not in held:
+                self._create(data)
+            self._sync_provider(data)
+
+    def find(self, name):
+        """The uuid of the provider named ``name``, or None."""
+        found = self._get('/resource_providers?name=%s' % name)
+        providers = (found or {}).get('resource_providers')
+        return providers[0]['uuid'] if providers else None
 
     def _create(self, data):
         body = {'uuid': data.uuid, 'name': data.name}
@@ -73,14 +83,25 @@ class Reporter:
         LOG.info('Creating resource provider %s', data.name)
         return self._call('post', '/resource_providers', body).json()
 
+    def _sync_provider(self, data):
+        for attempt in range(RETRIES + 1):
+            generation = self._get('/resource_providers/%s' % data.uuid)[
+                'generation']
+            try:
+                generation = self._sync_inventory(data, generation)
+                return self._sync_traits(data, generation)
+            except PlacementError as exc:
+                if exc.status != 409 or attempt == RETRIES:
+                    raise
+                LOG.info('Provider %s changed meanwhile; retrying',
+                         data.name)
+
     def _sync_inventory(self, data, generation):
         url = '/resource_providers/%s/inventories' % data.uuid
         current = self._get(url)
         if current['inventories'] == data.inventory:
             return current['resource_provider_generation']
-        for name in data.inventory:
-            if name.startswith('CUSTOM_'):
-                self._call('put', '/resource_classes/%s' % name)
+        self._ensure('/resource_classes/%s', data.inventory)
         body = {'resource_provider_generation': generation,
                 'inventories': data.inventory}
         return self._call('put', url, body).json()[
@@ -91,11 +112,15 @@ class Reporter:
         current = self._get(url)
         if set(current['traits']) == set(data.traits):
             return
-        for name in data.traits:
-            if name.startswith('CUSTOM_'):
-                self._call('put', '/traits/%s' % name)
+        self._ensure('/traits/%s', data.traits)
         self._call('put', url, {'resource_provider_generation': generation,
                                 'traits': sorted(data.traits)})
+
+    def _ensure(self, url, names):
+        for name in sorted(names):
+            if name.startswith('CUSTOM_') and url % name not in self._ensured:
+                self._call('put', url % name)
+                self._ensured.add(url % name)
 
 
 def _depth(held, rp_uuid):

@@ -1,4 +1,7 @@
-"""The real openstack-placement service, in-process, on SQLite."""
+"""The real openstack-placement service, in-process, on SQLite, no auth.
+
+For tests, the demo and CI: ``nova-xenapi-vgpu placement serve``.
+"""
 
 import contextlib
 import tempfile
@@ -19,24 +22,28 @@ class _Quiet(simple_server.WSGIRequestHandler):
 
 
 @contextlib.contextmanager
-def placement_service():
-    """Serve Placement (noauth2) on a loopback port; yield an Adapter."""
+def serve(host='127.0.0.1', port=0, db=None):
+    """Serve Placement (noauth2); yield an Adapter to it (token admin).
+
+    ``db`` is the SQLite file (default: a temporary one). Placement's
+    database layer is configured once per process: one service each.
+    """
     conf = cfg.ConfigOpts()
     placement_conf.register_opts(conf)
     with tempfile.TemporaryDirectory() as tmp:
-        conf.set_default('connection', 'sqlite:///%s/placement.db' % tmp,
-                         group='placement_database')
+        conf.set_default('connection', 'sqlite:///%s' % (
+            db or '%s/placement.db' % tmp), group='placement_database')
         conf.set_default('sync_on_startup', True, group='placement_database')
         conf([], default_config_files=[])
         conf.set_override('auth_strategy', 'noauth2', group='api')
         db_api.configure(conf)
         server = simple_server.make_server(
-            '127.0.0.1', 0, deploy.loadapp(conf), handler_class=_Quiet)
+            host, port, deploy.loadapp(conf), handler_class=_Quiet)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         try:
             yield adapter.Adapter(
                 session.Session(), service_type='placement',
-                endpoint_override='http://127.0.0.1:%d' % server.server_port,
+                endpoint_override='http://%s:%d' % server.server_address[:2],
                 additional_headers={'X-Auth-Token': 'admin'})
         finally:
             server.shutdown()
