@@ -314,3 +314,21 @@ def test_updates_apply_one_at_a_time():
     newer.join(10)
     assert not older.is_alive() and not newer.is_alive()
     assert seen == [second] and stats.inventory is second
+
+
+def test_each_refresh_is_seen_even_where_an_old_inventory_id_comes_back():
+    # CPython gives a freed object's address to the next one: a cache keyed
+    # by id(inventory) once answered for an inventory that was gone.
+    host = HostBuilder()
+    group = host.group('t4', 'depth_first')
+    pgpu = host.pgpu(group, '0000:3b:00.0', None, model='t4')
+    stats = statslib.VgpuStats(host.inventory())
+    for round_ in range(50):
+        stats.refresh(host.inventory())
+        assert stats.support_requests(ask('t4:1'))
+        stats.refresh(host.inventory())  # frees the one just asked about
+        host.vgpu(group, 'GRID T4-8Q', pgpu=pgpu, instance='a%d' % round_)
+        host.vgpu(group, 'GRID T4-8Q', pgpu=pgpu, instance='b%d' % round_)
+        stats.refresh(host.inventory())
+        assert not stats.support_requests(ask('t4:1'))
+        host.vgpus.clear()

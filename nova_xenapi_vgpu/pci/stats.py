@@ -96,6 +96,7 @@ class VgpuStats:
         running, they are resident; stopped, their tags keep them owed."""
         with self._lock:
             self._inventory = inventory
+            self._inventory_cache = {}
             seen = {}
             for vgpu in inventory.vgpus.values():
                 instance = vgpu.other_config.get(tags.INSTANCE)
@@ -176,14 +177,11 @@ class VgpuStats:
         return counts, per_pgpu
 
     def _per_inventory(self, name, make):
-        """``make()``, kept until the inventory changes."""
-        key = (name, id(self._inventory))
-        if key not in self._inventory_cache:
-            if any(k[1] != id(self._inventory)
-                   for k in self._inventory_cache):
-                self._inventory_cache = {}
-            self._inventory_cache[key] = make()
-        return self._inventory_cache[key]
+        """``make()``, kept until the inventory changes (``refresh`` empties
+        the cache: an id() of the old inventory could be reused)."""
+        if name not in self._inventory_cache:
+            self._inventory_cache[name] = make()
+        return self._inventory_cache[name]
 
     # -- requests ------------------------------------------------------------
 
