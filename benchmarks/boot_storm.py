@@ -203,10 +203,16 @@ class Storm:
         return feasible
 
 
-def run(profile, algorithm, builds, threads, seed):
+def with_algorithm(profile, algorithm):
+    """A profile's data with every GPU group on ``algorithm``."""
     data = profiles.load(profile)
     for group in data.setdefault('groups', {}).values():
         group['allocation_algorithm'] = algorithm
+    return data
+
+
+def run(profile, algorithm, builds, threads, seed):
+    data = with_algorithm(profile, algorithm)
     data['start_delay_ms'] = 30
     with server.Simulator(data) as sim, session.XapiClient(
             sim.url, sim.username, sim.password,

@@ -31,6 +31,7 @@ import warnings
 
 from boot_storm import FLAVORS  # this directory: run as a script
 from boot_storm import aliases
+from boot_storm import with_algorithm
 from nova.compute import provider_tree
 
 from nova_xenapi_vgpu import exception
@@ -40,7 +41,6 @@ from nova_xenapi_vgpu.pci import stats as statslib
 from nova_xenapi_vgpu.placement import service
 from nova_xenapi_vgpu.placement import sync
 from nova_xenapi_vgpu.placement import tree
-from nova_xenapi_vgpu.simulator import profiles
 from nova_xenapi_vgpu.simulator import server
 from nova_xenapi_vgpu.vgpu_types import requests as requestslib
 from nova_xenapi_vgpu.vm import lifecycle
@@ -55,13 +55,6 @@ def sequence(builds, seed):
     """The flavors to build, the same for both ways."""
     rng = random.Random(seed)
     return [rng.choice(EXPRESSIBLE) for _ in range(builds)]
-
-
-def simulator(profile, algorithm):
-    data = profiles.load(profile)
-    for group in data.setdefault('groups', {}).values():
-        group['allocation_algorithm'] = algorithm
-    return server.Simulator(data)
 
 
 def new_vm(client, name):
@@ -183,7 +176,8 @@ def main():
     with service.serve() as placement:
         for algorithm in ('depth_first', 'breadth_first'):
             for way in ('pci', 'placement'):
-                with simulator(args.profile, algorithm) as sim, \
+                with server.Simulator(with_algorithm(
+                        args.profile, algorithm)) as sim, \
                         session.XapiClient(sim.url, sim.username,
                                            sim.password) as client:
                     host = identity.resolve_host(client)

@@ -167,15 +167,18 @@ class RacingReporter(sync.Reporter):
 
     raced = ()
 
-    def _sync_inventory(self, data, generation):
-        if data.uuid not in self.raced:
-            self.raced += (data.uuid,)
+    def _get(self, url):
+        found = super()._get(url)
+        rp_uuid = url.split('/')[2] if url.endswith('/inventories') else None
+        if rp_uuid and rp_uuid not in self.raced:
+            self.raced += (rp_uuid,)
             self.adapter.put('/traits/CUSTOM_OTHER_WRITER', headers=VERSION)
             self.adapter.put(
-                '/resource_providers/%s/traits' % data.uuid, headers=VERSION,
-                json={'resource_provider_generation': generation,
-                      'traits': ['CUSTOM_OTHER_WRITER']})
-        return super()._sync_inventory(data, generation)
+                '/resource_providers/%s/traits' % rp_uuid, headers=VERSION,
+                json={'resource_provider_generation': found[
+                    'resource_provider_generation'],
+                    'traits': ['CUSTOM_OTHER_WRITER']})
+        return found
 
 
 def test_a_concurrent_writer_is_retried_not_overwritten_blindly(sim,

@@ -11,6 +11,7 @@ from nova_xenapi_vgpu.host import reader
 from nova_xenapi_vgpu.placement import tree
 from nova_xenapi_vgpu.xapi import session as sessionlib
 from tests.conftest import login
+from tests.pcihelpers import HostBuilder
 from tests.simhelpers import group_of
 from tests.simhelpers import vgpu_type
 from tests.simhelpers import vm_with_vgpu
@@ -80,3 +81,22 @@ def test_gone_pgpus_leave_the_tree(sim):
     tree.update_provider_tree(fewer, providers, NODE, allocations={})
     assert not providers.exists(tree.provider_name(NODE, '0000:86:00.0'))
     assert providers.exists(tree.provider_name(NODE, '0000:87:00.0'))
+
+
+def test_the_tree_from_plain_records():
+    host = HostBuilder()
+    group = host.group('m60', 'depth_first')
+    a = host.pgpu(group, '0000:86:00.0', 0)
+    host.pgpu(group, '0000:87:00.0', 1)
+    host.vgpu(group, 'GRID M60-8Q', pgpu=a, instance='i')
+    providers = tree.update_provider_tree(host.inventory(), fresh_tree(),
+                                          NODE, enabled=['GRID M60-4Q',
+                                                         'GRID M60-8Q'])
+    held = providers.data(tree.provider_name(NODE, '0000:86:00.0'))
+    free = providers.data(tree.provider_name(NODE, '0000:87:00.0'))
+    assert set(held.inventory) == {'CUSTOM_VGPU_GRID_M60_4Q',
+                                   'CUSTOM_VGPU_GRID_M60_8Q'}
+    assert held.inventory['CUSTOM_VGPU_GRID_M60_4Q']['reserved'] == 2
+    assert held.inventory['CUSTOM_VGPU_GRID_M60_8Q']['reserved'] == 0
+    assert all(i['reserved'] == 0 for i in free.inventory.values())
+    assert 'CUSTOM_NUMA_NODE_1' in free.traits

@@ -7,7 +7,7 @@ import uuid
 from cliff import command
 
 from nova_xenapi_vgpu.cli import context
-from nova_xenapi_vgpu.cli.simulator import _listen
+from nova_xenapi_vgpu.cli.simulator import listen_address
 
 
 def _needs(extra):
@@ -86,7 +86,7 @@ class Serve(command.Command):
         except ImportError:
             _needs('nova')
         try:
-            host, port = _listen(parsed_args.listen)
+            host, port = listen_address(parsed_args.listen)
         except ValueError:
             context.usage_error('--listen %s: expected HOST:PORT' %
                                 parsed_args.listen)

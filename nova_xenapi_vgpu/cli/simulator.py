@@ -10,7 +10,7 @@ from nova_xenapi_vgpu.simulator import profiles
 from nova_xenapi_vgpu.simulator import server
 
 
-def _listen(value):
+def listen_address(value):
     host, sep, port = value.rpartition(':')
     if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
         raise ValueError(value)
@@ -102,7 +102,7 @@ class Simulator(command.Command):
         if bool(args.tls_cert) != bool(args.tls_key):
             context.usage_error('--tls-cert and --tls-key go together')
         try:
-            host, port = _listen(args.listen)
+            host, port = listen_address(args.listen)
             rules = [faults.parse_fail_spec(spec) for spec in args.fail]
             sim = server.Simulator(
                 args.profile, host, port,

@@ -81,40 +81,40 @@ class Reporter:
         if data.parent_uuid:
             body['parent_provider_uuid'] = data.parent_uuid
         LOG.info('Creating resource provider %s', data.name)
-        return self._call('post', '/resource_providers', body).json()
+        self._call('post', '/resource_providers', body)
 
     def _sync_provider(self, data):
         for attempt in range(RETRIES + 1):
-            generation = self._get('/resource_providers/%s' % data.uuid)[
-                'generation']
             try:
-                generation = self._sync_inventory(data, generation)
-                return self._sync_traits(data, generation)
+                self._sync_inventory(data)
+                return self._sync_traits(data)
             except PlacementError as exc:
                 if exc.status != 409 or attempt == RETRIES:
                     raise
                 LOG.info('Provider %s changed meanwhile; retrying',
                          data.name)
 
-    def _sync_inventory(self, data, generation):
+    def _sync_inventory(self, data):
+        """Write the inventories if they differ (read gives the generation)."""
         url = '/resource_providers/%s/inventories' % data.uuid
         current = self._get(url)
-        if current['inventories'] == data.inventory:
-            return current['resource_provider_generation']
-        self._ensure('/resource_classes/%s', data.inventory)
-        body = {'resource_provider_generation': generation,
-                'inventories': data.inventory}
-        return self._call('put', url, body).json()[
-            'resource_provider_generation']
+        if current['inventories'] != data.inventory:
+            self._ensure('/resource_classes/%s', data.inventory)
+            self._call('put', url, {
+                'resource_provider_generation': current[
+                    'resource_provider_generation'],
+                'inventories': data.inventory})
 
-    def _sync_traits(self, data, generation):
+    def _sync_traits(self, data):
+        """Write the traits if they differ (read gives the generation)."""
         url = '/resource_providers/%s/traits' % data.uuid
         current = self._get(url)
-        if set(current['traits']) == set(data.traits):
-            return
-        self._ensure('/traits/%s', data.traits)
-        self._call('put', url, {'resource_provider_generation': generation,
-                                'traits': sorted(data.traits)})
+        if set(current['traits']) != set(data.traits):
+            self._ensure('/traits/%s', data.traits)
+            self._call('put', url, {
+                'resource_provider_generation': current[
+                    'resource_provider_generation'],
+                'traits': sorted(data.traits)})
 
     def _ensure(self, url, names):
         for name in sorted(names):
