@@ -10,10 +10,14 @@ import pytest
 from keystoneauth1 import session
 from nova.compute import provider_tree
 
+from nova_xenapi_vgpu import exception
+from nova_xenapi_vgpu.pci import stats as statslib
 from nova_xenapi_vgpu.placement import service as placement_service
 from nova_xenapi_vgpu.placement import sync
 from nova_xenapi_vgpu.placement import tree
 from nova_xenapi_vgpu.simulator import server
+from nova_xenapi_vgpu.vgpu_types import alias as aliaslib
+from nova_xenapi_vgpu.vgpu_types import requests as requestslib
 from tests.conftest import login
 from tests.simhelpers import group_of
 from tests.simhelpers import vgpu_type
@@ -33,94 +37,138 @@ def service():
         yield adapter
 
 
+class Compute:
+    """A compute node of its own reporting to the service."""
+
+    def __init__(self, placement):
+        self.placement = placement
+        self.node = 'compute-%s' % uuid.uuid4().hex[:8]
+
+    def provider(self, address):
+        """The provider name of the pGPU at ``address``."""
+        return tree.provider_name(self.node, address)
+
+    def report(self, inventory, providers=None):
+        """Sync ``inventory``; the tree (to sync again) and the reporter."""
+        if providers is None:
+            providers = provider_tree.ProviderTree()
+            providers.new_root(self.node, str(uuid.uuid4()))
+        tree.update_provider_tree(inventory, providers, self.node)
+        reporter = sync.Reporter(self.placement)
+        reporter.sync(providers, self.node)
+        return providers, reporter
+
+    def candidates(self, resources):
+        """The provider names of this node's allocation candidates."""
+        root = self.placement.get(
+            '/resource_providers?name=%s' % self.node,
+            headers=VERSION).json()['resource_providers'][0]
+        resp = self.placement.get(
+            '/allocation_candidates?resources=%s&in_tree=%s' % (
+                resources, root['uuid']), headers=VERSION)
+        assert resp.status_code == 200, resp.text
+        summaries = resp.json()['provider_summaries']
+        names = {u: self.placement.get('/resource_providers/%s' % u,
+                                       headers=VERSION).json()['name']
+                 for u in summaries}
+        return {names[u] for a in resp.json()['allocation_requests']
+                for u in a['allocations']}
+
+
 @pytest.fixture
-def placement(service):
-    """The service; each test reports a compute node of its own."""
-    global NODE  # provider names are unique in one service
-    NODE = 'compute-%s' % uuid.uuid4().hex[:8]
-    yield service
+def compute(service):
+    """Provider names are unique in one service: a node per test."""
+    return Compute(service)
 
 
-def report(inventory, placement, providers=None):
-    if providers is None:
-        providers = provider_tree.ProviderTree()
-        providers.new_root(NODE, str(uuid.uuid4()))
-    tree.update_provider_tree(inventory, providers, NODE)
-    reporter = sync.Reporter(placement)
-    reporter.sync(providers, NODE)
-    return providers, reporter
-
-
-def candidates(placement, resources):
-    root = placement.get('/resource_providers?name=%s' % NODE,
-                         headers=VERSION).json()['resource_providers'][0]
-    resp = placement.get('/allocation_candidates?resources=%s&in_tree=%s' % (
-        resources, root['uuid']), headers=VERSION)
-    assert resp.status_code == 200, resp.text
-    summaries = resp.json()['provider_summaries']
-    names = {u: placement.get('/resource_providers/%s' % u,
-                              headers=VERSION).json()['name']
-             for u in summaries}
-    return {names[u] for a in resp.json()['allocation_requests']
-            for u in a['allocations']}
-
-
-def test_every_pgpu_that_can_start_a_type_is_a_candidate(sim, placement):
+def test_every_pgpu_that_can_start_a_type_is_a_candidate(sim, compute):
     inventory = read(sim)
-    report(inventory, placement)
+    compute.report(inventory)
     for pgpu_ref in inventory.pgpus:
-        name = tree.provider_name(NODE, inventory.address(pgpu_ref))
+        name = compute.provider(inventory.address(pgpu_ref))
         for vgpu_type_ in inventory.enabled_types(pgpu_ref, ()):
             usage = inventory.usage(pgpu_ref, vgpu_type_)
             rc = tree.resource_class(vgpu_type_.model_name)
-            found = candidates(placement, '%s:1' % rc)
+            found = compute.candidates('%s:1' % rc)
             assert (name in found) == (usage.remaining > 0), (name, rc)
 
 
-def test_a_pgpu_holding_one_type_is_no_candidate_for_another(sim,
-                                                              placement):
+def test_candidates_agree_with_plan_for_every_single_type_alias(sim,
+                                                               compute):
+    # The host in use: one M60 pGPU full of 8Q, a T4 holding 4Q.
+    xapi = login(sim.url).xenapi
+    for name, group in (('GRID M60-8Q', 'Tesla M60'),
+                        ('GRID T4-4Q', 'Tesla T4')):
+        vm, _ = vm_with_vgpu(xapi, group_of(xapi, group),
+                             vgpu_type(xapi, name), name)
+        xapi.VM.start(vm, False, False)
+    inventory = read(sim)
+    compute.report(inventory)
+    stats = statslib.VgpuStats(inventory)
+    names = sorted({t.model_name for t in inventory.types.values()
+                    if t.model_name != 'passthrough'})
+    fits = {}
+    for name in names:  # what Placement can express: one type, no NUMA
+        aliases = aliaslib.parse_aliases(
+            ['{"name": "a", "vgpu_type": "%s"}' % name])
+        requests = requestslib.requests_from_spec('a:1', aliases)[0]
+        found = compute.candidates('%s:1' % tree.resource_class(name))
+        try:
+            _, pgpus = stats.explain(requests)
+        except exception.ClaimRefused:
+            fits[name] = False
+            assert not found, name
+            continue
+        fits[name] = True
+        assert {compute.provider(inventory.address(p))
+                for p in pgpus} <= found, name
+    assert set(fits.values()) == {True, False}, fits  # both compared
+    assert fits['GRID T4-4Q'] and not fits['GRID T4-8Q'], fits
+
+
+def test_a_pgpu_holding_one_type_is_no_candidate_for_another(sim, compute):
     xapi = login(sim.url).xenapi
     vm, vgpu = vm_with_vgpu(xapi, group_of(xapi, 'Tesla M60'),
                             vgpu_type(xapi, 'GRID M60-4Q'))
-    providers, _ = report(read(sim), placement)
+    providers, _ = compute.report(read(sim))
     xapi.VM.start(vm, False, False)
     address = xapi.PCI.get_pci_id(xapi.PGPU.get_PCI(
         xapi.VGPU.get_resident_on(vgpu)))
-    held = tree.provider_name(NODE, address)
-    assert held in candidates(placement, 'CUSTOM_VGPU_GRID_M60_8Q:1')
-    report(read(sim), placement, providers)
-    assert held not in candidates(placement, 'CUSTOM_VGPU_GRID_M60_8Q:1')
-    assert held in candidates(placement, 'CUSTOM_VGPU_GRID_M60_4Q:1')
+    held = compute.provider(address)
+    assert held in compute.candidates('CUSTOM_VGPU_GRID_M60_8Q:1')
+    compute.report(read(sim), providers)
+    assert held not in compute.candidates('CUSTOM_VGPU_GRID_M60_8Q:1')
+    assert held in compute.candidates('CUSTOM_VGPU_GRID_M60_4Q:1')
 
 
-def test_a_second_sync_of_the_same_host_writes_nothing(sim, placement):
+def test_a_second_sync_of_the_same_host_writes_nothing(sim, compute):
     inventory = read(sim)
-    providers, first = report(inventory, placement)
+    providers, first = compute.report(inventory)
     assert first.writes > 0
-    _, second = report(inventory, placement, providers)
+    _, second = compute.report(inventory, providers)
     assert second.writes == 0
 
 
-def test_a_gone_pgpu_leaves_placement(sim, placement):
+def test_a_gone_pgpu_leaves_placement(sim, compute):
     inventory = read(sim)
-    providers, _ = report(inventory, placement)
-    gone = tree.provider_name(NODE, '0000:86:00.0')
+    providers, _ = compute.report(inventory)
+    gone = compute.provider('0000:86:00.0')
     fewer = dataclasses.replace(inventory, pgpus={
         r: p for r, p in inventory.pgpus.items()
         if inventory.address(r) != '0000:86:00.0'})
-    report(fewer, placement, providers)
-    names = {rp['name'] for rp in placement.get(
+    compute.report(fewer, providers)
+    names = {rp['name'] for rp in compute.placement.get(
         '/resource_providers', headers=VERSION).json()['resource_providers']}
     assert gone not in names
-    assert tree.provider_name(NODE, '0000:87:00.0') in names
+    assert compute.provider('0000:87:00.0') in names
 
 
-def test_a_stale_generation_is_refused_with_its_status(sim, placement):
+def test_a_stale_generation_is_refused_with_its_status(sim, compute):
     inventory = read(sim)
-    providers, _ = report(inventory, placement)
-    name = tree.provider_name(NODE, '0000:86:00.0')
+    providers, _ = compute.report(inventory)
+    name = compute.provider('0000:86:00.0')
     rp_uuid = providers.data(name).uuid
-    reporter = sync.Reporter(placement)
+    reporter = sync.Reporter(compute.placement)
     with pytest.raises(sync.PlacementError) as error:
         reporter._call('put', '/resource_providers/%s/inventories' % rp_uuid,
                        {'resource_provider_generation': 99,
@@ -181,16 +229,17 @@ class RacingReporter(sync.Reporter):
         return found
 
 
-def test_a_concurrent_writer_is_retried_not_overwritten_blindly(sim,
-                                                                placement):
+def test_a_concurrent_writer_is_retried_not_overwritten_blindly(sim, compute):
     providers = provider_tree.ProviderTree()
-    providers.new_root(NODE, str(uuid.uuid4()))
-    tree.update_provider_tree(read(sim), providers, NODE)
-    reporter = RacingReporter(placement)
-    reporter.sync(providers, NODE)
-    assert len(reporter.raced) == len(providers.get_provider_uuids(NODE))
-    name = tree.provider_name(NODE, '0000:86:00.0')
+    providers.new_root(compute.node, str(uuid.uuid4()))
+    tree.update_provider_tree(read(sim), providers, compute.node)
+    reporter = RacingReporter(compute.placement)
+    reporter.sync(providers, compute.node)
+    assert len(reporter.raced) == len(
+        providers.get_provider_uuids(compute.node))
+    name = compute.provider('0000:86:00.0')
     rp_uuid = providers.data(name).uuid
-    traits = placement.get('/resource_providers/%s/traits' % rp_uuid,
-                           headers=VERSION).json()['traits']
+    traits = compute.placement.get(
+        '/resource_providers/%s/traits' % rp_uuid,
+        headers=VERSION).json()['traits']
     assert sorted(traits) == sorted(providers.data(name).traits)
