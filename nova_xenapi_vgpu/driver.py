@@ -28,8 +28,6 @@ Nova driver hook          call
 import json
 
 from nova_xenapi_vgpu.host import identity
-from nova_xenapi_vgpu.host import reader
-from nova_xenapi_vgpu.pci import stats as statslib
 from nova_xenapi_vgpu.vgpu_types import alias as aliaslib
 from nova_xenapi_vgpu.vgpu_types import requests as requestslib
 from nova_xenapi_vgpu.vm import lifecycle
@@ -45,9 +43,7 @@ class VgpuHost:
         self.client = client
         self.aliases = aliases
         self.spec_key = spec_key
-        stats = statslib.VgpuStats(reader.read_inventory(client, host_ref),
-                                   enabled)
-        self.builder = lifecycle.Builder(client, stats, host_ref)
+        self.builder = lifecycle.Builder.for_host(client, host_ref, enabled)
 
     @classmethod
     def from_conf(cls, conf, client=None):

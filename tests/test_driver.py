@@ -111,3 +111,21 @@ def test_a_spawn_that_cannot_fit_leaves_nothing(m60_sim):
         compute.spawn(None, extra, None, [], None, None)
     assert xapi.VM.get_VGPUs(compute.vms[extra.uuid]) == []
     assert extra.uuid not in compute.vgpu_host.stats.claims
+
+
+def test_spawn_keeps_a_required_numa_policy_with_the_plugins_topology(sim):
+    # mixed: the Tesla T4 (its own GPU group) sits on NUMA node 0 only.
+    xapi = login(sim.url).xenapi
+    conf = make_conf(sim)
+    conf.set_override('alias', [
+        '{"name": "t4", "vgpu_type": "GRID T4-4Q", '
+        '"numa_policy": "required"}'], group='vgpu')
+    compute = Driver(driver.VgpuHost.from_conf(conf), xapi)
+    far = instance('11111111-0000-0000-0000-000000000000',
+                   {'pci_passthrough:alias': 't4:1'}, cells=[1])
+    with pytest.raises(exception.ClaimRefused):
+        compute.spawn(None, far, None, [], None, None)
+    near = instance('22222222-0000-0000-0000-000000000000',
+                    {'pci_passthrough:alias': 't4:1'}, cells=[0])
+    compute.spawn(None, near, None, [], None, None)
+    assert xapi.VM.get_power_state(compute.vms[near.uuid]) == 'Running'

@@ -1,5 +1,6 @@
 """vGPU pools and claims from plain records (no simulator)."""
 
+import dataclasses
 import threading
 import time
 
@@ -169,10 +170,20 @@ def test_a_group_spanning_nodes_promises_no_locality():
     host, _, _, _ = two_m60s('depth_first', numa=(0, 1))
     stats = statslib.VgpuStats(host.inventory())
     assert {p.key.numa_node for p in stats.pools()} == {None}
-    with pytest.raises(exception.ClaimRefused):
+    with pytest.raises(exception.ClaimRefused) as info:
         stats.apply_requests(ask('near:1'), [0])
+    assert 'a GPU group spanning NUMA nodes' in str(info.value)
     # legacy takes devices with no NUMA information.
     assert stats.support_requests(ask('4q:1'), [0])
+
+
+def test_a_host_without_plugin_answer_says_its_numa_is_unknown():
+    host, _, _ = numa_host()
+    unknown = dataclasses.replace(host.inventory(), topology=None)
+    stats = statslib.VgpuStats(unknown)
+    with pytest.raises(exception.ClaimRefused) as info:
+        stats.apply_requests(ask('near:1'), [0])
+    assert "NUMA nodes are unknown (the dom0 plugin" in str(info.value)
 
 
 def test_socket_policy_needs_sockets():

@@ -3,8 +3,6 @@
 from cliff import command
 
 from nova_xenapi_vgpu import exception
-from nova_xenapi_vgpu.host import reader
-from nova_xenapi_vgpu.pci import stats as statslib
 from nova_xenapi_vgpu.simulator import server
 from nova_xenapi_vgpu.vgpu_types import alias as aliaslib
 from nova_xenapi_vgpu.vgpu_types import requests as requestslib
@@ -51,13 +49,9 @@ class _Story:
         self.aliases = aliaslib.parse_aliases(ALIASES)
         hosts = {client.call('host.get_name_label', ref): ref
                  for ref in client.call('host.get_all')}
-        self.builders = {name: self._builder(ref)
+        self.builders = {name: lifecycle.Builder.for_host(client, ref)
                          for name, ref in sorted(hosts.items())}
         self.one, self.two = (self.builders[n] for n in sorted(hosts))
-
-    def _builder(self, host):
-        stats = statslib.VgpuStats(reader.read_inventory(self.client, host))
-        return lifecycle.Builder(self.client, stats, host)
 
     def say(self, text, *args):
         self.write(('%s\n' % text) % args)

@@ -306,12 +306,19 @@ class VgpuStats:
         if not pools:
             raise exception.ClaimRefused(
                 reason='no %s on NUMA node(s) %s (numa_policy %s) for '
-                       'alias %s; a GPU group spanning NUMA nodes promises '
-                       'none (see gpu-groups split)' % (
+                       'alias %s; %s' % (
                            ' or '.join(request.vgpu_types),
                            ', '.join(map(str, numa_cells)),
-                           request.numa_policy, request.alias_name))
+                           request.numa_policy, request.alias_name,
+                           self._numa_hint()))
         return list(dict.fromkeys((p.group_ref, p.type_ref) for p in pools))
+
+    def _numa_hint(self):
+        if self._inventory.topology is None:
+            return ("this host's NUMA nodes are unknown (the dom0 plugin "
+                    'did not answer)')
+        return 'a GPU group spanning NUMA nodes promises none (see ' \
+               'gpu-groups split)'
 
     def _filter_numa(self, pools, request, numa_cells):
         """Nova's NUMA policies (nova/pci/stats.py), pool by pool."""

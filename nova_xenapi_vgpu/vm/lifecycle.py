@@ -13,7 +13,9 @@ one host need no ordering among themselves.
 from oslo_log import log as logging
 
 from nova_xenapi_vgpu import exception
+from nova_xenapi_vgpu.host import dom0 as dom0lib
 from nova_xenapi_vgpu.host import reader
+from nova_xenapi_vgpu.pci import stats as statslib
 from nova_xenapi_vgpu.vm import vgpus as vgpulib
 
 LOG = logging.getLogger(__name__)
@@ -24,10 +26,22 @@ _NEEDS_HARD = ('VM_LACKS_FEATURE', 'VM_LACKS_FEATURE_SHUTDOWN')
 class Builder:
     """What a compute driver calls for one host's vGPUs."""
 
-    def __init__(self, client, stats, host_ref):
+    def __init__(self, client, stats, host_ref, dom0=None):
         self.client = client
         self.stats = stats
         self.host_ref = host_ref
+        self.dom0 = dom0
+
+    @classmethod
+    def for_host(cls, client, host_ref, enabled=()):
+        """A Builder over this host's pools, NUMA from its dom0 plugin.
+
+        :raises: XapiError, XapiConnectionError, RecordError, PluginError.
+        """
+        dom0 = dom0lib.Dom0Plugin(client, host_ref)
+        inventory = reader.read_inventory(client, host_ref, dom0)
+        return cls(client, statslib.VgpuStats(inventory, enabled), host_ref,
+                   dom0)
 
     @property
     def host_uuid(self):
@@ -61,8 +75,8 @@ class Builder:
     def sync(self):
         """Bring the pools up to date after this Builder's own writes (one
         event.from): a claim whose VGPUs now show gives way to them."""
-        self.stats.update(lambda inventory: reader.refresh(self.client,
-                                                           inventory))
+        self.stats.update(lambda inventory: reader.refresh(
+            self.client, inventory, self.dom0))
 
     def start(self, instance, vm):
         """Start the VM on this host; the claim follows XAPI's choice.
