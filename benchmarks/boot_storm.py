@@ -29,8 +29,6 @@ import threading
 from nova_xenapi_vgpu import exception
 from nova_xenapi_vgpu import tags
 from nova_xenapi_vgpu.host import identity
-from nova_xenapi_vgpu.host import reader
-from nova_xenapi_vgpu.pci import stats as statslib
 from nova_xenapi_vgpu.simulator import profiles
 from nova_xenapi_vgpu.simulator import server
 from nova_xenapi_vgpu.vgpu_types import alias as aliaslib
@@ -125,8 +123,8 @@ class Storm:
     def __init__(self, client, host, seed):
         self.client, self.host = client, host
         self.aliases = aliases()
-        self.stats = statslib.VgpuStats(reader.read_inventory(client, host))
-        self.builder = lifecycle.Builder(client, self.stats, host)
+        self.builder = lifecycle.Builder.for_host(client, host)
+        self.stats = self.builder.stats
         self.random = random.Random(seed)
         self.counts = collections.Counter()
         self.refusals = []
