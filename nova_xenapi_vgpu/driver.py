@@ -39,10 +39,12 @@ class VgpuHost:
     """One compute host's vGPUs: pools, claims and the VM path."""
 
     def __init__(self, client, host_ref, aliases, enabled=(),
-                 spec_key='pci_passthrough:alias'):
+                 spec_key='pci_passthrough:alias', standard_type=None):
         self.client = client
         self.aliases = aliases
+        self.enabled = enabled
         self.spec_key = spec_key
+        self.standard_type = standard_type
         self.builder = lifecycle.Builder.for_host(client, host_ref, enabled)
 
     @classmethod
@@ -55,7 +57,8 @@ class VgpuHost:
         host = identity.resolve_host(client, conf.xenserver.host_uuid)
         return cls(client, host, aliaslib.parse_aliases(
             conf.vgpu.alias, conf.vgpu.numa_policy),
-            conf.vgpu.enabled_vgpu_types, conf.vgpu.flavor_extra_spec_key)
+            conf.vgpu.enabled_vgpu_types, conf.vgpu.flavor_extra_spec_key,
+            conf.vgpu.placement_standard_type)
 
     @property
     def stats(self):
@@ -66,6 +69,16 @@ class VgpuHost:
         """``get_available_resource``'s ``pci_passthrough_devices``."""
         self.builder.sync()
         return json.dumps([s.as_nova_device() for s in self.stats.devices()])
+
+    def update_provider_tree(self, provider_tree, nodename,
+                             allocations=None):
+        """The pGPUs as child providers of ``nodename`` (see
+        placement.tree; needs the ``placement`` extra)."""
+        from nova_xenapi_vgpu.placement import tree  # os-traits: optional
+        self.builder.sync()
+        tree.update_provider_tree(self.stats.inventory, provider_tree,
+                                  nodename, self.enabled, self.standard_type,
+                                  allocations)
 
     def requests(self, extra_specs):
         """The flavor's vGPU requests (other aliases are Nova's).
@@ -152,6 +165,12 @@ class VgpuDriverMixin:
         """The part of the resources the PCI framework reads."""
         return {'pci_passthrough_devices':
                 self.vgpu_host.pci_passthrough_devices()}
+
+    def update_provider_tree(self, provider_tree, nodename,
+                             allocations=None):
+        """Report this host's pGPUs and vGPU types to Placement."""
+        self.vgpu_host.update_provider_tree(provider_tree, nodename,
+                                            allocations)
 
     def spawn(self, context, instance, image_meta, injected_files,
               admin_password, allocations, network_info=None,

@@ -5,6 +5,7 @@ import warnings
 
 import pytest
 from nova import objects
+from nova.compute import provider_tree
 from oslo_config import cfg
 
 from nova_xenapi_vgpu import conf as conflib
@@ -129,3 +130,22 @@ def test_spawn_keeps_a_required_numa_policy_with_the_plugins_topology(sim):
                     {'pci_passthrough:alias': 't4:1'}, cells=[0])
     compute.spawn(None, near, None, [], None, None)
     assert xapi.VM.get_power_state(compute.vms[near.uuid]) == 'Running'
+
+
+def test_update_provider_tree_reports_the_pgpus_under_the_node(m60_sim):
+    conf = make_conf(m60_sim)
+    conf.set_override('placement_standard_type', 'GRID M60-4Q',
+                      group='vgpu')
+    compute = Driver(driver.VgpuHost.from_conf(conf),
+                     login(m60_sim.url).xenapi)
+    providers = provider_tree.ProviderTree()
+    providers.new_root('n', '00000000-0000-0000-0000-00000000000a')
+    compute.update_provider_tree(providers, 'n', allocations={})
+    children = [providers.data(u) for u in providers.get_provider_uuids(
+        'n')[1:]]
+    assert sorted(c.name for c in children) == [
+        'n_pci_0000_86_00_0', 'n_pci_0000_87_00_0']
+    classes = set(children[0].inventory)
+    assert 'VGPU' in classes
+    assert 'CUSTOM_VGPU_GRID_M60_8Q' in classes
+    assert 'CUSTOM_VGPU_GRID_M60_4Q' not in classes

@@ -186,6 +186,16 @@ def test_the_cli_syncs_a_host_and_then_writes_nothing(tmp_path, service):
     assert again.stdout.strip().endswith(', 0 writes')
 
 
+def test_the_cli_refuses_a_standard_type_the_host_lacks(tmp_path, service):
+    with server.Simulator() as sim:
+        result = vgpu_cli(sim, tmp_path, *SYNC, service.endpoint_override,
+                          extra='placement_standard_type = GRID M60-4B\n')
+    assert result.returncode == 2
+    assert ('[vgpu] placement_standard_type: this host offers no GRID '
+            'M60-4B; did you mean') in result.stderr
+    assert 'Traceback' not in result.stderr
+
+
 def test_the_cli_names_a_placement_it_cannot_reach(tmp_path):
     with server.Simulator() as sim:
         result = vgpu_cli(sim, tmp_path, *SYNC, 'http://127.0.0.1:9')

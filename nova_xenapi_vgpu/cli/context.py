@@ -171,10 +171,9 @@ class Context:
         one warning per enabled type the host does not offer."""
         inventory = inventory or self.inventory()
         enabled = self.conf.vgpu.enabled_vgpu_types
-        for name, close in typeslib.missing(inventory, enabled):
-            hint = '; did you mean %s?' % ' or '.join(close) if close else ''
-            self.warn('[vgpu] enabled_vgpu_types: this host offers no %s%s'
-                      % (name, hint))
+        for message in typeslib.missing(inventory, enabled,
+                                        '[vgpu] enabled_vgpu_types'):
+            self.warn(message)
         return statslib.VgpuStats(inventory, enabled)
 
     def warn(self, message):

@@ -8,6 +8,7 @@ from cliff import command
 
 from nova_xenapi_vgpu.cli import context
 from nova_xenapi_vgpu.cli.simulator import listen_address
+from nova_xenapi_vgpu.vgpu_types import types as typeslib
 
 
 def _needs(extra):
@@ -44,6 +45,11 @@ class Sync(command.Command):
         from nova_xenapi_vgpu.placement import tree
         ctx = self.app.context
         inventory = ctx.inventory()
+        standard = ctx.conf.vgpu.placement_standard_type
+        for message in typeslib.missing(
+                inventory, [standard] if standard else [],
+                '[vgpu] placement_standard_type'):
+            context.usage_error(message)
         node = parsed_args.nodename or inventory.host_name
         auth = loading.load_auth_from_argparse_arguments(parsed_args)
         reporter = sync.Reporter(adapter.Adapter(
@@ -56,7 +62,8 @@ class Sync(command.Command):
             providers.new_root(node, reporter.find(node) or str(uuid.uuid5(
                 tree.NAMESPACE, inventory.host_uuid)))
             tree.update_provider_tree(inventory, providers, node,
-                                      ctx.conf.vgpu.enabled_vgpu_types)
+                                      ctx.conf.vgpu.enabled_vgpu_types,
+                                      standard)
             reporter.sync(providers, node)
         except (sync.PlacementError, exceptions.ClientException) as exc:
             context.usage_error('placement sync: %s' % exc)

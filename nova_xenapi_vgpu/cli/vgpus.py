@@ -72,18 +72,14 @@ class CheckConfig(command.Command):
         for alias in aliases.values():
             wanted = [t for spec in alias.specs
                       for t in spec.get('vgpu_types', ())]
-            for name, close in typeslib.missing(inventory, wanted):
-                ctx.warn(_missing('alias %s' % alias.name, name, close))
+            for message in typeslib.missing(inventory, wanted,
+                                            'alias %s' % alias.name):
+                ctx.warn(message)
         self.app.stdout.write('%d alias(es) valid; %d vGPU type(s) offered '
                               'on %s\n' % (len(aliases), len(
                                   typeslib.offered(inventory)),
                                   inventory.host_name))
         return 0
-
-
-def _missing(where, name, close):
-    hint = '; did you mean %s?' % ' or '.join(close) if close else ''
-    return '%s: this host offers no %s%s' % (where, name, hint)
 
 
 class Plan(show.ShowOne):

@@ -55,6 +55,24 @@ The default shares Nova's PCI passthrough key, so one spec can ask for PCI
 devices and vGPUs together.
 """),
     cfg.StrOpt(
+        'placement_standard_type',
+        help="""
+The vGPU type reported to Placement as the standard ``VGPU`` resource
+class; every other type keeps its own class, ``CUSTOM_VGPU_<model>``.
+
+For hosts that offer one type, so that flavors ask for ``resources:VGPU=1``
+as with Nova's libvirt driver.
+
+Possible values:
+
+* Unset (default): every type is reported under its own custom class.
+* A model name as XAPI reports it, e.g. ``GRID M60-4Q``.
+
+Related options:
+
+* ``enabled_vgpu_types``
+"""),
+    cfg.StrOpt(
         'numa_policy',
         default='legacy',
         choices=[

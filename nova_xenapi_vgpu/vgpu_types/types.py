@@ -35,10 +35,15 @@ def offered(inventory, enabled=()):
         s.vgpu_type.model_name))
 
 
-def missing(inventory, names):
-    """``(name, close matches)`` for each name no pGPU here has enabled."""
-    known = {inventory.types[t].model_name
-             for p in inventory.pgpus.values()
-             for t in p.enabled_VGPU_types if t in inventory.types}
-    return [(name, difflib.get_close_matches(name, sorted(known), 3, 0.6))
-            for name in names if name not in known]
+def missing(inventory, names, where):
+    """``<where>: this host offers no <name>[; did you mean ...?]`` for
+    each name no pGPU here has enabled."""
+    known = sorted({inventory.types[t].model_name
+                    for p in inventory.pgpus.values()
+                    for t in p.enabled_VGPU_types if t in inventory.types})
+    messages = []
+    for name in (n for n in names if n not in known):
+        close = difflib.get_close_matches(name, known, 3, 0.6)
+        hint = '; did you mean %s?' % ' or '.join(close) if close else ''
+        messages.append('%s: this host offers no %s%s' % (where, name, hint))
+    return messages
