@@ -14,14 +14,15 @@ Usage: python benchmarks/claims.py [--repeat 200]
 import argparse
 import math
 import time
+import types
 
-from nova_xenapi_vgpu.host import inventory as inventorylib
+from nova_xenapi_vgpu.host import reader
 from nova_xenapi_vgpu.pci import stats as statslib
+from nova_xenapi_vgpu.simulator import events
 from nova_xenapi_vgpu.simulator import profiles
 from nova_xenapi_vgpu.simulator import world
 from nova_xenapi_vgpu.vgpu_types import alias as aliaslib
 from nova_xenapi_vgpu.vgpu_types import requests as requestslib
-from nova_xenapi_vgpu.xapi import records
 
 SLOTS_PER_M60 = 75
 ALIASES = aliaslib.parse_aliases([
@@ -35,15 +36,8 @@ def inventory(slots):
     pgpus = math.ceil(slots / SLOTS_PER_M60)
     db = world.build(profiles.generate(1, pgpus, 'breadth_first'))
     host = next(iter(db.objects['host']))
-
-    def read(cls, name):
-        return records.decode_all(cls, {r: db.record(name, r)
-                                        for r in db.objects[name]})
-    return inventorylib.HostInventory(
-        host, read(records.GpuGroup, 'GPU_group'), read(records.Pgpu, 'PGPU'),
-        read(records.VgpuType, 'VGPU_type'), read(records.Vgpu, 'VGPU'),
-        read(records.PciDevice, 'PCI'),
-        host=records.Host.from_xapi(host, db.record('host', host)))
+    return reader.from_snapshot(host, events.event_from(
+        types.SimpleNamespace(db=db), list(reader.ORDER), '', 0))
 
 
 def per_request(func, repeat):

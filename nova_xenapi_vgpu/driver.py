@@ -7,6 +7,8 @@ Nova driver hook          call
 ========================  ===============================================
 ``init_host``             ``VgpuHost.from_conf(conf)``, ``reconcile``
 ``get_available_resource``  ``pci_passthrough_devices()`` (a JSON string)
+``update_provider_tree``  ``update_provider_tree`` (a child provider
+                          per pGPU, for Placement)
 ``spawn``                 ``spawn`` (claim, VGPU.create, start_on,
                           rollback on any failure)
 ``power_off`` / ``_on``   ``power_off`` / ``power_on`` (the claim stays)

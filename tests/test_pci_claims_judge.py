@@ -9,21 +9,22 @@ claim code: it builds the simulator's world and starts VMs.
 
 import itertools
 import random
+import types
 
 import pytest
 
 from nova_xenapi_vgpu import exception
 from nova_xenapi_vgpu import tags
-from nova_xenapi_vgpu.host import inventory as inventorylib
+from nova_xenapi_vgpu.host import reader
 from nova_xenapi_vgpu.pci import stats as statslib
 from nova_xenapi_vgpu.simulator import boot
+from nova_xenapi_vgpu.simulator import events
 from nova_xenapi_vgpu.simulator import gpu
 from nova_xenapi_vgpu.simulator import vm as vmlib
 from nova_xenapi_vgpu.simulator import world
 from nova_xenapi_vgpu.simulator.errors import XapiFailure
 from nova_xenapi_vgpu.vgpu_types import alias as aliaslib
 from nova_xenapi_vgpu.vgpu_types import requests as requestslib
-from nova_xenapi_vgpu.xapi import records
 
 M60 = ('GRID M60-4Q', 'GRID M60-8Q', 'GRID M60-2Q', 'passthrough')
 T4 = ('GRID T4-8Q', 'GRID T4-4Q')
@@ -107,15 +108,8 @@ def honoured_in_every_order(profile, resident, claims):
 
 def inventory_of(db, host):
     """The simulator's records as a host inventory (no XML-RPC here)."""
-    def read(cls, xapi_class):
-        return records.decode_all(cls, {
-            ref: db.record(xapi_class, ref)
-            for ref in db.objects[xapi_class]})
-    return inventorylib.HostInventory(
-        host, read(records.GpuGroup, 'GPU_group'), read(records.Pgpu, 'PGPU'),
-        read(records.VgpuType, 'VGPU_type'), read(records.Vgpu, 'VGPU'),
-        read(records.PciDevice, 'PCI'),
-        host=records.Host.from_xapi(host, db.record('host', host)))
+    return reader.from_snapshot(host, events.event_from(
+        types.SimpleNamespace(db=db), list(reader.ORDER), '', 0))
 
 
 def pools_accept(profile, resident, claims):

@@ -32,9 +32,16 @@ def read_inventory(client, host_ref, dom0=None):
     :raises: XapiError, XapiConnectionError, RecordError, PluginError.
     """
     batch = client.event_from(list(ORDER), '', 0.0)
+    return _with_topology(from_snapshot(host_ref, batch), None, dom0)
+
+
+def from_snapshot(host_ref, batch):
+    """The inventory in an ``event.from`` answer to an empty token.
+
+    :raises: RecordError for a record lacking what the project needs.
+    """
     empty = inventorylib.HostInventory(host_ref, {}, {}, {}, {}, {})
-    return _with_topology(apply(empty, batch['events'], batch['token']),
-                          None, dom0)
+    return apply(empty, batch['events'], batch['token'])
 
 
 def refresh(client, inventory, dom0=None):

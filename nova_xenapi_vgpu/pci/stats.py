@@ -317,8 +317,8 @@ class VgpuStats:
         if self._inventory.topology is None:
             return ("this host's NUMA nodes are unknown (the dom0 plugin "
                     'did not answer)')
-        return 'a GPU group spanning NUMA nodes promises none (see ' \
-               'gpu-groups split)'
+        return ('a GPU group spanning NUMA nodes promises none (see '
+                'gpu-groups split)')
 
     def _filter_numa(self, pools, request, numa_cells):
         """Nova's NUMA policies (nova/pci/stats.py), pool by pool."""
