@@ -193,15 +193,9 @@ class PlacementWay:
             self.counts['refused'] += 1
             return
         pgpu_ref = self.pgpu_of[allocation]
-        type_ref = next(r for r, t in self.inventory.types.items()
-                        if t.model_name == model)
         vm = new_vm(self.client, 'placement-%d' % index)
-        for device in range(count):
-            self.client.call(
-                'VGPU.create', vm, self.inventory.pgpus[pgpu_ref].GPU_group,
-                str(device), {}, type_ref)
         try:
-            self.client.call('VM.start', vm, False, False)
+            self._start(vm, pgpu_ref, model, count)
         except exception.XapiError:
             self.counts['overcommit'] += 1
             self.placement.delete('/allocations/%s' % consumer,
@@ -214,6 +208,16 @@ class PlacementWay:
         if numa:
             judge_numa(self.counts, self.inventory, fitted, resident)
             self.cells.use(fitted)
+
+    def _start(self, vm, pgpu_ref, model, count):
+        """VGPUs in the allocated pGPU's group; XAPI picks at start."""
+        type_ref = next(r for r, t in self.inventory.types.items()
+                        if t.model_name == model)
+        for device in range(count):
+            self.client.call(
+                'VGPU.create', vm, self.inventory.pgpus[pgpu_ref].GPU_group,
+                str(device), {}, type_ref)
+        self.client.call('VM.start', vm, False, False)
 
     def _allocate(self, consumer, model, count):
         root = self.providers.data(self.node).uuid
