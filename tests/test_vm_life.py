@@ -163,9 +163,9 @@ def test_non_nvidia_vgpus_are_not_live_migrated(sim):
     client.close()
 
 
-MIGRATE_FAULTS = ['VGPU.get_all_records_where', 'VGPU_type.get_record',
-                  'VM.assert_can_boot_here', 'Async.VM.pool_migrate',
-                  'VM.pool_migrate', 'VM.pool_migrate@plug']
+MIGRATE_FAULTS = ['VGPU.get_all_records_where', 'VM.assert_can_boot_here',
+                  'Async.VM.pool_migrate', 'VM.pool_migrate',
+                  'VM.pool_migrate@plug']
 
 
 @pytest.mark.parametrize('method', MIGRATE_FAULTS)

@@ -108,12 +108,12 @@ class Migrate(_VmCommand):
     def act(self, ctx, vm, instance, parsed_args):
         source = _builder(ctx, ctx.host_of(vm) or ctx.host_ref)
         target = _builder(ctx, ctx.resolve_host_name(parsed_args.host))
-        vgpus = vgpulib.of_instance(ctx.client, vm, instance)
-        if parsed_args.live:
-            vgpulib.assert_movable(ctx.client, vm, vgpus, 'live-migrate')
-        demand = vgpulib.demand_of(vgpus)
         if parsed_args.dry_run:
-            target.stats.claim_demand(instance, demand)
+            vgpus = vgpulib.of_instance(ctx.client, vm, instance)
+            if parsed_args.live:
+                vgpulib.assert_movable(source.stats.inventory, vm, vgpus,
+                                       'live-migrate')
+            target.stats.claim_demand(instance, vgpulib.demand_of(vgpus))
             target.stats.free(instance)
             return 'the move would be accepted'
         if parsed_args.live:

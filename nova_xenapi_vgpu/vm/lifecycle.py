@@ -138,7 +138,8 @@ class Builder:
         :raises: OperationRefused, XapiError, XapiConnectionError.
         """
         vgpus = vgpulib.of_instance(self.client, vm, instance)
-        vgpulib.assert_movable(self.client, vm, vgpus, 'suspend')
+        vgpulib.assert_movable(self.stats.inventory, vm, vgpus,
+                               'suspend')
         self.client.call_async('VM.suspend', vm)
 
     def resume(self, vm):
@@ -156,7 +157,8 @@ class Builder:
                  XapiError, XapiConnectionError.
         """
         vgpus = vgpulib.of_instance(self.client, vm, instance)
-        vgpulib.assert_movable(self.client, vm, vgpus, 'live-migrate')
+        vgpulib.assert_movable(self.stats.inventory, vm, vgpus,
+                               'live-migrate')
         destination.stats.claim_demand(instance, vgpulib.demand_of(vgpus))
         try:
             self.client.call('VM.assert_can_boot_here', vm,
@@ -203,17 +205,14 @@ class Builder:
             raise exception.OperationRefused(
                 operation='move', vm=vm, reason='it runs; resize and cold '
                 'migration move a stopped VM')
-        demand = vgpulib.demand_of(vgpus)
-        self.detach(instance, vm)
-        return demand
+        self.detach(instance, vm, vgpus)
+        return vgpulib.demand_of(vgpus)
 
     def move_in(self, instance, vm, requests, numa_cells=None):
         """Resize, cold migration, evacuation: the VM's vGPUs are made
         anew from a claim on this host (upstream Nova lost them here).
         VGPUs another host tagged for the instance are replaced."""
-        stale = vgpulib.of_instance(self.client, vm, instance)
-        if stale:
-            vgpulib.destroy(self.client, vm, instance)
+        vgpulib.destroy(self.client, vm, instance)
         return self.attach(instance, vm, requests, numa_cells)
 
     def restore(self, instance, vm, demand):
@@ -225,12 +224,12 @@ class Builder:
         self.stats.claim_demand(instance, demand)
         return self._make(instance, vm, self.stats.devices_of(instance))
 
-    def detach(self, instance, vm):
+    def detach(self, instance, vm, vgpus=None):
         """Destroy the instance's VGPUs (a halted VM) and free its claim.
 
         :raises: VgpuAttachRefused when the VM runs.
         """
-        destroyed = vgpulib.destroy(self.client, vm, instance)
+        destroyed = vgpulib.destroy(self.client, vm, instance, vgpus)
         self.stats.free(instance)
         self.sync()
         return destroyed

@@ -78,12 +78,14 @@ def of_instance(client, vm, instance):
             if v.other_config.get(tags.INSTANCE) == instance}
 
 
-def destroy(client, vm, instance):
+def destroy(client, vm, instance, vgpus=None):
     """Destroy the instance's VGPUs on ``vm`` (a halted VM); idempotent.
+    ``vgpus``: ``of_instance``'s answer, where the caller has it.
 
     :raises: VgpuAttachRefused for a running VM; XapiError.
     """
-    vgpus = of_instance(client, vm, instance)
+    if vgpus is None:
+        vgpus = of_instance(client, vm, instance)
     if any(v.currently_attached for v in vgpus.values()):
         raise exception.VgpuAttachRefused(
             vm=vm, reason='it runs; stop it first (its vGPUs stay)')
@@ -156,21 +158,19 @@ def demand_of(vgpus):
         vgpus.values(), key=lambda v: int(v.device)))
 
 
-def assert_movable(client, vm, vgpus, operation):
+def assert_movable(inventory, vm, vgpus, operation):
     """Only NVIDIA vGPUs on pGPUs with NVIDIA's compatibility metadata
-    suspend or live-migrate (xapi_vm_lifecycle.ml, check_vgpu).
+    suspend or live-migrate (xapi_vm_lifecycle.ml, check_vgpu); the
+    inventory of the host the VM runs on has both.
 
     :raises: OperationRefused naming the vGPU type and the way out.
     """
-    types = records.decode_all(records.VgpuType, {
-        ref: client.call('VGPU_type.get_record', ref)
-        for ref in {v.type for v in vgpus.values()}})
     for vgpu in vgpus.values():
-        vgpu_type = types[vgpu.type]
+        vgpu_type = inventory.types[vgpu.type]
         nvidia = vgpu_type.implementation in ('nvidia', 'nvidia_sriov')
-        metadata = vgpu.resident_on and client.call(
-            'PGPU.get_compatibility_metadata', vgpu.resident_on)
-        if not nvidia or 'nvidia' not in (metadata or {}):
+        pgpu = inventory.pgpus.get(vgpu.resident_on)
+        metadata = pgpu.compatibility_metadata if pgpu else {}
+        if not nvidia or 'nvidia' not in metadata:
             hint = ('; use a cold migration' if operation == 'live-migrate'
                     else '; stop it instead')
             raise exception.OperationRefused(
