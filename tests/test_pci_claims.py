@@ -7,7 +7,7 @@ import time
 import pytest
 
 from nova_xenapi_vgpu import exception
-from nova_xenapi_vgpu.pci import placement
+from nova_xenapi_vgpu.pci import pgpu_choice
 from nova_xenapi_vgpu.pci import stats as statslib
 from nova_xenapi_vgpu.vgpu_types import alias as aliaslib
 from nova_xenapi_vgpu.vgpu_types import requests as requestslib
@@ -288,11 +288,11 @@ def test_the_search_is_memoised_on_host_shapes():
     group = host.group('m60', 'breadth_first')
     for bus in range(8):
         host.pgpu(group, '0000:%02x:00.0' % (0x80 + bus))
-    model = placement.from_inventory(host.inventory())
+    model = pgpu_choice.from_inventory(host.inventory())
     demands = [((group, type_ref('GRID M60-1Q')),)] * 30
-    search = placement._Search(10 ** 6, model.algorithms)
+    search = pgpu_choice._Search(10 ** 6, model.algorithms)
     assert search.failing_order(model.shape,
-                                placement.as_pending(demands)) is None
+                                pgpu_choice.as_pending(demands)) is None
     # Eight alike pGPUs are one shape: the states stay few.
     assert len(search.memo) < 200
 

@@ -13,6 +13,7 @@ from nova_xenapi_vgpu import exception
 from nova_xenapi_vgpu.conf import vgpu
 from nova_xenapi_vgpu.conf import xenserver
 from nova_xenapi_vgpu.vgpu_types import alias as aliaslib
+from nova_xenapi_vgpu.vgpu_types import partition
 
 _MODULES = (xenserver, vgpu)
 
@@ -49,6 +50,7 @@ def validate(conf):
     _validate_url(conf.xenserver.connection_url)
     _validate_ca_file(conf.xenserver.ca_file)
     aliaslib.parse_aliases(conf.vgpu.alias, conf.vgpu.numa_policy)
+    partition.parse(conf.vgpu.pgpu_types)
 
 
 def plain_reason(exc):

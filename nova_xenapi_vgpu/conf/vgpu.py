@@ -45,6 +45,25 @@ Related options:
 
 * ``flavor_extra_spec_key``, ``numa_policy``
 """),
+    cfg.MultiStrOpt(
+        'pgpu_types',
+        default=[],
+        help="""
+Which pGPUs serve which vGPU type, as Nova's libvirt driver partitions
+pGPUs (``[devices] enabled_mdev_types`` and ``[mdev_<type>]
+device_addresses``). ``gpu-groups pin --apply`` enables only that type on
+each named pGPU, so that a pinned pGPU holds one type and the PCI devices
+reported for it say so.
+
+Give the option once per type:
+``GRID M60-4Q = 0000:86:00.0, 0000:87:00.0``. Addresses are those of the
+pGPUs on every pool member (identical boards share them); pGPUs not named
+keep every enabled type.
+
+Related options:
+
+* ``enabled_vgpu_types``
+"""),
     cfg.StrOpt(
         'flavor_extra_spec_key',
         default='pci_passthrough:alias',

@@ -4,7 +4,8 @@ XAPI puts a vGPU on any pGPU of its group, so a group whose pGPUs span
 NUMA nodes cannot promise locality. A split proposes one group per NUMA
 node (or per pGPU, which makes XAPI's choice exact): the pGPUs of the
 group's first node (or its first pGPU) stay, the others move to new
-groups. Only idle pGPUs move (XAPI refuses to move a busy one).
+groups. Only idle pGPUs move (XAPI refuses to move a busy one), and none
+of a group a stopped instance of this host owes vGPUs in.
 """
 
 import dataclasses
@@ -25,6 +26,9 @@ class Move:
 def propose(inventory, by='numa', short_name=str):
     """The moves that split every group of this host ``by`` numa|pgpu."""
     moves = []
+    # A stopped instance may start on any pGPU of its group: none moves.
+    owed_groups = {v.GPU_group for vgpus in inventory.stopped().values()
+                   for v in vgpus}
     for group_ref, group in sorted(inventory.groups.items(),
                                    key=lambda g: g[1].name_label):
         members = sorted((p for p, r in inventory.pgpus.items()
@@ -33,12 +37,13 @@ def propose(inventory, by='numa', short_name=str):
         keys = [_key(inventory, p, by) for p in members]
         if len(set(keys)) < 2:
             continue
+        owed = group_ref in owed_groups
         for pgpu, key in zip(members, keys, strict=True):
             target = None if key == keys[0] else '%s %s' % (
                 short_name(group.name_label), _label(key, by))
             moves.append(Move(pgpu, inventory.address(pgpu),
                               inventory.numa_node(pgpu), group_ref, target,
-                              bool(inventory.allocated(pgpu))))
+                              owed or bool(inventory.allocated(pgpu))))
     return moves
 
 

@@ -4,10 +4,11 @@ Built from a host inventory (plain records): one slot per vGPU a pGPU
 could hold of each enabled type. Pools group slots like Nova's (vendor,
 product, NUMA node, device type) plus the vGPU type and GPU group.
 ``support_requests``, ``apply_requests``, ``consume_requests`` and
-``free`` keep Nova's names; whether a claim is accepted is decided by
-XAPI's own pGPU choice, modelled in ``placement.py``, over every order in
-which this host's pending VMs (claimed, or stopped but owed their vGPUs)
-may start. Pools with a NUMA node exist only where XAPI cannot break the
+``free`` keep Nova's names; whether a claim is accepted is decided in
+``pgpu_choice.py``: per-pGPU arithmetic in pinned groups (one pGPU of the
+group on this host), XAPI's own pGPU choice over every order in which the
+VMs owed vGPUs in the same shared groups (claimed, or stopped) may start
+elsewhere. Pools with a NUMA node exist only where XAPI cannot break the
 locality: a group whose pGPUs here span nodes gives pools with none.
 """
 
@@ -19,7 +20,7 @@ from oslo_log import log as logging
 
 from nova_xenapi_vgpu import exception
 from nova_xenapi_vgpu import tags
-from nova_xenapi_vgpu.pci import placement
+from nova_xenapi_vgpu.pci import pgpu_choice
 from nova_xenapi_vgpu.vgpu_types import devices as deviceslib
 
 LOG = logging.getLogger(__name__)
@@ -72,10 +73,11 @@ class Claim:
 class VgpuStats:
     """This host's vGPU pools and claims; safe under concurrent callers."""
 
-    def __init__(self, inventory, enabled=(), budget=None):
+    def __init__(self, inventory, enabled=(), budget=None, seconds=None):
         self._lock = threading.RLock()
         self._enabled = tuple(enabled)
-        self._budget = budget or placement.DEFAULT_BUDGET
+        self._budget = budget or pgpu_choice.DEFAULT_BUDGET
+        self._seconds = seconds or pgpu_choice.DEFAULT_SECONDS
         self._claims = {}
         self._inventory = None
         self._version = 0  # counts changes of claims and inventory
@@ -282,13 +284,12 @@ class VgpuStats:
 
     def _plan(self, requests, numa_cells):
         """The demand (group, type per vGPU) to claim, or ClaimRefused."""
-        options = [self._options(r, numa_cells) for r in requests]
+        options = [itertools.combinations_with_replacement(
+            self._options(r, numa_cells), r.count) for r in requests]
         first_failure = None
         for choice in itertools.islice(itertools.product(*options),
                                        MAX_COMBINATIONS):
-            demand = tuple(pair for request, pair in zip(requests, choice,
-                                                         strict=True)
-                           for _ in range(request.count))
+            demand = tuple(pair for pairs in choice for pair in pairs)
             reason = self._refusal(demand)
             if reason is None:
                 return demand
@@ -311,7 +312,12 @@ class VgpuStats:
                            ', '.join(map(str, numa_cells)),
                            request.numa_policy, request.alias_name,
                            self._numa_hint()))
-        return list(dict.fromkeys((p.group_ref, p.type_ref) for p in pools))
+        pinned = self._host().pinned
+        ranked = sorted(enumerate(pools), key=lambda item: (
+            _locality(item[1], numa_cells), item[1].group_ref in pinned
+            and (item[1].count == 0, item[1].count), item[0]))
+        return list(dict.fromkeys((p.group_ref, p.type_ref)
+                                  for _, p in ranked))
 
     def _numa_hint(self):
         if self._inventory.topology is None:
@@ -338,12 +344,10 @@ class VgpuStats:
             return [p for p in pools
                     if p.key.numa_node is not None and sockets.get(
                         p.key.numa_node) in wanted]
-        legacy = [p for p in pools if p.key.numa_node in cells
-                  or p.key.numa_node is None]
-        if policy == 'legacy' or sum(p.count for p in legacy) >= (
-                request.count):
-            return legacy
-        return sorted(pools, key=lambda p: p.key.numa_node not in cells)
+        if policy == 'preferred':
+            return pools  # every pool; _options ranks the local ones first
+        return [p for p in pools if p.key.numa_node in cells
+                or p.key.numa_node is None]
 
     def _sockets(self):
         """NUMA node -> socket, or None when the host does not say."""
@@ -358,12 +362,23 @@ class VgpuStats:
         reason = self._mix_refusal(demand)
         if reason:
             return reason
-        pending = self._pending()
-        order = placement.failing_order(
-            self._host(), [d for _, d in pending] + [demand], self._budget)
+        host, pending = self._host(), self._pending()
+        stranded = pgpu_choice.pinned_refusal(host, pending, demand)
+        if stranded is not None:
+            return _explain_stranded(stranded, self._inventory)
+        shared = tuple(p for p in demand if p[0] not in host.pinned)
+        if not shared:
+            return None
+        groups = {group for group, _ in shared}
+        competing = [(label, tuple(p for p in d if p[0] in groups))
+                     for label, d in pending]
+        competing = [(label, d) for label, d in competing if d]
+        order = pgpu_choice.failing_order(
+            host, [d for _, d in competing] + [shared], self._budget,
+            self._seconds)
         if order is None:
             return None
-        return _explain(order, pending, demand, self._inventory)
+        return _explain(order, competing, shared, self._inventory)
 
     def _mix_refusal(self, demand):
         """compatible_types_in_vm: several vGPUs in one VM must allow it."""
@@ -398,7 +413,7 @@ class VgpuStats:
         """The host as XAPI's choice sees it; claims predicted onto it."""
         started = tuple(self._started_claims())
         host = self._per_inventory(('host', started), lambda: (
-            placement.from_inventory(self._inventory, started)))
+            pgpu_choice.from_inventory(self._inventory, started)))
         if with_claims:
             for _, demand in self._pending():
                 host = host.predict(demand)[0] or host
@@ -434,6 +449,34 @@ def _matches(pool, request):
                for k in ('vendor_id', 'product_id')):
             return True
     return False
+
+
+def _locality(pool, numa_cells):
+    """0 for a pool on the instance's NUMA cells (or with no cells)."""
+    return 0 if not numa_cells or pool.key.numa_node in numa_cells else 1
+
+
+def _explain_stranded(stranded, inventory):
+    """A pinned pGPU's refusal in words: what it holds and owes, to whom."""
+    def name(vgpu_type):
+        known = inventory.types.get(vgpu_type)
+        return known.model_name if known else vgpu_type
+    pgpu, owed = stranded.pgpu, stranded.owed
+    failed = next(i for i, (label, _) in enumerate(owed)
+                  if label == stranded.failed)
+    holds = 'nothing' if not pgpu.count else '%d x %s' % (
+        pgpu.count, name(pgpu.held))
+    before = ', '.join('%s (%s)' % (label, name(t))
+                       for label, t in owed[:failed]) or 'nothing more'
+    where = 'pinned pGPU %s' % (pgpu.address or pgpu.ref)
+    if stranded.by_request:
+        return '%s has no room for this request (%s): it holds %s and ' \
+            'owes %s' % (where, name(owed[failed][1]), holds, before)
+    return ('%s cannot hold what it already owes: %s (%s) does not fit '
+            'beside %s and %s; that instance is stranded (restore its '
+            'type, or move it) and blocks this pGPU only' % (
+                where, stranded.failed, name(owed[failed][1]), holds,
+                before))
 
 
 def _pool_order(key):

@@ -1,4 +1,4 @@
-"""XAPI's choice of pGPU, modelled; and the rule for accepting claims.
+"""Which pGPU a vGPU gets at start, and the rules for accepting claims.
 
 XAPI, not this plugin, picks the pGPU, when a VM starts (vgpuops.ml,
 allocate_vgpu_to_gpu): among the group's pGPUs on the host with room for
@@ -7,22 +7,32 @@ the type, ``depth_first`` takes the fullest (least remaining capacity),
 other. Among equally good pGPUs its order is not ours to know, so every
 tie is a choice the model must survive.
 
-The rule: a set of claims is accepted only if XAPI honours every one of
-them in every order the VMs may start in, whatever it does with ties,
+Pinned groups (one pGPU of the group on this host) leave XAPI no choice
+once the host is named (``VM.start_on``): a pinned pGPU owes every VGPU of
+its group on this host, resident, scheduled, halted or claimed, and a
+claim is accepted when those all fit, one type, within capacity: per-pGPU
+arithmetic, true in every start order (``pinned_refusal``).
+
+Shared groups: a set of claims is accepted only if XAPI honours every one
+of them in every order the VMs may start in, whatever it does with ties,
 given what is already resident; anything that passes is accepted (the
 check is exact, not conservative). It is decided by a search over start
-orders, memoised on canonical host states (pGPUs of a group that look
-alike are interchangeable), with a budget: past it the claim is refused
-as unprovable, never accepted unproven.
+orders of the VMs competing in the request's groups, memoised on
+canonical host states (pGPUs of a group that look alike are
+interchangeable), with a budget in states and in time: past it the claim
+is refused as unprovable, never accepted unproven.
 """
 
 import collections
 import dataclasses
+import functools
+import time
 
 from nova_xenapi_vgpu import exception
 
 PCI_ATTACHED = '<pci-device>'  # a pGPU passed through by other_config:pci
 DEFAULT_BUDGET = 200000
+DEFAULT_SECONDS = 1.0  # a shared-group search's time budget
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,6 +97,15 @@ class Host:
         pick = max if self.algorithms.get(group) == 'breadth_first' else min
         best = pick(room for room, _ in rooms)
         return [shape for room, shape in rooms if room == best]
+
+    @functools.cached_property
+    def pinned(self):
+        """``{group: pGPU index}`` of groups with one pGPU on this host."""
+        members = {}
+        for index, pgpu in enumerate(self.pgpus):
+            members.setdefault(pgpu.group, []).append(index)
+        return {group: indexes[0] for group, indexes in members.items()
+                if len(indexes) == 1}
 
     @property
     def shape(self):
@@ -170,10 +189,12 @@ class _Search:
     pGPU, not their number.
     """
 
-    def __init__(self, budget, algorithms):
+    def __init__(self, budget, algorithms, seconds=DEFAULT_SECONDS):
         self.budget = budget
         self.algorithms = algorithms
         self.memo = {}
+        self.seconds = seconds
+        self.deadline = time.monotonic() + seconds
 
     def outcomes(self, state, demand):
         """States XAPI may leave after starting a VM of ``demand``; None
@@ -203,8 +224,15 @@ class _Search:
         self.budget -= 1
         if self.budget < 0:
             raise exception.ClaimRefused(
-                reason='too many claims pending on this host to prove '
-                       'that XAPI honours them all')
+                reason='too many claims pending in these GPU groups to '
+                       'prove that XAPI honours them all (pin the pGPUs: '
+                       'gpu-groups pin)')
+        if self.budget % 256 == 0 and time.monotonic() > self.deadline:
+            raise exception.ClaimRefused(
+                reason='the search over start orders ran out of time '
+                       '(%.1f s) before proving that XAPI honours every '
+                       'claim in these GPU groups (pin the pGPUs: '
+                       'gpu-groups pin)' % self.seconds)
         result = None
         for demand, _ in pending:
             rest = _without(pending, demand)
@@ -231,10 +259,53 @@ def as_pending(demands):
     return tuple(sorted(collections.Counter(demands).items()))
 
 
-def failing_order(host, demands, budget=DEFAULT_BUDGET):
+def failing_order(host, demands, budget=DEFAULT_BUDGET,
+                  seconds=DEFAULT_SECONDS):
     """A start order of ``demands`` in which XAPI fails one, else None.
 
-    :raises: ClaimRefused when the search exceeds ``budget`` states.
+    :raises: ClaimRefused when the search exceeds ``budget`` states or
+             ``seconds``.
     """
-    search = _Search(budget, host.algorithms)
+    search = _Search(budget, host.algorithms, seconds)
     return search.failing_order(host.shape, as_pending(demands))
+
+
+THIS_REQUEST = 'this request'
+
+
+@dataclasses.dataclass(frozen=True)
+class Stranded:
+    """A pinned pGPU that cannot take what it owes: who owes what."""
+
+    pgpu: Pgpu
+    owed: tuple  # (label, type ref) in the order they were counted
+    failed: str  # the label of the first VGPU with no room
+
+    @property
+    def by_request(self):
+        """Whether this request, not what was owed before, has no room."""
+        return self.failed == THIS_REQUEST
+
+
+def pinned_refusal(host, pending, demand):
+    """The first pinned pGPU that cannot take, in any start order, what
+    it owes (``pending``: (label, demand) of VMs owed vGPUs) plus the
+    pinned part of ``demand``; None when every one can.
+
+    Only pGPUs ``demand`` asks for are judged: a stranded pGPU elsewhere
+    blocks nothing here.
+    """
+    wanted = {host.pinned[g] for g, _ in demand if g in host.pinned}
+    owed = {index: [] for index in wanted}
+    for label, vgpus in list(pending) + [(THIS_REQUEST, demand)]:
+        for group, vgpu_type in vgpus:
+            index = host.pinned.get(group)
+            if index in owed:
+                owed[index].append((label, vgpu_type))
+    for index in sorted(wanted, key=lambda i: host.pgpus[i].address):
+        pgpu = host.pgpus[index]
+        for label, vgpu_type in owed[index]:
+            if pgpu.remaining(vgpu_type) == 0:
+                return Stranded(host.pgpus[index], tuple(owed[index]), label)
+            pgpu = pgpu.take(vgpu_type)
+    return None

@@ -1,0 +1,239 @@
+"""Pinned pGPUs over the simulator: claims that survive stops, reboots,
+start orders, an admin's changes and stranded neighbours (issue 16)."""
+
+import itertools
+
+import pytest
+
+from nova_xenapi_vgpu import exception
+from nova_xenapi_vgpu.host import groups as groupslib
+from nova_xenapi_vgpu.host import identity
+from nova_xenapi_vgpu.host import pinning
+from nova_xenapi_vgpu.host import reader
+from nova_xenapi_vgpu.pci import stats as statslib
+from nova_xenapi_vgpu.simulator import server
+from nova_xenapi_vgpu.vgpu_types import alias as aliaslib
+from nova_xenapi_vgpu.vgpu_types import requests as requestslib
+from nova_xenapi_vgpu.vm import lifecycle
+from nova_xenapi_vgpu.xapi import session as sessionlib
+from tests.conftest import login
+from tests.pcihelpers import HostBuilder
+from tests.simhelpers import group_of
+from tests.simhelpers import new_vm
+from tests.simhelpers import vgpu_type
+
+ALIASES = aliaslib.parse_aliases([
+    '{"name": "2q", "vgpu_type": "GRID M60-2Q"}',
+    '{"name": "4q", "vgpu_type": "GRID M60-4Q"}',
+    '{"name": "8q", "vgpu_type": "GRID M60-8Q"}',
+    '{"name": "t4", "vgpu_type": "GRID T4-4Q"}'])
+
+
+def ask(spec):
+    return requestslib.requests_from_spec(spec, ALIASES)[0]
+
+
+def _world(profile, pin, algorithm='breadth_first'):
+    sim = server.Simulator(profile).start()
+    xapi = login(sim.url).xenapi
+    xapi.GPU_group.set_allocation_algorithm(group_of(xapi, 'M60'),
+                                            algorithm)
+    client = sessionlib.XapiClient(sim.url, 'root', 'xenroot',
+                                   retry_interval=0.01)
+    if pin:
+        pool = pinning.read_pool(client)
+        pinning.apply(client, pool, pinning.propose(pool))
+    host = identity.resolve_host(client)
+    builder = lifecycle.Builder(client, statslib.VgpuStats(
+        reader.read_inventory(client, host)), host)
+    return sim, xapi, builder
+
+
+@pytest.fixture
+def pinned_m60():
+    sim, xapi, builder = _world('m60', pin=True)
+    yield xapi, builder
+    builder.client.close()
+    sim.stop()
+
+
+@pytest.fixture
+def pinned_mixed():
+    sim, xapi, builder = _world('mixed', pin=True)
+    yield xapi, builder
+    builder.client.close()
+    sim.stop()
+
+
+@pytest.fixture
+def shared_mixed():
+    sim, xapi, builder = _world('mixed', pin=False)
+    yield xapi, builder
+    builder.client.close()
+    sim.stop()
+
+
+def build_abc(xapi, builder):
+    """A (4Q) and B (2Q) running, C (2Q) claimed and attached, halted."""
+    vms = {name: new_vm(xapi, name) for name in 'ABC'}
+    builder.build('A', vms['A'], ask('4q:1'))
+    builder.build('B', vms['B'], ask('2q:1'))
+    builder.attach('C', vms['C'], ask('2q:1'))
+    return vms
+
+
+def running(xapi, vms):
+    return sorted(n for n, vm in vms.items()
+                  if xapi.VM.get_power_state(vm) == 'Running')
+
+
+def test_pinning_makes_one_group_per_pgpu_and_is_idempotent(pinned_m60):
+    xapi, builder = pinned_m60
+    groups = {xapi.PGPU.get_GPU_group(p) for p in xapi.PGPU.get_all()}
+    assert len(groups) == 2
+    pool = pinning.read_pool(builder.client)
+    assert pinning.propose(pool) == []
+    assert pinning.layout(builder.stats.inventory) == {}
+
+
+def test_a_stop_cannot_strand_an_accepted_instance(pinned_m60):
+    """Item 1: stop A, start C then A; C cannot take A's pGPU."""
+    xapi, builder = pinned_m60
+    vms = build_abc(xapi, builder)
+    builder.stop(vms['A'])
+    builder.sync()
+    builder.start_again(vms['C'])
+    builder.start_again(vms['A'])
+    assert running(xapi, vms) == ['A', 'B', 'C']
+
+
+def test_every_restart_order_after_a_reboot_starts_every_instance(
+        pinned_m60):
+    """Item 2: all halted as a reboot does, started in every order."""
+    xapi, builder = pinned_m60
+    vms = build_abc(xapi, builder)
+    builder.start_again(vms['C'])
+    for order in itertools.permutations('ABC'):
+        for vm in vms.values():
+            xapi.VM.hard_shutdown(vm)
+        for name in order:
+            builder.start_again(vms[name])
+        assert running(xapi, vms) == ['A', 'B', 'C'], order
+
+
+def test_a_stranded_instance_blocks_its_pgpu_only_and_is_named(
+        pinned_mixed):
+    """Item 3 (pinned): an admin disables the type a stopped instance
+    owes; its pGPU refuses and names it, the rest of the host claims."""
+    xapi, builder = pinned_mixed
+    vms = {'A': new_vm(xapi, 'A'), 'B': new_vm(xapi, 'B')}
+    builder.build('A', vms['A'], ask('4q:1'))
+    builder.build('B', vms['B'], ask('8q:1'))
+    builder.stop(vms['A'])
+    stranded = xapi.VGPU.get_GPU_group(xapi.VM.get_VGPUs(vms['A'])[0])
+    pgpu = xapi.GPU_group.get_PGPUs(stranded)[0]
+    xapi.PGPU.set_enabled_VGPU_types(pgpu, [vgpu_type(xapi, 'GRID M60-8Q')])
+    builder.sync()
+    assert builder.stats.support_requests(ask('t4:1'))
+    with pytest.raises(exception.ClaimRefused) as info:
+        builder.stats.apply_requests(ask('8q:1'), instance='D')
+    assert 'A (GRID M60-4Q) does not fit' in str(info.value)
+    assert xapi.PCI.get_pci_id(xapi.PGPU.get_PCI(pgpu)) in str(info.value)
+
+
+def test_a_stranded_shared_group_does_not_block_other_groups(shared_mixed):
+    """Item 3 (shared): after item 1's stop and start order strands A,
+    a T4 claim (another group, idle pGPU) is still accepted."""
+    xapi, builder = shared_mixed
+    vms = build_abc(xapi, builder)
+    builder.stop(vms['A'])
+    builder.start_again(vms['C'])
+    builder.sync()
+    assert builder.stats.support_requests(ask('t4:1'))
+    with pytest.raises(exception.ClaimRefused) as info:
+        builder.stats.apply_requests(ask('4q:1'), instance='D')
+    assert 'A' in str(info.value)
+
+
+def test_pinning_leaves_a_group_a_stopped_instance_owes(m60_sim):
+    """Item 5: neither pin nor split moves a pGPU a halted instance may
+    need."""
+    xapi = login(m60_sim.url).xenapi
+    client = sessionlib.XapiClient(m60_sim.url, 'root', 'xenroot')
+    host = identity.resolve_host(client)
+    builder = lifecycle.Builder(client, statslib.VgpuStats(
+        reader.read_inventory(client, host)), host)
+    vm = new_vm(xapi, 'A')
+    builder.build('A', vm, ask('4q:1'))
+    builder.build('B', new_vm(xapi, 'B'), ask('4q:1'))
+    builder.stop(vm)
+    pool = pinning.read_pool(client)
+    steps = pinning.propose(pool)
+    assert steps and all('stopped instance(s) A' in s.blocker
+                         for s in steps)
+    assert pinning.apply(client, pool, steps) == []
+    moves = groupslib.propose(reader.read_inventory(client, host), 'pgpu')
+    assert [m.busy for m in moves if m.target] == [True]
+    assert len({xapi.PGPU.get_GPU_group(p) for p in xapi.PGPU.get_all()}) == 1
+    client.close()
+
+
+def test_pinning_retypes_named_pgpus_and_refuses_an_unsupported_type(sim):
+    client = sessionlib.XapiClient(sim.url, 'root', 'xenroot')
+    xapi = login(sim.url).xenapi
+    pool = pinning.read_pool(client)
+    steps = pinning.propose(pool, {'0000:86:00.0': 'GRID M60-4Q',
+                                   '0000:3b:00.0': 'GRID M60-8Q'})
+    by_address = {s.address: s for s in steps}
+    assert by_address['0000:86:00.0'].new_types == ('GRID M60-4Q',)
+    assert 'does not support GRID M60-8Q' in by_address[
+        '0000:3b:00.0'].blocker
+    pinning.apply(client, pool, steps)
+    m60 = next(p for p in xapi.PGPU.get_all() if xapi.PCI.get_pci_id(
+        xapi.PGPU.get_PCI(p)) == '0000:86:00.0')
+    assert xapi.PGPU.get_enabled_VGPU_types(m60) == [
+        vgpu_type(xapi, 'GRID M60-4Q')]
+    assert pinning.propose(pinning.read_pool(client), {
+        '0000:86:00.0': 'GRID M60-4Q'}) == []
+    client.close()
+
+
+def test_a_stranded_instance_blocks_only_the_groups_it_competes_in():
+    """Item 3 (shared groups, from records): A is owed a 4Q that no
+    order of starts can honour in the M60 group; claims in another
+    shared group still pass, claims in A's group are refused naming A."""
+    host = HostBuilder()
+    m60 = host.group('m60', 'breadth_first')
+    x = host.pgpu(m60, '0000:86:00.0')
+    y = host.pgpu(m60, '0000:87:00.0')
+    host.vgpu(m60, 'GRID M60-1Q', pgpu=x, instance='B')
+    host.vgpu(m60, 'GRID M60-1Q', pgpu=y, instance='C')
+    host.vgpu(m60, 'GRID M60-4Q', instance='A')  # halted, stranded
+    t4 = host.group('t4', 'breadth_first')
+    host.pgpu(t4, '0000:3b:00.0', model='t4')
+    host.pgpu(t4, '0000:5e:00.0', model='t4')
+    stats = statslib.VgpuStats(host.inventory())
+    aliases = aliaslib.parse_aliases([
+        '{"name": "t4", "vgpu_type": "GRID T4-4Q"}',
+        '{"name": "1q", "vgpu_type": "GRID M60-1Q"}'])
+    assert stats.apply_requests(requestslib.requests_from_spec(
+        't4:2', aliases)[0], instance='D').demand[0][0] == t4
+    with pytest.raises(exception.ClaimRefused) as info:
+        stats.apply_requests(requestslib.requests_from_spec(
+            '1q:1', aliases)[0], instance='E')
+    assert 'for A (GRID M60-4Q)' in str(info.value)
+
+
+def test_a_request_spans_pinned_pgpus():
+    """Item 12: four T4-8Q (two per pGPU) over two one-pGPU groups."""
+    host = HostBuilder()
+    for address in ('0000:3b:00.0', '0000:5e:00.0'):
+        host.pgpu(host.group(address), address, model='t4')
+    stats = statslib.VgpuStats(host.inventory())
+    aliases = aliaslib.parse_aliases(
+        ['{"name": "t4", "vgpu_type": "GRID T4-8Q"}'])
+    claim = stats.apply_requests(requestslib.requests_from_spec(
+        't4:4', aliases)[0], instance='big')
+    assert sorted(claim.pgpus) == sorted(list(host.pgpus) * 2)
+    assert not stats.support_requests(requestslib.requests_from_spec(
+        't4:1', aliases)[0])
