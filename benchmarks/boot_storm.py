@@ -13,11 +13,20 @@ order and every tie XAPI may break, with XAPI's rules, for each way the
 request could have been placed; a refusal that some way would have
 survived in every order counts as ``refused_feasible``.
 
+Then a reboot of the host: every VM is shut down hard and every
+accepted instance started again (``VM.start_on``) in a random order;
+``restart_failed`` counts those XAPI refuses. ``--layout pinned`` runs
+``gpu-groups pin`` first (one pGPU per group): no start order can strand
+an accepted instance there; ``shared`` keeps the profile's groups, where
+the claim rule covers the claims pending at each decision only.
+
 Last line: ``accepted=N started=N overcommit=N leaked=N
-refused_feasible=N`` (targets: the last three 0, accepted > 0).
+refused_feasible=N restart_failed=N`` (targets: overcommit, leaked and
+refused_feasible 0, accepted > 0; restart_failed 0 when pinned).
 
 Usage: python benchmarks/boot_storm.py [--profile mixed] [--builds 60]
                                        [--threads 16] [--seed 1]
+                                       [--layout pinned|shared]
 """
 
 import argparse
@@ -29,6 +38,7 @@ import threading
 from nova_xenapi_vgpu import exception
 from nova_xenapi_vgpu import tags
 from nova_xenapi_vgpu.host import identity
+from nova_xenapi_vgpu.host import pinning
 from nova_xenapi_vgpu.simulator import profiles
 from nova_xenapi_vgpu.simulator import server
 from nova_xenapi_vgpu.vgpu_types import alias as aliaslib
@@ -174,6 +184,24 @@ class Storm:
         with self.lock:
             self.refusals.append((snapshot, sorted(options), reason))
 
+    def reboot(self):
+        """Every VM halted, every accepted instance started again in a
+        random order; returns how many XAPI refused."""
+        accepted = [(i, vm) for i, vm in self.vms
+                    if self.client.call('VM.get_VGPUs', vm)]
+        for _, vm in accepted:
+            if self.client.call('VM.get_power_state', vm) != 'Halted':
+                self.client.call_async('VM.hard_shutdown', vm)
+        self.random.shuffle(accepted)
+        failed = 0
+        for instance, vm in accepted:
+            try:
+                self.builder.start_again(vm)
+            except exception.XapiError as exc:
+                failed += 1
+                print('restart failed: %s %s' % (instance, exc.details))
+        return failed
+
     def delete_all(self):
         for instance, vm in self.vms:
             if self.client.call('VM.get_power_state', vm) != 'Halted':
@@ -209,12 +237,15 @@ def with_algorithm(profile, algorithm):
     return data
 
 
-def run(profile, algorithm, builds, threads, seed):
+def run(profile, algorithm, builds, threads, seed, layout='shared'):
     data = with_algorithm(profile, algorithm)
     data['start_delay_ms'] = 30
     with server.Simulator(data) as sim, session.XapiClient(
             sim.url, sim.username, sim.password,
             pool_size=threads) as client:
+        if layout == 'pinned':
+            pool = pinning.read_pool(client)
+            pinning.apply(client, pool, pinning.propose(pool))
         storm = Storm(client, identity.resolve_host(client), seed)
         queue = list(range(builds))
         lock = threading.Lock()
@@ -231,6 +262,7 @@ def run(profile, algorithm, builds, threads, seed):
             thread.start()
         for thread in workers:
             thread.join()
+        storm.counts['restart_failed'] = storm.reboot()
         storm.delete_all()
         return storm.counts, storm.leaked(), storm.refused_feasible(), len(
             storm.refusals)
@@ -242,23 +274,27 @@ def main():
     parser.add_argument('--builds', type=int, default=60)
     parser.add_argument('--threads', type=int, default=16)
     parser.add_argument('--seed', type=int, default=1)
+    parser.add_argument('--layout', choices=('pinned', 'shared'),
+                        default='shared')
     args = parser.parse_args()
     total = collections.Counter()
     leaked = feasible = 0
     for algorithm in ('depth_first', 'breadth_first'):
         counts, lost, fine, refused = run(args.profile, algorithm,
                                           args.builds, args.threads,
-                                          args.seed)
+                                          args.seed, args.layout)
         print('%-13s accepted=%d started=%d refused=%d overcommit=%d '
-              'leaked=%d refused_feasible=%d' % (
+              'leaked=%d refused_feasible=%d restart_failed=%d' % (
                   algorithm, counts['accepted'], counts['started'], refused,
-                  counts['overcommit'], lost, fine))
+                  counts['overcommit'], lost, fine,
+                  counts['restart_failed']))
         total.update(counts)
         leaked += lost
         feasible += fine
     print('accepted=%d started=%d overcommit=%d leaked=%d '
-          'refused_feasible=%d' % (total['accepted'], total['started'],
-                                   total['overcommit'], leaked, feasible))
+          'refused_feasible=%d restart_failed=%d' % (
+              total['accepted'], total['started'], total['overcommit'],
+              leaked, feasible, total['restart_failed']))
 
 
 if __name__ == '__main__':
