@@ -2,11 +2,13 @@
 
 import os
 import re
+import sys
 
 from cliff import columns as cliff_columns
 from cliff import lister
 
 from nova_xenapi_vgpu.host import inventory as inventorylib
+from nova_xenapi_vgpu.host import pinning
 
 COLUMNS = ('Host', 'GPU group', 'pGPU', 'Use', 'NUMA node', 'vGPU type',
            'Capacity', 'In use', 'Remaining', 'Note')
@@ -79,9 +81,28 @@ class Inventory(lister.Lister):
     def take_action(self, parsed_args):
         ctx = self.app.context
         inventory = ctx.inventory()
+        if pinning.layout(inventory):
+            ctx.warn(layout_note(inventory))
+        else:
+            sys.stderr.write(layout_note(inventory) + '\n')
         columns = COLUMNS + (LONG_COLUMNS if parsed_args.long else ())
         table = rows(inventory, ctx.conf.vgpu.enabled_vgpu_types)
         return columns, [row[:len(columns)] for row in table]
+
+
+def layout_note(inventory):
+    """One line: whether this host is pinned, and what that gives."""
+    shared = pinning.layout(inventory)
+    if not shared:
+        return ('layout: pinned (each GPU group holds one pGPU here): '
+                'accepted instances start again after any stop, reboot '
+                'or start order')
+    names = ', '.join(sorted('%s (%d pGPUs)' % (short_group_name(
+        inventory.groups[g].name_label) if g in inventory.groups else g,
+        len(refs)) for g, refs in shared.items()))
+    return ('layout: shared groups %s: claims hold for the claims pending '
+            'when they are made; a stop or reboot can strand an instance '
+            '(gpu-groups pin fixes that)' % names)
 
 
 def rows(inventory, enabled=()):
