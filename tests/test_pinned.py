@@ -43,9 +43,8 @@ def _world(profile, pin, algorithm='breadth_first'):
     if pin:
         pool = pinning.read_pool(client)
         pinning.apply(client, pool, pinning.propose(pool))
-    host = identity.resolve_host(client)
-    builder = lifecycle.Builder(client, statslib.VgpuStats(
-        reader.read_inventory(client, host)), host)
+    builder = lifecycle.Builder.for_host(client,
+                                         identity.resolve_host(client))
     return sim, xapi, builder
 
 
@@ -237,3 +236,42 @@ def test_a_request_spans_pinned_pgpus():
     assert sorted(claim.pgpus) == sorted(list(host.pgpus) * 2)
     assert not stats.support_requests(requestslib.requests_from_spec(
         't4:1', aliases)[0])
+
+
+def test_a_pinned_instance_live_migrates_to_the_same_address(pool_sim):
+    """Pinned groups span members by PCI address, so XAPI (which keeps a
+    VGPU's group inside a pool) lands it on the destination's pGPU of
+    that group, and the destination's claim counted exactly that one."""
+    client = sessionlib.XapiClient(pool_sim.url, 'root', 'xenroot')
+    xapi = login(pool_sim.url).xenapi
+    pool = pinning.read_pool(client)
+    pinning.apply(client, pool, pinning.propose(pool))
+    builders = {}
+    for name in ('xs-pool-01', 'xs-pool-02'):
+        host = xapi.host.get_by_name_label(name)[0]
+        builders[name] = lifecycle.Builder(client, statslib.VgpuStats(
+            reader.read_inventory(client, host)), host)
+    a, b = builders['xs-pool-01'], builders['xs-pool-02']
+    vm = new_vm(xapi, 'mover')
+    a.build('mover', vm, ask('4q:1'))
+    vgpu = xapi.VM.get_VGPUs(vm)[0]
+    source = xapi.VGPU.get_resident_on(vgpu)
+    a.live_migrate('mover', vm, b)
+    landed = xapi.VGPU.get_resident_on(vgpu)
+    assert xapi.PGPU.get_host(landed) == b.host_ref
+    assert xapi.PGPU.get_GPU_group(landed) == xapi.PGPU.get_GPU_group(
+        source)
+    assert xapi.PCI.get_pci_id(xapi.PGPU.get_PCI(landed)) == (
+        xapi.PCI.get_pci_id(xapi.PGPU.get_PCI(source)))
+    owed = [s for s in b.stats.devices() if s.claimed_by == 'mover']
+    assert [s.pgpu_ref for s in owed] == [landed]
+    client.close()
+
+
+def test_pinned_slots_carry_their_pgpu_numa_node(pinned_mixed):
+    """Item 13: every slot of a pinned pGPU says its NUMA node."""
+    _, builder = pinned_mixed
+    devices = [d.as_nova_device() for d in builder.stats.devices()]
+    assert devices and all(d['numa_node'] in (0, 1) for d in devices)
+    assert {d['numa_node'] for d in devices
+            if d['parent_addr'] == '0000:87:00.0'} == {1}
