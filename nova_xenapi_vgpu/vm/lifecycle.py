@@ -11,6 +11,7 @@ one host need no ordering among themselves.
 """
 
 from oslo_log import log as logging
+from oslo_utils import excutils
 
 from nova_xenapi_vgpu import exception
 from nova_xenapi_vgpu.host import dom0 as dom0lib
@@ -51,24 +52,49 @@ class Builder:
     def attach(self, instance, vm, requests, numa_cells=None):
         """Claim ``requests`` and create the VM's VGPUs for the claim.
 
+        Idempotent per instance: VGPUs the instance already has on the VM
+        are looked at first; when they fulfil ``requests`` nothing is
+        made and they are returned, when some are missing (a killed or
+        half rolled back attach) only those are made, on devices the VM
+        has free. A rollback destroys only what this call made.
+
         :raises: ClaimRefused, VgpuAttachRefused (before any change),
                  XapiError, XapiConnectionError (after a rollback).
         """
-        record = vgpulib.read_vm(self.client, vm)
-        slots = self.stats.consume_requests(requests, numa_cells, instance)
-        return self._make(instance, vm, slots, lambda: (
-            vgpulib.check_attachable(self.stats.inventory, record, slots)))
+        return self._attach(instance, vm, requests, numa_cells)[0]
 
-    def _make(self, instance, vm, slots, check=None):
-        """The VGPUs of a claim's slots; on any failure, the rollback."""
+    def _attach(self, instance, vm, requests, numa_cells):
+        """attach; returns (every VGPU of the instance, those made now)."""
+        record = vgpulib.read_vm(self.client, vm)
+        present = vgpulib.on_vm(self.client, vm)
+        mine = vgpulib.owned(present, instance)
+        done = vgpulib.already_attached(self.stats.inventory, vm, mine,
+                                        requests)
+        if done is not None:
+            LOG.info('Instance %s already has its %d VGPU(s) on %s',
+                     instance, len(done), vm)
+            return done, []
+        slots = self.stats.consume_requests(requests, numa_cells, instance)
+        others = [v for ref, v in present.items() if ref not in mine]
+        made = self._make(instance, vm, slots[len(mine):], lambda: (
+            vgpulib.check_attachable(self.stats.inventory, record, slots,
+                                     others)),
+            vgpulib.free_devices(present, len(slots) - len(mine)))
+        return vgpulib.in_device_order(vgpulib.of_instance(
+            self.client, vm, instance)) if mine else made, made
+
+    def _make(self, instance, vm, slots, check=None, devices=None):
+        """The VGPUs of a claim's slots; on any failure, the rollback of
+        what this call made."""
+        made = []
         try:
             if check:
                 check()
-            made = vgpulib.create(self.client, self.host_uuid, instance, vm,
-                                  slots)
+            vgpulib.create(self.client, self.host_uuid, instance, vm,
+                           slots, devices, made)
         except BaseException:
-            self._roll_back(instance, vm)
-            raise
+            with excutils.save_and_reraise_exception():
+                self._roll_back(instance, vm, made)
         self.sync()
         return made
 
@@ -78,8 +104,10 @@ class Builder:
         self.stats.update(lambda inventory: reader.refresh(
             self.client, inventory, self.dom0))
 
-    def start(self, instance, vm):
+    def start(self, instance, vm, made=None):
         """Start the VM on this host; the claim follows XAPI's choice.
+        ``made``: the VGPUs this build created, all a failed start
+        destroys (default: every VGPU of the instance on the VM).
 
         :raises: XapiError with XAPI's code (after a rollback of this
                  build's VGPUs and claim), XapiConnectionError.
@@ -88,8 +116,8 @@ class Builder:
             self.client.call_async('VM.start_on', vm, self.host_ref, False,
                                    False)
         except BaseException:
-            self._roll_back(instance, vm)
-            raise
+            with excutils.save_and_reraise_exception():
+                self._roll_back(instance, vm, made)
         claim = self.stats.claims.get(instance)
         try:
             placed = vgpulib.of_instance(self.client, vm, instance)
@@ -108,8 +136,8 @@ class Builder:
 
     def build(self, instance, vm, requests, numa_cells=None):
         """attach, then start: the whole spawn of a vGPU instance."""
-        self.attach(instance, vm, requests, numa_cells)
-        return self.start(instance, vm)
+        made = self._attach(instance, vm, requests, numa_cells)[1]
+        return self.start(instance, vm, made)
 
     def start_again(self, vm):
         """Start a stopped instance: its VGPUs are still there (and its
@@ -234,11 +262,16 @@ class Builder:
         self.sync()
         return destroyed
 
-    def _roll_back(self, instance, vm):
-        """Undo a build: its VGPUs destroyed, its claim freed."""
+    def _roll_back(self, instance, vm, made=None):
+        """Undo a build: the VGPUs it made (``made``; None: every VGPU of
+        the instance on the VM) destroyed, its claim freed. A failure
+        here is logged; the caller raises the error that caused it."""
         self.stats.free(instance)
         try:
-            gone = vgpulib.destroy(self.client, vm, instance)
+            if made is None:
+                gone = vgpulib.destroy(self.client, vm, instance)
+            else:
+                gone = vgpulib.destroy_made(self.client, made)
         except (exception.XapiError, exception.XapiConnectionError,
                 exception.VgpuAttachRefused) as exc:
             LOG.error('Rolling back instance %s: its VGPUs on %s may '

@@ -16,6 +16,7 @@ from nova_xenapi_vgpu.xapi import records
 from nova_xenapi_vgpu.xapi import writes
 
 LOG = logging.getLogger(__name__)
+MAX_DEVICE = 20  # xapi_vgpu.ml: device numbers 0..20 on a VM
 
 
 def read_vm(client, vm):
@@ -26,9 +27,10 @@ def read_vm(client, vm):
     return records.Vm.from_xapi(vm, client.call('VM.get_record', vm))
 
 
-def check_attachable(inventory, vm_record, slots):
+def check_attachable(inventory, vm_record, slots, present=()):
     """Refuse, before any XAPI call that changes state, what XAPI would
-    refuse later: a running or PV VM, a mix of types no VM may hold.
+    refuse later: a running or PV VM, a mix of types no VM may hold
+    (with ``present``, the VGPUs already on the VM).
 
     :raises: VgpuAttachRefused saying why.
     """
@@ -42,7 +44,9 @@ def check_attachable(inventory, vm_record, slots):
         raise exception.VgpuAttachRefused(
             vm=name, reason='it is not HVM; XAPI gives vGPUs to HVM guests '
                             'only (FEATURE_REQUIRES_HVM)')
-    types = [s.vgpu_type for s in slots]
+    types = [s.vgpu_type for s in slots] + [
+        inventory.types[v.type] for v in present
+        if v.type in inventory.types]
     if len(types) > 1 and any(
             t.ref != types[0].ref or t.ref not in t.compatible_types_in_vm
             for t in types):
@@ -52,30 +56,76 @@ def check_attachable(inventory, vm_record, slots):
                                 t.model_name for t in types))
 
 
-def create(client, host_uuid, instance, vm, slots):
-    """One VGPU per claimed slot, devices numbered from 0, tagged.
+def already_attached(inventory, vm, mine, requests):
+    """What an attach of ``requests`` finds done: the refs (device order)
+    when ``mine`` (the instance's VGPUs on the VM) fulfil them, None
+    when some or none are there and the rest can be made.
+
+    :raises: VgpuAttachRefused when the instance holds other vGPUs.
+    """
+    wanted = sum(r.count for r in requests)
+    allowed = {t for r in requests for t in r.vgpu_types}
+    names = [inventory.types[v.type].model_name if v.type in
+             inventory.types else v.type for v in mine.values()]
+    if len(mine) > wanted or any(n not in allowed for n in names):
+        raise exception.VgpuAttachRefused(
+            vm=vm, reason='the instance already has vGPU(s) on it (%s); '
+            'detach them first' % ', '.join(sorted(names)))
+    if len(mine) == wanted:
+        return in_device_order(mine)
+    return None
+
+
+def in_device_order(vgpus):
+    """The refs of ``{ref: Vgpu}`` by device number."""
+    return [ref for ref, _ in sorted(vgpus.items(),
+                                     key=lambda i: int(i[1].device or 0))]
+
+
+def free_devices(present, count):
+    """``count`` device numbers no VGPU of the VM uses, lowest first."""
+    used = {int(v.device or 0) for v in present.values()}
+    free = [n for n in range(MAX_DEVICE + 1) if n not in used]
+    return [str(n) for n in free[:count]]
+
+
+def create(client, host_uuid, instance, vm, slots, devices=None,
+           made=None):
+    """One VGPU per claimed slot on ``devices`` (default 0, 1, ...),
+    tagged; each ref is appended to ``made`` as soon as XAPI made it,
+    so a rollback knows exactly what this call created.
 
     A lost answer to a VGPU.create is reconciled through its tag, so a
     VGPU is made once. Returns the VGPU refs in device order.
 
     :raises: XapiError, XapiConnectionError.
     """
-    made = []
-    for device, slot in enumerate(slots):
+    made = [] if made is None else made
+    devices = devices or [str(n) for n in range(len(slots))]
+    for device, slot in zip(devices, slots, strict=True):
         config = {tags.HOST: host_uuid, tags.INSTANCE: instance,
                   tags.DEVICE: slot.uuid}
         made.append(writes.create_vgpu(
-            client, vm, slot.group_ref, str(device), config,
-            slot.vgpu_type.ref, '%s/%d' % (instance, device)))
+            client, vm, slot.group_ref, device, config,
+            slot.vgpu_type.ref, '%s/%s' % (instance, device)))
     return made
+
+
+def on_vm(client, vm):
+    """``{ref: Vgpu}`` of every VGPU of ``vm``."""
+    return records.decode_all(records.Vgpu, client.call(
+        'VGPU.get_all_records_where', 'field "VM" = "%s"' % vm))
+
+
+def owned(vgpus, instance):
+    """The VGPUs of ``{ref: Vgpu}`` that ``instance`` owns."""
+    return {ref: v for ref, v in vgpus.items()
+            if v.other_config.get(tags.INSTANCE) == instance}
 
 
 def of_instance(client, vm, instance):
     """``{ref: Vgpu}`` of ``vm`` tagged with ``instance``."""
-    found = records.decode_all(records.Vgpu, client.call(
-        'VGPU.get_all_records_where', 'field "VM" = "%s"' % vm))
-    return {ref: v for ref, v in found.items()
-            if v.other_config.get(tags.INSTANCE) == instance}
+    return owned(on_vm(client, vm), instance)
 
 
 def destroy(client, vm, instance, vgpus=None):
@@ -95,6 +145,19 @@ def destroy(client, vm, instance, vgpus=None):
         except exception.HandleInvalid:
             LOG.debug('VGPU %s was already gone', ref)
     return sorted(vgpus)
+
+
+def destroy_made(client, refs):
+    """Destroy VGPUs by ref (those one call made); idempotent.
+
+    :raises: XapiError (OPERATION_NOT_ALLOWED while the VM runs).
+    """
+    for ref in sorted(refs):
+        try:
+            client.call('VGPU.destroy', ref)
+        except exception.HandleInvalid:
+            LOG.debug('VGPU %s was already gone', ref)
+    return sorted(refs)
 
 
 @dataclasses.dataclass(frozen=True)
