@@ -17,6 +17,7 @@ from nova_xenapi_vgpu import exception
 from nova_xenapi_vgpu.host import dom0 as dom0lib
 from nova_xenapi_vgpu.host import reader
 from nova_xenapi_vgpu.pci import stats as statslib
+from nova_xenapi_vgpu.vm import settle
 from nova_xenapi_vgpu.vm import vgpus as vgpulib
 
 LOG = logging.getLogger(__name__)
@@ -115,6 +116,10 @@ class Builder:
         try:
             self.client.call_async('VM.start_on', vm, self.host_ref, False,
                                    False)
+        except exception.XapiConnectionError as exc:
+            with excutils.save_and_reraise_exception() as error:
+                error.reraise = not self._settle_start(instance, vm, made,
+                                                       exc)
         except BaseException:
             with excutils.save_and_reraise_exception():
                 self._roll_back(instance, vm, made)
@@ -133,6 +138,21 @@ class Builder:
             self.stats.rebind(instance, pgpus)
         self.sync()
         return pgpus
+
+    def _settle_start(self, instance, vm, made, cause):
+        """A start whose outcome was lost: XAPI says whether the VM runs
+        (True: it started, nothing is undone). Halted with no start under
+        way, the build is rolled back; when XAPI cannot say, nothing is
+        touched (a starting VM never loses a vGPU)."""
+        outcome = settle.outcome_or_none(self.client, vm, settle.STARTS,
+                                         cause)
+        if outcome is not None and outcome.runs:
+            LOG.warning('%s started although the answer was lost (%s)',
+                        vm, cause)
+            return True
+        if outcome is not None:
+            self._roll_back(instance, vm, made)
+        return False
 
     def build(self, instance, vm, requests, numa_cells=None):
         """attach, then start: the whole spawn of a vGPU instance."""
