@@ -125,7 +125,9 @@ class Migrate(_VmCommand):
 
 class ReapOrphans(lister.Lister):
     """List (with --apply, destroy) VGPUs this plugin made that no known
-    instance owns; only those on halted or vanished VMs are destroyed."""
+    instance owns; only those on halted or vanished VMs are destroyed.
+    Copies XAPI made with a snapshot or clone keep their VGPU and lose
+    this project's tags."""
 
     def get_parser(self, prog_name):
         parser = super().get_parser(prog_name)
@@ -148,9 +150,7 @@ class ReapOrphans(lister.Lister):
         columns = ('VGPU', 'VM', 'Instance', 'Why', 'VM state', 'Action')
         return columns, [(
             o.vgpu, o.vm, o.instance, o.reason, o.vm_power_state or '-',
-            'destroyed' if o in destroyed else (
-                'kept (VM runs)' if parsed_args.apply else 'would destroy'
-                if o.vm_power_state in (None, 'Halted') else 'would keep'))
+            _action(o, o in destroyed, parsed_args.apply))
             for o in orphans]
 
     @staticmethod
@@ -165,3 +165,15 @@ class ReapOrphans(lister.Lister):
         except OSError as exc:
             context.usage_error('--known-instances %s: %s' % (
                 path, exc.strerror))
+
+
+def _action(orphan, done, applied):
+    """What reap-orphans did (or would do) with one orphan."""
+    if orphan.copy:
+        return 'untagged' if done else 'would untag'
+    if done:
+        return 'destroyed'
+    if applied:
+        return 'kept (VM runs)'
+    return ('would destroy' if orphan.vm_power_state in (None, 'Halted')
+            else 'would keep')

@@ -104,7 +104,7 @@ def create(client, host_uuid, instance, vm, slots, devices=None,
     devices = devices or [str(n) for n in range(len(slots))]
     for device, slot in zip(devices, slots, strict=True):
         config = {tags.HOST: host_uuid, tags.INSTANCE: instance,
-                  tags.DEVICE: slot.uuid}
+                  tags.DEVICE: slot.uuid, tags.VM: vm}
         made.append(writes.create_vgpu(
             client, vm, slot.group_ref, device, config,
             slot.vgpu_type.ref, '%s/%s' % (instance, device)))
@@ -118,9 +118,11 @@ def on_vm(client, vm):
 
 
 def owned(vgpus, instance):
-    """The VGPUs of ``{ref: Vgpu}`` that ``instance`` owns."""
+    """The VGPUs of ``{ref: Vgpu}`` that ``instance`` owns (copies that
+    snapshots and clones carry are not its)."""
     return {ref: v for ref, v in vgpus.items()
-            if v.other_config.get(tags.INSTANCE) == instance}
+            if v.other_config.get(tags.INSTANCE) == instance
+            and not tags.is_copy(v)}
 
 
 def of_instance(client, vm, instance):
@@ -162,18 +164,21 @@ def destroy_made(client, refs):
 
 @dataclasses.dataclass(frozen=True)
 class Orphan:
-    """A VGPU this plugin made that no known instance owns."""
+    """A VGPU this plugin made that no known instance owns, or a copy
+    of one (``copy``) that XAPI made with the VM's snapshot or clone."""
 
     vgpu: str
     vm: str
     instance: str
     reason: str
     vm_power_state: str | None
+    copy: bool = False
 
 
 def find_orphans(client, host_uuid, known_instances):
-    """This host's tagged VGPUs of instances not in ``known_instances``
-    and of VMs that no longer exist.
+    """This host's tagged VGPUs of instances not in ``known_instances``,
+    of VMs that no longer exist, and copies (snapshots, clones,
+    templates) carrying this project's tags.
 
     :raises: XapiError, XapiConnectionError, RecordError.
     """
@@ -190,6 +195,12 @@ def find_orphans(client, host_uuid, known_instances):
         if vm is None:
             orphans.append(Orphan(ref, vgpu.VM or '', instance,
                                   'its VM no longer exists', None))
+        elif tags.is_copy(vgpu):
+            made_for = vgpu.other_config[tags.VM]
+            orphans.append(Orphan(
+                ref, vgpu.VM, instance, 'a copy (%s) of a VGPU made for %s: '
+                'its tags are no claim' % (_kind(vm), made_for),
+                vm.power_state, copy=True))
         elif instance not in known:
             orphans.append(Orphan(ref, vgpu.VM, instance,
                                   'instance unknown to Nova',
@@ -197,22 +208,43 @@ def find_orphans(client, host_uuid, known_instances):
     return orphans
 
 
+def _kind(vm):
+    if vm.is_a_snapshot:
+        return 'snapshot'
+    return 'template' if vm.is_a_template else 'clone or copy'
+
+
 def reap_orphans(client, orphans):
     """Destroy the orphans on halted (or vanished) VMs; the rest stay.
+    A copy keeps its VGPU (the snapshot or clone needs it) and loses
+    this project's tags, in one write.
 
-    Returns (destroyed, kept).
+    Returns (destroyed or untagged, kept).
     """
     destroyed, kept = [], []
     for orphan in orphans:
-        if orphan.vm_power_state not in (None, 'Halted'):
+        if orphan.copy:
+            untag(client, orphan.vgpu)
+        elif orphan.vm_power_state not in (None, 'Halted'):
             kept.append(orphan)
             continue
-        try:
-            client.call('VGPU.destroy', orphan.vgpu)
-        except exception.HandleInvalid:
-            pass
+        else:
+            try:
+                client.call('VGPU.destroy', orphan.vgpu)
+            except exception.HandleInvalid:
+                pass
         destroyed.append(orphan)
     return destroyed, kept
+
+
+def untag(client, vgpu):
+    """Drop this project's keys from a VGPU's other_config (one write).
+
+    :raises: XapiError, XapiConnectionError.
+    """
+    config = client.call('VGPU.get_other_config', vgpu)
+    client.call('VGPU.set_other_config', vgpu, {
+        k: v for k, v in config.items() if k not in tags.OURS})
 
 
 def demand_of(vgpus):
