@@ -143,8 +143,10 @@ class VgpuHost:
         return self.builder.detach(instance, vm)
 
     def reconcile(self, known_instances, reap=True):
-        """At start-up: the pools from XAPI; orphans found, those on
-        halted VMs destroyed. Returns (destroyed, kept) orphans."""
+        """At start-up: host tags follow where each VM runs (a move
+        killed before its retag); the pools from XAPI; orphans found,
+        those on halted VMs destroyed. Returns (destroyed, kept)."""
+        vgpulib.follow_running(self.client)
         orphans = vgpulib.find_orphans(self.client, self.builder.host_uuid,
                                        known_instances)
         result = vgpulib.reap_orphans(self.client, orphans) if reap else (

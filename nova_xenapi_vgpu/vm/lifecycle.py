@@ -213,15 +213,40 @@ class Builder:
                              destination.host_ref)
             self.client.call_async('VM.pool_migrate', vm,
                                    destination.host_ref, {'live': 'true'})
+        except exception.XapiConnectionError as exc:
+            with excutils.save_and_reraise_exception() as error:
+                error.reraise = not self._settle_move(instance, vm,
+                                                      destination, exc)
         except BaseException:
+            with excutils.save_and_reraise_exception():
+                destination.stats.free(instance)
+        self.moved(instance, vm, destination)
+
+    def _settle_move(self, instance, vm, destination, cause):
+        """A live move whose outcome was lost: XAPI says where the VM
+        runs (True: on the destination, the move happened)."""
+        outcome = settle.outcome_or_none(self.client, vm, settle.MOVES,
+                                         cause)
+        if outcome is not None and (
+                outcome.resident_on == destination.host_ref):
+            LOG.warning('%s moved to %s although the answer was lost (%s)',
+                        vm, destination.host_uuid, cause)
+            return True
+        if outcome is not None:
             destination.stats.free(instance)
-            raise
+        return False
+
+    def moved(self, instance, vm, destination):
+        """After a live move (pool_migrate, or migrate_send with a
+        vgpu_map): the VGPUs' host tag follows where XAPI says the VM
+        runs, one write per VGPU; claims end on both sides."""
         try:
-            vgpulib.retag_host(self.client, vgpus, destination.host_uuid)
+            vgpulib.follow_vm(self.client, vm, instance)
         except (exception.XapiError, exception.XapiConnectionError) as exc:
-            # The VM moved; while it runs its vGPUs count where they are.
-            LOG.warning('%s moved but its VGPUs still name the source host '
-                        '(%s); migrate it again or retag them', vm, exc)
+            # The tag names the source or the destination, never none;
+            # reconcile (follow_running) settles it from where it runs.
+            LOG.warning('%s moved but its VGPUs may still name the source '
+                        'host (%s); reconcile puts them right', vm, exc)
         self.stats.free(instance)
         destination.sync()
         self.sync()

@@ -275,7 +275,55 @@ def assert_movable(inventory, vm, vgpus, operation):
 
 
 def retag_host(client, vgpus, host_uuid):
-    """The VGPUs now belong to another host's claims."""
-    for ref in sorted(vgpus):
-        client.call('VGPU.remove_from_other_config', ref, tags.HOST)
-        client.call('VGPU.add_to_other_config', ref, tags.HOST, host_uuid)
+    """The VGPUs (``{ref: Vgpu}``) now belong to ``host_uuid``'s claims:
+    one VGPU.set_other_config each, so a tag names the old host or the
+    new one, never none. Returns the refs retagged.
+
+    :raises: XapiError, XapiConnectionError.
+    """
+    changed = []
+    for ref, vgpu in sorted(vgpus.items()):
+        if vgpu.other_config.get(tags.HOST) == host_uuid:
+            continue
+        client.call('VGPU.set_other_config', ref, dict(
+            vgpu.other_config, **{tags.HOST: host_uuid}))
+        changed.append(ref)
+    return changed
+
+
+def follow_vm(client, vm, instance):
+    """Settle a move: the instance's VGPUs on ``vm`` are tagged with the
+    host XAPI says the VM runs on (a halted VM's stay as they are). The
+    one place a live move (pool_migrate or migrate_send), its lost
+    answer, and a kill in the middle end. Returns the refs retagged.
+
+    :raises: XapiError, XapiConnectionError.
+    """
+    host = client.call('VM.get_resident_on', vm)
+    if host in (None, '', records.NULL_REF):
+        return []
+    return retag_host(client, of_instance(client, vm, instance),
+                      client.call('host.get_uuid', host))
+
+
+def follow_running(client):
+    """``follow_vm`` for every tagged VGPU of a running VM in the pool
+    (at start-up: a move killed before its retag). Returns the refs
+    retagged.
+
+    :raises: XapiError, XapiConnectionError, RecordError.
+    """
+    vgpus = records.decode_all(records.Vgpu, client.call(
+        'VGPU.get_all_records'))
+    hosts = {ref: h['uuid'] for ref, h in client.call(
+        'host.get_all_records').items()}
+    vms = records.decode_all(records.Vm, client.call('VM.get_all_records'))
+    changed = []
+    for ref, vgpu in sorted(vgpus.items()):
+        vm = vms.get(vgpu.VM)
+        if (vm is None or vm.resident_on not in hosts
+                or tags.INSTANCE not in vgpu.other_config
+                or tags.is_copy(vgpu)):
+            continue
+        changed += retag_host(client, {ref: vgpu}, hosts[vm.resident_on])
+    return changed
