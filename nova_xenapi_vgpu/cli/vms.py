@@ -92,7 +92,9 @@ class Migrate(_VmCommand):
 
     --live moves a running VM (NVIDIA vGPUs only; a claim is made on the
     destination first); without it the VM must be halted and its VGPUs
-    are made anew there. --dry-run only checks.
+    are made anew there (the move is recorded on the VM first: run the
+    same command again to finish one that was interrupted). Exits 1 when
+    there is nothing of the instance to move. --dry-run only checks.
     """
 
     def get_parser(self, prog_name):
@@ -118,9 +120,10 @@ class Migrate(_VmCommand):
             return 'the move would be accepted'
         if parsed_args.live:
             source.live_migrate(instance, vm, target)
-        else:
-            source.cold_migrate(instance, vm, target)
-        return 'moved instance %s to %s' % (instance, parsed_args.host)
+            return 'moved instance %s to %s' % (instance, parsed_args.host)
+        made = source.cold_migrate(instance, vm, target)
+        return 'moved instance %s to %s: %d VGPU(s) made there' % (
+            instance, parsed_args.host, len(made))
 
 
 class ReapOrphans(lister.Lister):

@@ -10,15 +10,20 @@ Because accepted claims hold in every start order, concurrent builds on
 one host need no ordering among themselves.
 """
 
+import threading
+
 from oslo_log import log as logging
 from oslo_utils import excutils
 
 from nova_xenapi_vgpu import exception
+from nova_xenapi_vgpu import tags
 from nova_xenapi_vgpu.host import dom0 as dom0lib
 from nova_xenapi_vgpu.host import reader
 from nova_xenapi_vgpu.pci import stats as statslib
+from nova_xenapi_vgpu.vm import moves
 from nova_xenapi_vgpu.vm import settle
 from nova_xenapi_vgpu.vm import vgpus as vgpulib
+from nova_xenapi_vgpu.xapi import records
 
 LOG = logging.getLogger(__name__)
 # clean_shutdown failures after which hard_shutdown is right.
@@ -33,6 +38,9 @@ class Builder:
         self.stats = stats
         self.host_ref = host_ref
         self.dom0 = dom0
+        # One writer at a time in this process: a claim and the VGPUs
+        # made for it, a move's destroy and the hold that replaces it.
+        self._lock = threading.RLock()
 
     @classmethod
     def for_host(cls, client, host_ref, enabled=()):
@@ -66,6 +74,11 @@ class Builder:
 
     def _attach(self, instance, vm, requests, numa_cells):
         """attach; returns (every VGPU of the instance, those made now)."""
+        with self._lock:
+            return self._attach_locked(instance, vm, requests, numa_cells)
+
+    def _attach_locked(self, instance, vm, requests, numa_cells):
+        """attach under this Builder's lock."""
         record = vgpulib.read_vm(self.client, vm)
         present = vgpulib.on_vm(self.client, vm)
         mine = vgpulib.owned(present, instance)
@@ -253,33 +266,132 @@ class Builder:
 
     def cold_migrate(self, instance, vm, destination):
         """Move a halted instance's vGPUs to ``destination`` as they are
-        (same groups and types); if the destination cannot take them they
-        are put back here, so a failed move leaves both hosts as before.
+        (same groups and types). The move is recorded on the VM before
+        anything is destroyed (see ``moves``) and this host holds the
+        demand until it ends: if the destination cannot take them they
+        are put back here; if the process dies, a retry finishes it.
+        Returns the VGPUs made on the destination.
 
-        :raises: OperationRefused, ClaimRefused, XapiError,
-                 XapiConnectionError.
+        :raises: OperationRefused (a VM that runs, or nothing of the
+                 instance to move), ClaimRefused, XapiError,
+                 XapiConnectionError (the first error, after the put-back).
         """
-        demand = self.move_out(instance, vm)
+        record = vgpulib.read_vm(self.client, vm)
+        vgpus = vgpulib.of_instance(self.client, vm, instance)
+        demand = self._demand_to_move(instance, vm, record, vgpus)
+        destination.stats.claim_demand(instance, demand)
         try:
-            return destination.restore(instance, vm, demand)
+            self.move_out(instance, vm, destination.host_uuid)
+            made = destination._make(instance, vm,
+                                     destination.stats.devices_of(instance))
         except BaseException:
-            self.restore(instance, vm, demand)
-            raise
+            with excutils.save_and_reraise_exception():
+                destination.stats.free(instance)
+                self._put_back(instance, vm, demand)
+        self.confirm_move(instance, vm)
+        return made
 
-    def move_out(self, instance, vm):
-        """Resize, cold migration: the halted VM's vGPUs leave this host.
+    def _demand_to_move(self, instance, vm, record, vgpus):
+        """What a cold migration moves: the instance's VGPUs, or those an
+        open move of it recorded (a retry).
+
+        :raises: OperationRefused.
+        """
+        if record.power_state != 'Halted':
+            raise exception.OperationRefused(
+                operation='cold migration', vm=vm, reason='it is %s; a '
+                'cold migration moves a halted VM' % record.power_state)
+        move = moves.of_vm(record)
+        if move is not None and move.instance == instance:
+            return move.demand
+        if not vgpus:
+            raise exception.OperationRefused(
+                operation='cold migration', vm=vm, reason='nothing to move:'
+                ' no VGPU of instance %s on it (VGPUs this project did not '
+                'make are not moved)' % instance)
+        return vgpulib.demand_of(vgpus)
+
+    def _put_back(self, instance, vm, demand):
+        """After a failed move: the vGPUs back here (from the held
+        demand). A failure is logged; the open move stays on the VM."""
+        try:
+            self.restore(instance, vm, demand)
+        except Exception as exc:  # noqa: BLE001 - the move's error wins
+            LOG.error('Could not put the vGPUs of %s back on %s (%s); the '
+                      'move stays recorded on the VM: retry it', instance,
+                      vm, exc)
+
+    def move_out(self, instance, vm, destination=''):
+        """Resize, cold migration: the halted VM's vGPUs leave this host,
+        which holds their demand (a claim only ``confirm_move`` or
+        ``restore`` releases), so a revert always fits. The move is
+        recorded on the VM first.
 
         Returns what they were, for ``restore`` on a revert.
 
         :raises: OperationRefused for a VM that runs.
         """
+        record = vgpulib.read_vm(self.client, vm)
         vgpus = vgpulib.of_instance(self.client, vm, instance)
-        if any(v.currently_attached for v in vgpus.values()):
+        if record.power_state != 'Halted' or any(
+                v.currently_attached for v in vgpus.values()):
             raise exception.OperationRefused(
                 operation='move', vm=vm, reason='it runs; resize and cold '
                 'migration move a stopped VM')
-        self.detach(instance, vm, vgpus)
-        return vgpulib.demand_of(vgpus)
+        move = moves.of_vm(record)
+        if move is None or move.instance != instance:
+            if not vgpus:
+                return ()
+            move = moves.record(self.client, vm, moves.Move(
+                instance, self.host_uuid, destination,
+                vgpulib.demand_of(vgpus)))
+        with self._lock:
+            vgpulib.destroy(self.client, vm, instance, vgpus)
+            self.stats.free(instance)
+            self.sync()
+            self._hold(instance, move.demand)
+        return move.demand
+
+    def _hold(self, instance, demand):
+        """This host keeps ``demand`` for the instance's open move."""
+        try:
+            self.stats.claim_demand(moves.held(instance), demand)
+        except exception.ClaimRefused as exc:
+            LOG.warning('Could not hold the vGPUs of %s for its move (%s)',
+                        instance, exc)
+
+    def hold_open_moves(self):
+        """At start-up: hold again what this host's open moves (recorded
+        on their VMs) held before a restart. Returns their instances.
+
+        :raises: XapiError, XapiConnectionError, RecordError.
+        """
+        vms = records.decode_all(records.Vm, self.client.call(
+            'VM.get_all_records'))
+        held = []
+        for ref, record in sorted(vms.items()):
+            move = moves.of_vm(record)
+            if move is None or move.source != self.host_uuid:
+                continue
+            mine = vgpulib.of_instance(self.client, ref, move.instance)
+            if any(v.other_config.get(tags.HOST) == self.host_uuid
+                   for v in mine.values()):
+                continue  # never left: its VGPUs count
+            self._hold(move.instance, move.demand)
+            held.append(move.instance)
+        return held
+
+    def confirm_move(self, instance, vm):
+        """A resize is confirmed (or a cold migration done): the source
+        releases what it held and the move's record goes.
+
+        :raises: XapiError, XapiConnectionError.
+        """
+        self.stats.free(moves.held(instance))
+        move = moves.of_vm(vgpulib.read_vm(self.client, vm))
+        if move is not None and move.instance == instance:
+            moves.clear(self.client, vm)
+        self.sync()
 
     def move_in(self, instance, vm, requests, numa_cells=None):
         """Resize, cold migration, evacuation: the VM's vGPUs are made
@@ -289,13 +401,38 @@ class Builder:
         return self.attach(instance, vm, requests, numa_cells)
 
     def restore(self, instance, vm, demand):
-        """Revert: the vGPUs the VM had here before ``move_out``.
+        """Revert: the vGPUs the VM had here before ``move_out``, from
+        the demand this host held (so they fit); the instance's other
+        VGPUs on the VM (the destination's) are destroyed; the move's
+        record goes. VGPUs that never left are kept.
 
-        :raises: ClaimRefused when they no longer fit.
+        :raises: ClaimRefused only when something outside this project
+                 took the held pGPUs; XapiError, XapiConnectionError.
         """
-        vgpulib.destroy(self.client, vm, instance)
-        self.stats.claim_demand(instance, demand)
-        return self._make(instance, vm, self.stats.devices_of(instance))
+        with self._lock:
+            present = vgpulib.of_instance(self.client, vm, instance)
+            if vgpulib.demand_of(present) == tuple(demand) and all(
+                    v.other_config.get(tags.HOST) == self.host_uuid
+                    for v in present.values()):
+                made = vgpulib.in_device_order(present)  # never left
+                self.stats.free(moves.held(instance))
+            else:
+                made = self._restore(instance, vm, demand, present)
+        self.confirm_move(instance, vm)
+        return made
+
+    def _restore(self, instance, vm, demand, present):
+        """The held demand becomes the instance's claim again; the VGPUs
+        there are replaced by the claim's."""
+        self.stats.free(moves.held(instance))
+        try:
+            self.stats.claim_demand(instance, demand)
+            vgpulib.destroy(self.client, vm, instance, present)
+            return self._make(instance, vm, self.stats.devices_of(instance))
+        except BaseException:
+            with excutils.save_and_reraise_exception():
+                self.stats.free(instance)
+                self._hold(instance, demand)
 
     def detach(self, instance, vm, vgpus=None):
         """Destroy the instance's VGPUs (a halted VM) and free its claim.
