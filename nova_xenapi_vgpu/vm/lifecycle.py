@@ -10,8 +10,6 @@ Because accepted claims hold in every start order, concurrent builds on
 one host need no ordering among themselves.
 """
 
-import threading
-
 from oslo_log import log as logging
 from oslo_utils import excutils
 
@@ -23,6 +21,7 @@ from nova_xenapi_vgpu.pci import stats as statslib
 from nova_xenapi_vgpu.vm import moves
 from nova_xenapi_vgpu.vm import settle
 from nova_xenapi_vgpu.vm import vgpus as vgpulib
+from nova_xenapi_vgpu.vm import writer as writerlib
 from nova_xenapi_vgpu.xapi import records
 
 LOG = logging.getLogger(__name__)
@@ -38,9 +37,10 @@ class Builder:
         self.stats = stats
         self.host_ref = host_ref
         self.dom0 = dom0
-        # One writer at a time in this process: a claim and the VGPUs
-        # made for it, a move's destroy and the hold that replaces it.
-        self._lock = threading.RLock()
+        # One writer per host (this process's threads, other processes):
+        # a claim and the VGPUs made for it, a move's destroy and the
+        # hold that replaces it.
+        self.writer = writerlib.HostWriter(client, host_ref)
 
     @classmethod
     def for_host(cls, client, host_ref, enabled=()):
@@ -74,11 +74,12 @@ class Builder:
 
     def _attach(self, instance, vm, requests, numa_cells):
         """attach; returns (every VGPU of the instance, those made now)."""
-        with self._lock:
+        with self.writer.held():
             return self._attach_locked(instance, vm, requests, numa_cells)
 
     def _attach_locked(self, instance, vm, requests, numa_cells):
-        """attach under this Builder's lock."""
+        """attach while holding the host (the pools read afresh)."""
+        self.sync()
         record = vgpulib.read_vm(self.client, vm)
         present = vgpulib.on_vm(self.client, vm)
         mine = vgpulib.owned(present, instance)
@@ -88,18 +89,24 @@ class Builder:
             LOG.info('Instance %s already has its %d VGPU(s) on %s',
                      instance, len(done), vm)
             return done, []
-        slots = self.stats.consume_requests(requests, numa_cells, instance)
-        others = [v for ref, v in present.items() if ref not in mine]
-        made = self._make(instance, vm, slots[len(mine):], lambda: (
+        claim = instance if not mine else '%s (completing)' % instance
+        slots = self.stats.consume_requests(vgpulib.still_wanted(
+            self.stats.inventory, mine, requests), numa_cells, claim)
+        made = self._make(instance, vm, slots, lambda: (
             vgpulib.check_attachable(self.stats.inventory, record, slots,
-                                     others)),
-            vgpulib.free_devices(present, len(slots) - len(mine)))
+                                     list(present.values()))),
+            vgpulib.free_devices(present, len(slots)), claim)
+        if not mine:
+            return made, made
+        self.stats.free(claim)  # the VGPUs it became count now
         return vgpulib.in_device_order(vgpulib.of_instance(
-            self.client, vm, instance)) if mine else made, made
+            self.client, vm, instance)), made
 
-    def _make(self, instance, vm, slots, check=None, devices=None):
+    def _make(self, instance, vm, slots, check=None, devices=None,
+              claim=None):
         """The VGPUs of a claim's slots; on any failure, the rollback of
-        what this call made."""
+        what this call made and of the claim (``claim``, default the
+        instance's)."""
         made = []
         try:
             if check:
@@ -108,7 +115,7 @@ class Builder:
                            slots, devices, made)
         except BaseException:
             with excutils.save_and_reraise_exception():
-                self._roll_back(instance, vm, made)
+                self._roll_back(claim or instance, vm, made)
         self.sync()
         return made
 
@@ -220,7 +227,16 @@ class Builder:
         vgpus = vgpulib.of_instance(self.client, vm, instance)
         vgpulib.assert_movable(self.stats.inventory, vm, vgpus,
                                'live-migrate')
-        destination.stats.claim_demand(instance, vgpulib.demand_of(vgpus))
+        with destination.writer.held():  # until XAPI reserves there
+            destination.sync()
+            destination.stats.claim_demand(instance,
+                                           vgpulib.demand_of(vgpus))
+            self._pool_migrate(instance, vm, destination)
+        self.moved(instance, vm, destination)
+
+    def _pool_migrate(self, instance, vm, destination):
+        """VM.pool_migrate; a lost answer settled by asking XAPI; on a
+        failure the destination's claim is freed."""
         try:
             self.client.call('VM.assert_can_boot_here', vm,
                              destination.host_ref)
@@ -233,7 +249,6 @@ class Builder:
         except BaseException:
             with excutils.save_and_reraise_exception():
                 destination.stats.free(instance)
-        self.moved(instance, vm, destination)
 
     def _settle_move(self, instance, vm, destination, cause):
         """A live move whose outcome was lost: XAPI says where the VM
@@ -279,15 +294,17 @@ class Builder:
         record = vgpulib.read_vm(self.client, vm)
         vgpus = vgpulib.of_instance(self.client, vm, instance)
         demand = self._demand_to_move(instance, vm, record, vgpus)
-        destination.stats.claim_demand(instance, demand)
-        try:
-            self.move_out(instance, vm, destination.host_uuid)
-            made = destination._make(instance, vm,
-                                     destination.stats.devices_of(instance))
-        except BaseException:
-            with excutils.save_and_reraise_exception():
-                destination.stats.free(instance)
-                self._put_back(instance, vm, demand)
+        with destination.writer.held():
+            destination.sync()
+            destination.stats.claim_demand(instance, demand)
+            try:
+                self.move_out(instance, vm, destination.host_uuid)
+                made = destination._make(
+                    instance, vm, destination.stats.devices_of(instance))
+            except BaseException:
+                with excutils.save_and_reraise_exception():
+                    destination.stats.free(instance)
+                    self._put_back(instance, vm, demand)
         self.confirm_move(instance, vm)
         return made
 
@@ -345,7 +362,7 @@ class Builder:
             move = moves.record(self.client, vm, moves.Move(
                 instance, self.host_uuid, destination,
                 vgpulib.demand_of(vgpus)))
-        with self._lock:
+        with self.writer.held():
             vgpulib.destroy(self.client, vm, instance, vgpus)
             self.stats.free(instance)
             self.sync()
@@ -409,7 +426,7 @@ class Builder:
         :raises: ClaimRefused only when something outside this project
                  took the held pGPUs; XapiError, XapiConnectionError.
         """
-        with self._lock:
+        with self.writer.held():
             present = vgpulib.of_instance(self.client, vm, instance)
             if vgpulib.demand_of(present) == tuple(demand) and all(
                     v.other_config.get(tags.HOST) == self.host_uuid

@@ -76,6 +76,23 @@ def already_attached(inventory, vm, mine, requests):
     return None
 
 
+def still_wanted(inventory, mine, requests):
+    """``requests`` less the vGPUs ``mine`` (the instance's VGPUs on the
+    VM, of the requested types) already give: what a retry completes."""
+    left = [inventory.types[v.type].model_name for v in mine.values()
+            if v.type in inventory.types]
+    wanted = []
+    for request in requests:
+        count = request.count
+        for name in list(left):
+            if count and name in request.vgpu_types:
+                left.remove(name)
+                count -= 1
+        if count:
+            wanted.append(dataclasses.replace(request, count=count))
+    return wanted
+
+
 def in_device_order(vgpus):
     """The refs of ``{ref: Vgpu}`` by device number."""
     return [ref for ref, _ in sorted(vgpus.items(),
