@@ -13,6 +13,9 @@ from tests.conftest import login
 from tests.simhelpers import group_of
 from tests.simhelpers import new_vm
 from tests.simhelpers import vgpu_type
+from tests.test_cli import ALIAS_CONF
+from tests.test_cli import conf_file
+from tests.test_cli import run
 from tests.vmpathhelpers import ask
 from tests.vmpathhelpers import builder
 from tests.vmpathhelpers import client_of
@@ -128,3 +131,29 @@ def test_a_restarted_source_holds_an_open_resize_again(pool):
     b.detach('restarted', vm)
     fresh.restore('restarted', vm, old)
     assert models(xapi, vm) == ['GRID M60-8Q']
+
+
+def test_reap_orphans_puts_back_an_interrupted_cold_migration(
+        pool, tmp_path):
+    sim, xapi, (a, b) = pool
+    vm = new_vm(xapi, 'stranded')
+    a.build('stranded', vm, ask('8q:1'))
+    a.stop(vm)
+    sim.faults.fail_call('VGPU.create', 1, 'INTERNAL_ERROR', 'first')
+    sim.faults.fail_call('VGPU.create', 2, 'INTERNAL_ERROR', 'second')
+    with pytest.raises(exception.XapiError):
+        a.cold_migrate('stranded', vm, b)
+    assert tagged(xapi, 'stranded') == []
+    conf = conf_file(tmp_path, ALIAS_CONF % sim.url)
+    dry = run('--config-file', conf, 'reap-orphans',
+              env={'XENAPI_PASSWORD': sim.password})
+    assert dry.returncode == 0, dry.stderr
+    assert 'would put back' in dry.stdout and 'stranded' in dry.stdout
+    applied = run('--config-file', conf, 'reap-orphans', '--apply',
+                  env={'XENAPI_PASSWORD': sim.password})
+    assert applied.returncode == 0, applied.stderr
+    assert 'put back (1 VGPU(s))' in applied.stdout
+    assert models(xapi, vm) == ['GRID M60-8Q']
+    assert {xapi.VGPU.get_other_config(v)['nova_xenapi_vgpu_host']
+            for v in tagged(xapi, 'stranded')} == {a.host_uuid}
+    assert moves.KEY not in xapi.VM.get_other_config(vm)

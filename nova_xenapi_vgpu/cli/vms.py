@@ -7,6 +7,7 @@ from nova_xenapi_vgpu import exception
 from nova_xenapi_vgpu.cli import context
 from nova_xenapi_vgpu.vgpu_types import requests as requestslib
 from nova_xenapi_vgpu.vm import lifecycle
+from nova_xenapi_vgpu.vm import moves
 from nova_xenapi_vgpu.vm import vgpus as vgpulib
 
 REFUSALS = (exception.VgpuAttachRefused, exception.ClaimRefused,
@@ -130,7 +131,9 @@ class ReapOrphans(lister.Lister):
     """List (with --apply, destroy) VGPUs this plugin made that no known
     instance owns; only those on halted or vanished VMs are destroyed.
     Copies XAPI made with a snapshot or clone keep their VGPU and lose
-    this project's tags."""
+    this project's tags. Cold migrations from this host interrupted
+    midway (the VM has the move's record and none of its VGPUs) are put
+    back here."""
 
     def get_parser(self, prog_name):
         parser = super().get_parser(prog_name)
@@ -154,7 +157,24 @@ class ReapOrphans(lister.Lister):
         return columns, [(
             o.vgpu, o.vm, o.instance, o.reason, o.vm_power_state or '-',
             _action(o, o in destroyed, parsed_args.apply))
-            for o in orphans]
+            for o in orphans] + self._moves(ctx, host_uuid, parsed_args.apply)
+
+    @staticmethod
+    def _moves(ctx, host_uuid, apply):
+        """Rows for interrupted cold migrations; restored with --apply."""
+        rows = []
+        for vm, record, move in moves.interrupted(ctx.client, host_uuid):
+            action = 'would put back'
+            if record.power_state != 'Halted':
+                action = 'kept (VM runs)'
+            elif apply:
+                made = _builder(ctx).restore(move.instance, vm, move.demand)
+                action = 'put back (%d VGPU(s))' % len(made)
+            rows.append(('-', vm, move.instance, 'cold migration to %s '
+                         'interrupted (other_config:%s)' % (
+                             move.destination, moves.KEY),
+                         record.power_state, action))
+        return rows
 
     @staticmethod
     def _known(ctx, path):

@@ -15,6 +15,8 @@ import dataclasses
 import json
 
 from nova_xenapi_vgpu import exception
+from nova_xenapi_vgpu import tags
+from nova_xenapi_vgpu.xapi import records
 from nova_xenapi_vgpu.xapi import writes
 
 KEY = 'nova_xenapi_vgpu_move'
@@ -79,3 +81,24 @@ def clear(client, vm):
     :raises: XapiError, XapiConnectionError.
     """
     writes.remove_key(client, 'VM', vm, KEY)
+
+
+def interrupted(client, host_uuid):
+    """Cold migrations from ``host_uuid`` that stopped midway: an open
+    move naming a destination (a resize names none until confirm) on a
+    VM with no VGPU of the instance left. ``[(VM ref, Vm, Move)]``.
+
+    :raises: XapiError, XapiConnectionError, RecordError.
+    """
+    vms = records.decode_all(records.Vm, client.call('VM.get_all_records'))
+    vgpus = records.decode_all(records.Vgpu, client.call(
+        'VGPU.get_all_records'))
+    found = []
+    for ref, vm in sorted(vms.items()):
+        move = of_vm(vm)
+        if move is None or move.source != host_uuid or not move.destination:
+            continue
+        if not any(v.VM == ref and v.other_config.get(
+                tags.INSTANCE) == move.instance for v in vgpus.values()):
+            found.append((ref, vm, move))
+    return found
