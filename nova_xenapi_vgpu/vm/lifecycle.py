@@ -231,17 +231,27 @@ class Builder:
             destination.sync()
             destination.stats.claim_demand(instance,
                                            vgpulib.demand_of(vgpus))
-            self._pool_migrate(instance, vm, destination)
+            self.run_move(instance, vm, destination, lambda: (
+                self._pool_migrate(vm, destination)))
         self.moved(instance, vm, destination)
 
-    def _pool_migrate(self, instance, vm, destination):
-        """VM.pool_migrate; a lost answer settled by asking XAPI; on a
-        failure the destination's claim is freed."""
+    def _pool_migrate(self, vm, destination):
+        self.client.call('VM.assert_can_boot_here', vm,
+                         destination.host_ref)
+        self.client.call_async('VM.pool_migrate', vm, destination.host_ref,
+                               {'live': 'true'})
+
+    def run_move(self, instance, vm, destination, move):
+        """Run ``move()`` (the XAPI calls of a live move: pool_migrate,
+        or migrate_send with a vgpu_map) after the destination's claim.
+        A lost answer is settled by asking XAPI where the VM runs (on the
+        destination: the move happened); any other failure frees the
+        destination's claim and is raised. Then call ``moved``.
+
+        :raises: XapiError, XapiConnectionError.
+        """
         try:
-            self.client.call('VM.assert_can_boot_here', vm,
-                             destination.host_ref)
-            self.client.call_async('VM.pool_migrate', vm,
-                                   destination.host_ref, {'live': 'true'})
+            move()
         except exception.XapiConnectionError as exc:
             with excutils.save_and_reraise_exception() as error:
                 error.reraise = not self._settle_move(instance, vm,
