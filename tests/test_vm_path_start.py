@@ -5,6 +5,7 @@ import pytest
 
 from nova_xenapi_vgpu import exception
 from nova_xenapi_vgpu.host import identity
+from nova_xenapi_vgpu.vm import settle
 from tests.conftest import login
 from tests.simhelpers import new_vm
 from tests.vmpathhelpers import ask
@@ -45,3 +46,16 @@ def test_a_start_that_did_not_happen_is_rolled_back_with_its_error(world):
         build.build('nostart', vm, ask('t4:1'))
     assert xapi.VM.get_power_state(vm) == 'Halted'
     assert tagged(xapi, 'nostart') == [] and build.stats.claims == {}
+
+
+def test_settle_waits_for_a_start_under_way_and_says_when_it_cannot(world):
+    sim, xapi, build = world
+    vm = new_vm(xapi, 'slow')
+    build.attach('slow', vm, ask('t4:1'))
+    sim.start_delay_ms = 1500
+    xapi.Async.VM.start_on(vm, build.host_ref, False, False)
+    with pytest.raises(exception.XapiOutcomeUnknown):
+        settle.settle(build.client, vm, settle.STARTS, timeout=0.2)
+    outcome = settle.settle(build.client, vm, settle.STARTS, timeout=30)
+    assert outcome.runs and outcome.resident_on == build.host_ref
+    assert outcome.host_uuid == build.host_uuid

@@ -43,8 +43,8 @@ def settle(client, vm, operations, timeout=None, clock=time.monotonic):
     its power state and host.
 
     :raises: XapiError, XapiConnectionError when XAPI cannot be asked;
-             XapiTaskTimeout when the operation is still under way after
-             ``timeout`` s (default: the client's task timeout).
+             XapiOutcomeUnknown when the operation is still under way
+             after ``timeout`` s (default: the client's task timeout).
     """
     deadline = clock() + (client.task_timeout if timeout is None
                           else timeout)
@@ -55,8 +55,9 @@ def settle(client, vm, operations, timeout=None, clock=time.monotonic):
         if not busy:
             break
         if clock() >= deadline:
-            raise exception.XapiTaskTimeout(
-                method='VM.%s' % busy[0], seconds=timeout, task=vm)
+            raise exception.XapiOutcomeUnknown(
+                client.target_url, 'VM.%s' % busy[0], (vm,),
+                'still in progress on the VM after waiting')
         client.sleep(interval)
         interval = min(interval * 2, 1.0)
     host = (client.call('host.get_uuid', record.resident_on)
