@@ -1,13 +1,16 @@
 """Building, starting and stopping an instance's VM with its vGPUs.
 
-The build: claim (the pools' rule: XAPI honours it in every start order),
-check the VM, create the VGPUs, ``VM.start_on`` this host (a plain
-``VM.start`` could pick another host of the pool), then move the claim
-to the pGPUs XAPI chose. If anything fails, every VGPU this build made is
-destroyed, the claim is freed, and the error is raised again with its
-XAPI code: nothing is left behind and the same build can be retried.
-Because accepted claims hold in every start order, concurrent builds on
-one host need no ordering among themselves.
+The build: under the host's writer lease (``writer``: one writer per
+host, across processes) the pools are read afresh, the claim made, the
+VM checked and the VGPUs created (only those the instance lacks: attach
+is idempotent); then ``VM.start_on`` this host (a plain ``VM.start``
+could pick another host of the pool), and the claim moves to the pGPUs
+XAPI chose. If anything fails, the VGPUs this build made are destroyed,
+the claim is freed and the first error is raised again with its XAPI
+code: nothing is left behind and the same build can be retried. A start
+or move whose answer was lost is settled by asking XAPI (``settle``)
+before anything is undone. Resizes and cold migrations record their
+progress on the VM (``moves``) before they destroy anything.
 """
 
 from oslo_log import log as logging
