@@ -18,6 +18,8 @@ Nova driver hook          call
 ``finish_migration``      ``migrate_in`` on the destination
 ``finish_revert_``        ``revert_migration`` on the source
 ``migration``
+``confirm_migration``     ``confirm_migration`` on the source (the
+                          source holds the vGPUs until then)
 ``live_migration``        ``live_migrate`` (check, claim on the
                           destination, move; a failed move changes nothing)
 ``destroy``               ``destroy`` (VGPUs and claim gone; the driver
@@ -129,8 +131,13 @@ class VgpuHost:
                                     numa_cells)
 
     def revert_migration(self, instance, vm, restore):
-        """Revert a resize on the source: the old vGPUs again."""
+        """Revert a resize on the source: the old vGPUs again (the
+        source held them since ``migrate_out``, so they fit)."""
         return self.builder.restore(instance, vm, restore)
+
+    def confirm_migration(self, instance, vm):
+        """Confirm a resize on the source: what it held is released."""
+        self.builder.confirm_move(instance, vm)
 
     def live_migrate(self, instance, vm, destination):
         """Move a running instance to ``destination`` (a VgpuHost)."""
@@ -143,8 +150,11 @@ class VgpuHost:
         return self.builder.detach(instance, vm)
 
     def reconcile(self, known_instances, reap=True):
-        """At start-up: the pools from XAPI; orphans found, those on
-        halted VMs destroyed. Returns (destroyed, kept) orphans."""
+        """At start-up: host tags follow where each VM runs (a move
+        killed before its retag); the pools from XAPI; orphans found,
+        those on halted VMs destroyed. Returns (destroyed, kept)."""
+        vgpulib.follow_running(self.client)
+        self.builder.hold_open_moves()
         orphans = vgpulib.find_orphans(self.client, self.builder.host_uuid,
                                        known_instances)
         result = vgpulib.reap_orphans(self.client, orphans) if reap else (

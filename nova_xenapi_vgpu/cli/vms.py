@@ -7,6 +7,7 @@ from nova_xenapi_vgpu import exception
 from nova_xenapi_vgpu.cli import context
 from nova_xenapi_vgpu.vgpu_types import requests as requestslib
 from nova_xenapi_vgpu.vm import lifecycle
+from nova_xenapi_vgpu.vm import moves
 from nova_xenapi_vgpu.vm import vgpus as vgpulib
 
 REFUSALS = (exception.VgpuAttachRefused, exception.ClaimRefused,
@@ -92,7 +93,9 @@ class Migrate(_VmCommand):
 
     --live moves a running VM (NVIDIA vGPUs only; a claim is made on the
     destination first); without it the VM must be halted and its VGPUs
-    are made anew there. --dry-run only checks.
+    are made anew there (the move is recorded on the VM first: run the
+    same command again to finish one that was interrupted). Exits 1 when
+    there is nothing of the instance to move. --dry-run only checks.
     """
 
     def get_parser(self, prog_name):
@@ -118,14 +121,19 @@ class Migrate(_VmCommand):
             return 'the move would be accepted'
         if parsed_args.live:
             source.live_migrate(instance, vm, target)
-        else:
-            source.cold_migrate(instance, vm, target)
-        return 'moved instance %s to %s' % (instance, parsed_args.host)
+            return 'moved instance %s to %s' % (instance, parsed_args.host)
+        made = source.cold_migrate(instance, vm, target)
+        return 'moved instance %s to %s: %d VGPU(s) made there' % (
+            instance, parsed_args.host, len(made))
 
 
 class ReapOrphans(lister.Lister):
     """List (with --apply, destroy) VGPUs this plugin made that no known
-    instance owns; only those on halted or vanished VMs are destroyed."""
+    instance owns; only those on halted or vanished VMs are destroyed.
+    Copies XAPI made with a snapshot or clone keep their VGPU and lose
+    this project's tags. Cold migrations from this host interrupted
+    midway (the VM has the move's record and none of its VGPUs) are put
+    back here."""
 
     def get_parser(self, prog_name):
         parser = super().get_parser(prog_name)
@@ -148,10 +156,25 @@ class ReapOrphans(lister.Lister):
         columns = ('VGPU', 'VM', 'Instance', 'Why', 'VM state', 'Action')
         return columns, [(
             o.vgpu, o.vm, o.instance, o.reason, o.vm_power_state or '-',
-            'destroyed' if o in destroyed else (
-                'kept (VM runs)' if parsed_args.apply else 'would destroy'
-                if o.vm_power_state in (None, 'Halted') else 'would keep'))
-            for o in orphans]
+            _action(o, o in destroyed, parsed_args.apply))
+            for o in orphans] + self._moves(ctx, host_uuid, parsed_args.apply)
+
+    @staticmethod
+    def _moves(ctx, host_uuid, apply):
+        """Rows for interrupted cold migrations; restored with --apply."""
+        rows = []
+        for vm, record, move in moves.interrupted(ctx.client, host_uuid):
+            action = 'would put back'
+            if record.power_state != 'Halted':
+                action = 'kept (VM runs)'
+            elif apply:
+                made = _builder(ctx).restore(move.instance, vm, move.demand)
+                action = 'put back (%d VGPU(s))' % len(made)
+            rows.append(('-', vm, move.instance, 'cold migration to %s '
+                         'interrupted (other_config:%s)' % (
+                             move.destination, moves.KEY),
+                         record.power_state, action))
+        return rows
 
     @staticmethod
     def _known(ctx, path):
@@ -165,3 +188,15 @@ class ReapOrphans(lister.Lister):
         except OSError as exc:
             context.usage_error('--known-instances %s: %s' % (
                 path, exc.strerror))
+
+
+def _action(orphan, done, applied):
+    """What reap-orphans did (or would do) with one orphan."""
+    if orphan.copy:
+        return 'untagged' if done else 'would untag'
+    if done:
+        return 'destroyed'
+    if applied:
+        return 'kept (VM runs)'
+    return ('would destroy' if orphan.vm_power_state in (None, 'Halted')
+            else 'would keep')

@@ -50,3 +50,33 @@ def create_vgpu(client, vm, group, device, other_config, vgpu_type, tag):
                     None)
     return create_once(client, 'VGPU.create',
                        (vm, group, device, config, vgpu_type), tag, find)
+
+
+def add_key(client, cls, ref, key, value, field='other_config'):
+    """``<cls>.add_to_<field>``: XAPI adds a key only when it is absent
+    (``MAP_DUPLICATE_KEY`` otherwise), so of writers racing for one key
+    exactly one succeeds. A lost answer is settled by reading the key
+    back. Returns the value the key holds afterwards: ``value`` when
+    this call wrote it (or an earlier one wrote the same), another
+    writer's value when the key was taken.
+
+    :raises: XapiError, XapiConnectionError.
+    """
+    try:
+        client.call('%s.add_to_%s' % (cls, field), ref, key, value)
+        return value
+    except exception.XapiOutcomeUnknown as exc:
+        LOG.info('%s.add_to_%s %s: answer lost (%s); reading it back', cls,
+                 field, key, exc)
+    except exception.XapiError as exc:
+        if exc.code != 'MAP_DUPLICATE_KEY':
+            raise
+    current = client.call('%s.get_%s' % (cls, field), ref)
+    if key in current:
+        return current[key]
+    return add_key(client, cls, ref, key, value, field)
+
+
+def remove_key(client, cls, ref, key, field='other_config'):
+    """``<cls>.remove_from_<field>`` (a missing key is no error)."""
+    client.call('%s.remove_from_%s' % (cls, field), ref, key)

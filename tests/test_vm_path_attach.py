@@ -1,0 +1,77 @@
+"""Issue 16, item 9: ``attach`` is idempotent per instance; a rollback
+destroys only what that call made; devices are the VM's free ones."""
+
+import pytest
+
+from nova_xenapi_vgpu import exception
+from nova_xenapi_vgpu.host import identity
+from tests.conftest import login
+from tests.simhelpers import new_vm
+from tests.vmpathhelpers import ask
+from tests.vmpathhelpers import builder
+from tests.vmpathhelpers import client_of
+from tests.vmpathhelpers import tagged
+
+
+@pytest.fixture
+def world(sim):
+    client = client_of(sim)
+    yield sim, login(sim.url).xenapi, builder(
+        client, identity.resolve_host(client))
+    client.close()
+
+
+def test_a_second_attach_of_the_same_claim_is_a_no_op(world):
+    sim, xapi, build = world
+    vm = new_vm(xapi, 'twice')
+    first = build.attach('twice', vm, ask('t4-16q:1'))
+    creates = sim.faults.calls['VGPU.create']
+    again = build.attach('twice', vm, ask('t4-16q:1'))
+    assert again == first == tagged(xapi, 'twice')
+    assert sim.faults.calls['VGPU.create'] == creates
+    assert build.stats.claims == {}
+
+
+def test_a_refused_attach_never_destroys_an_earlier_one(world):
+    sim, xapi, build = world
+    vm = new_vm(xapi, 'first')
+    (first,) = build.attach('first', vm, ask('t4-16q:1'))
+    # The same instance asks for another type: refused, and nothing the
+    # first attach made goes.
+    with pytest.raises((exception.VgpuAttachRefused, exception.XapiError,
+                        exception.ClaimRefused)):
+        build.attach('first', vm, ask('4q:1'))
+    assert xapi.VM.get_VGPUs(vm) == [first]
+    assert tagged(xapi, 'first') == [first]
+
+
+def test_a_retry_after_a_partial_rollback_completes_without_destroying(
+        world):
+    sim, xapi, build = world
+    vm = new_vm(xapi, 'partial')
+    sim.faults.fail_call('VGPU.create', 2, 'INTERNAL_ERROR', 'injected')
+    sim.faults.fail_call('VGPU.destroy', 1, 'INTERNAL_ERROR', 'stuck')
+    with pytest.raises(exception.XapiError) as info:
+        build.attach('partial', vm, ask('t4:2'))
+    assert info.value.details == ['INTERNAL_ERROR', 'injected']
+    (left,) = tagged(xapi, 'partial')  # the rollback could not destroy it
+    destroys = sim.faults.calls['VGPU.destroy']
+    made = build.attach('partial', vm, ask('t4:2'))
+    assert len(made) == 2 and left in made
+    assert sorted(xapi.VGPU.get_device(v) for v in made) == ['0', '1']
+    assert sim.faults.calls['VGPU.destroy'] == destroys
+    build.start('partial', vm)
+    assert xapi.VM.get_power_state(vm) == 'Running'
+
+
+def test_devices_are_the_vms_free_ones(world):
+    sim, xapi, build = world
+    vm = new_vm(xapi, 'shared')
+    build.attach('one', vm, ask('t4-4q:1'))
+    sim.faults.fail_call('VGPU.create', 2, 'INTERNAL_ERROR', 'injected')
+    with pytest.raises(exception.XapiError):
+        build.attach('two', vm, ask('t4-4q:2'))
+    assert len(tagged(xapi, 'one')) == 1 and tagged(xapi, 'two') == []
+    made = build.attach('two', vm, ask('t4-4q:2'))
+    assert sorted(xapi.VGPU.get_device(v) for v in xapi.VM.get_VGPUs(
+        vm)) == ['0', '1', '2'] and len(made) == 2

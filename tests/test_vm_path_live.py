@@ -1,0 +1,73 @@
+"""Issue 16, item 7: which host owes a VGPU is never half-written; a
+lost VM.pool_migrate answer or a kill during the move is settled by
+asking XAPI where the VM is."""
+
+import pytest
+
+from nova_xenapi_vgpu import tags
+from nova_xenapi_vgpu.vm import vgpus as vgpulib
+from tests.conftest import login
+from tests.simhelpers import new_vm
+from tests.vmpathhelpers import ask
+from tests.vmpathhelpers import builder
+from tests.vmpathhelpers import client_of
+from tests.vmpathhelpers import tagged
+
+
+@pytest.fixture
+def pool(pool_sim):
+    client = client_of(pool_sim)
+    xapi = login(pool_sim.url).xenapi
+    hosts = [xapi.host.get_by_name_label('xs-pool-0%d' % i)[0]
+             for i in (1, 2)]
+    yield pool_sim, xapi, [builder(client, h) for h in hosts]
+    client.close()
+
+
+def host_tag(xapi, instance):
+    return {xapi.VGPU.get_other_config(v).get(tags.HOST)
+            for v in tagged(xapi, instance)}
+
+
+def owed(build, instance):
+    build.sync()
+    return [s for s in build.stats.devices() if s.claimed_by == instance]
+
+
+def test_a_lost_pool_migrate_answer_is_settled_where_the_vm_is(pool):
+    sim, xapi, (a, b) = pool
+    vm = new_vm(xapi, 'lost-move')
+    a.build('lost-move', vm, ask('8q:1'))
+    sim.start_delay_ms = 300
+    sim.faults.lose_reply('Async.VM.pool_migrate')
+    a.live_migrate('lost-move', vm, b)  # it moved: no error
+    assert xapi.VM.get_resident_on(vm) == b.host_ref
+    assert host_tag(xapi, 'lost-move') == {b.host_uuid}
+    assert owed(b, 'lost-move') and not owed(a, 'lost-move')
+    assert a.stats.claims == {} and b.stats.claims == {}
+
+
+def test_the_host_tag_is_never_half_written(pool):
+    sim, xapi, (a, b) = pool
+    vm = new_vm(xapi, 'half')
+    a.build('half', vm, ask('8q:1'))
+    for method in ('VGPU.add_to_other_config', 'VGPU.set_other_config'):
+        sim.faults.fail_call(method, 1, 'INTERNAL_ERROR', 'injected')
+    a.live_migrate('half', vm, b)
+    assert xapi.VM.get_resident_on(vm) == b.host_ref
+    # The retag failed: the tag still names one host, never none ...
+    assert host_tag(xapi, 'half') in ({a.host_uuid}, {b.host_uuid})
+    # ... and settling it from where the VM runs puts it right.
+    vgpulib.follow_vm(a.client, vm, 'half')
+    assert host_tag(xapi, 'half') == {b.host_uuid}
+
+
+def test_a_move_killed_before_the_retag_is_settled_at_reconcile(pool):
+    sim, xapi, (a, b) = pool
+    vm = new_vm(xapi, 'killed')
+    a.build('killed', vm, ask('8q:1'))
+    xapi.VM.pool_migrate(vm, b.host_ref, {'live': 'true'})  # then killed
+    assert host_tag(xapi, 'killed') == {a.host_uuid}
+    assert vgpulib.follow_running(a.client) == tagged(xapi, 'killed')
+    assert host_tag(xapi, 'killed') == {b.host_uuid}
+    assert owed(b, 'killed') and not owed(a, 'killed')

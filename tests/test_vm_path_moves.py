@@ -1,0 +1,159 @@
+"""Issue 16, items 6 and 8: a resize keeps the source's capacity until
+confirm, so a revert always gets its vGPUs back; a cold migration records
+its progress in XAPI before it destroys anything, a retry finishes it,
+and it says it moved only when something moved."""
+
+import json
+
+import pytest
+
+from nova_xenapi_vgpu import exception
+from nova_xenapi_vgpu.vm import moves
+from tests.conftest import login
+from tests.simhelpers import group_of
+from tests.simhelpers import new_vm
+from tests.simhelpers import vgpu_type
+from tests.test_cli import ALIAS_CONF
+from tests.test_cli import conf_file
+from tests.test_cli import run
+from tests.vmpathhelpers import ask
+from tests.vmpathhelpers import builder
+from tests.vmpathhelpers import client_of
+from tests.vmpathhelpers import models
+from tests.vmpathhelpers import tagged
+
+
+@pytest.fixture
+def pool(pool_sim):
+    client = client_of(pool_sim)
+    xapi = login(pool_sim.url).xenapi
+    hosts = [xapi.host.get_by_name_label('xs-pool-0%d' % i)[0]
+             for i in (1, 2)]
+    yield pool_sim, xapi, [builder(client, h) for h in hosts]
+    client.close()
+
+
+def fill(xapi, build, prefix):
+    """Build 8Q instances on ``build``'s host until it refuses one."""
+    built = 0
+    while True:
+        try:
+            build.build('%s%d' % (prefix, built),
+                        new_vm(xapi, '%s%d' % (prefix, built)), ask('8q:1'))
+        except exception.ClaimRefused:
+            return built
+        built += 1
+
+
+def test_a_resize_revert_gets_its_vgpus_back_after_builds(pool):
+    sim, xapi, (a, b) = pool
+    vm = new_vm(xapi, 'resized')
+    a.build('resized', vm, ask('8q:1'))
+    a.stop(vm)
+    old = a.move_out('resized', vm)
+    b.move_in('resized', vm, ask('4q:1'))
+    # Builds on the source while the resize waits for confirm: the
+    # source's pGPU stays held for the revert.
+    assert fill(xapi, a, 'filler') == 3
+    b.detach('resized', vm)  # revert: the destination gives its vGPUs up
+    a.restore('resized', vm, old)
+    a.start_again(vm)
+    assert models(xapi, vm) == ['GRID M60-8Q']
+    assert xapi.VM.get_power_state(vm) == 'Running'
+    assert moves.KEY not in xapi.VM.get_other_config(vm)
+
+
+def test_a_confirmed_resize_releases_the_source(pool):
+    sim, xapi, (a, b) = pool
+    vm = new_vm(xapi, 'confirmed')
+    a.build('confirmed', vm, ask('8q:1'))
+    a.stop(vm)
+    a.move_out('confirmed', vm)
+    b.move_in('confirmed', vm, ask('8q:1'))
+    assert moves.KEY in xapi.VM.get_other_config(vm)
+    a.confirm_move('confirmed', vm)
+    assert moves.KEY not in xapi.VM.get_other_config(vm)
+    assert fill(xapi, a, 'after') == 4
+
+
+def test_a_cold_migration_killed_midway_is_finished_by_a_retry(
+        pool, pool_sim):
+    sim, xapi, (a, b) = pool
+    vm = new_vm(xapi, 'cold')
+    a.build('cold', vm, ask('8q:1'))
+    a.stop(vm)
+    # The destination's create and the put-back both fail: the VM is
+    # left without VGPUs, as after a kill between destroy and create.
+    sim.faults.fail_call('VGPU.create', 1, 'INTERNAL_ERROR', 'first')
+    sim.faults.fail_call('VGPU.create', 2, 'INTERNAL_ERROR', 'second')
+    with pytest.raises(exception.XapiError) as info:
+        a.cold_migrate('cold', vm, b)
+    assert info.value.details == ['INTERNAL_ERROR', 'first']
+    assert tagged(xapi, 'cold') == []
+    record = json.loads(xapi.VM.get_other_config(vm)[moves.KEY])
+    assert record['instance'] == 'cold'
+    assert record['source'] == a.host_uuid
+    assert record['destination'] == b.host_uuid
+    # A retry from a fresh process finishes the move.
+    a2, b2 = builder(a.client, a.host_ref), builder(a.client, b.host_ref)
+    made = a2.cold_migrate('cold', vm, b2)
+    assert len(made) == 1 and tagged(xapi, 'cold') == made
+    assert moves.KEY not in xapi.VM.get_other_config(vm)
+    b2.start_again(vm)
+    assert xapi.VM.get_resident_on(vm) == b.host_ref
+    assert models(xapi, vm) == ['GRID M60-8Q']
+
+
+def test_a_cold_migration_with_nothing_to_move_is_refused(pool):
+    sim, xapi, (a, b) = pool
+    vm = new_vm(xapi, 'foreign')
+    xapi.VGPU.create(vm, group_of(xapi, 'M60'), '0', {},
+                     vgpu_type(xapi, 'GRID M60-8Q'))
+    with pytest.raises(exception.OperationRefused) as info:
+        a.cold_migrate('foreign', vm, b)
+    assert 'nothing to move' in str(info.value)
+    xapi.VM.start(vm, False, False)
+    with pytest.raises(exception.OperationRefused):
+        a.cold_migrate('foreign', vm, b)
+    assert b.stats.claims == {} and len(xapi.VM.get_VGPUs(vm)) == 1
+
+
+def test_a_restarted_source_holds_an_open_resize_again(pool):
+    sim, xapi, (a, b) = pool
+    vm = new_vm(xapi, 'restarted')
+    a.build('restarted', vm, ask('8q:1'))
+    a.stop(vm)
+    old = a.move_out('restarted', vm)
+    b.move_in('restarted', vm, ask('8q:1'))
+    fresh = builder(a.client, a.host_ref)  # nova-compute restarted
+    assert fresh.hold_open_moves() == ['restarted']
+    assert fill(xapi, fresh, 'later') == 3
+    b.detach('restarted', vm)
+    fresh.restore('restarted', vm, old)
+    assert models(xapi, vm) == ['GRID M60-8Q']
+
+
+def test_reap_orphans_puts_back_an_interrupted_cold_migration(
+        pool, tmp_path):
+    sim, xapi, (a, b) = pool
+    vm = new_vm(xapi, 'stranded')
+    a.build('stranded', vm, ask('8q:1'))
+    a.stop(vm)
+    sim.faults.fail_call('VGPU.create', 1, 'INTERNAL_ERROR', 'first')
+    sim.faults.fail_call('VGPU.create', 2, 'INTERNAL_ERROR', 'second')
+    with pytest.raises(exception.XapiError):
+        a.cold_migrate('stranded', vm, b)
+    assert tagged(xapi, 'stranded') == []
+    conf = conf_file(tmp_path, ALIAS_CONF % sim.url)
+    dry = run('--config-file', conf, 'reap-orphans',
+              env={'XENAPI_PASSWORD': sim.password})
+    assert dry.returncode == 0, dry.stderr
+    assert 'would put back' in dry.stdout and 'stranded' in dry.stdout
+    applied = run('--config-file', conf, 'reap-orphans', '--apply',
+                  env={'XENAPI_PASSWORD': sim.password})
+    assert applied.returncode == 0, applied.stderr
+    assert 'put back (1 VGPU(s))' in applied.stdout
+    assert models(xapi, vm) == ['GRID M60-8Q']
+    assert {xapi.VGPU.get_other_config(v)['nova_xenapi_vgpu_host']
+            for v in tagged(xapi, 'stranded')} == {a.host_uuid}
+    assert moves.KEY not in xapi.VM.get_other_config(vm)

@@ -1,0 +1,61 @@
+"""Issue 16, item 10: a reply lost during a start is settled by asking
+XAPI before anything is rolled back; a starting VM keeps its vGPUs."""
+
+import pytest
+
+from nova_xenapi_vgpu import exception
+from nova_xenapi_vgpu.host import identity
+from nova_xenapi_vgpu.vm import settle
+from tests.conftest import login
+from tests.simhelpers import new_vm
+from tests.vmpathhelpers import ask
+from tests.vmpathhelpers import builder
+from tests.vmpathhelpers import client_of
+from tests.vmpathhelpers import tagged
+
+
+@pytest.fixture
+def world(sim):
+    client = client_of(sim)
+    yield sim, login(sim.url).xenapi, builder(
+        client, identity.resolve_host(client))
+    client.close()
+
+
+def test_a_lost_start_reply_keeps_the_vgpus_of_a_starting_vm(world):
+    sim, xapi, build = world
+    sim.start_delay_ms = 300  # the reply is lost inside the boot window
+    vm = new_vm(xapi, 'lost')
+    sim.faults.lose_reply('Async.VM.start_on')
+    pgpus = build.build('lost', vm, ask('t4:1'))
+    (vgpu,) = tagged(xapi, 'lost')
+    assert xapi.VM.get_power_state(vm) == 'Running'
+    assert xapi.VGPU.get_resident_on(vgpu) in pgpus
+    assert build.stats.claims == {}
+    task = [t for t, r in xapi.task.get_all_records().items()
+            if r['name_label'] == 'Async.VM.start_on']
+    assert [xapi.task.get_status(t) for t in task] == ['success']
+
+
+def test_a_start_that_did_not_happen_is_rolled_back_with_its_error(world):
+    sim, xapi, build = world
+    vm = new_vm(xapi, 'nostart')
+    # The call never reaches XAPI: nothing started, so it is undone.
+    sim.faults.drop_connection('Async.VM.start_on', times=10)
+    with pytest.raises(exception.XapiConnectionError):
+        build.build('nostart', vm, ask('t4:1'))
+    assert xapi.VM.get_power_state(vm) == 'Halted'
+    assert tagged(xapi, 'nostart') == [] and build.stats.claims == {}
+
+
+def test_settle_waits_for_a_start_under_way_and_says_when_it_cannot(world):
+    sim, xapi, build = world
+    vm = new_vm(xapi, 'slow')
+    build.attach('slow', vm, ask('t4:1'))
+    sim.start_delay_ms = 1500
+    xapi.Async.VM.start_on(vm, build.host_ref, False, False)
+    with pytest.raises(exception.XapiOutcomeUnknown):
+        settle.settle(build.client, vm, settle.STARTS, timeout=0.2)
+    outcome = settle.settle(build.client, vm, settle.STARTS, timeout=30)
+    assert outcome.runs and outcome.resident_on == build.host_ref
+    assert outcome.host_uuid == build.host_uuid

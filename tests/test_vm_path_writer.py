@@ -1,0 +1,83 @@
+"""Issue 16, item 11: one writer per host. Two processes racing for the
+last vGPU of a host: one gets it, the other is refused with the reason;
+never both."""
+
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from nova_xenapi_vgpu import exception
+from nova_xenapi_vgpu import tags
+from nova_xenapi_vgpu.host import identity
+from nova_xenapi_vgpu.simulator import server
+from nova_xenapi_vgpu.vm import writer
+from tests.conftest import login
+from tests.simhelpers import new_vm
+from tests.test_cli import ALIAS_CONF
+from tests.test_cli import conf_file
+from tests.vmpathhelpers import ask
+from tests.vmpathhelpers import builder
+from tests.vmpathhelpers import client_of
+
+
+def attach(conf, sim, uuid):
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith('XENAPI_')}
+    env['XENAPI_PASSWORD'] = sim.password
+    return subprocess.Popen(
+        [sys.executable, '-m', 'nova_xenapi_vgpu.cli.main', '--config-file',
+         conf, 'attach', '--vm', uuid, '--alias', 't4:1'],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=env, stdin=subprocess.DEVNULL)
+
+
+def test_two_attach_commands_for_the_last_vgpu_never_both_win(tmp_path):
+    with server.Simulator() as sim:
+        xapi = login(sim.url).xenapi
+        conf = conf_file(tmp_path, ALIAS_CONF % sim.url)
+        first = new_vm(xapi, 'first')
+        done = attach(conf, sim, xapi.VM.get_uuid(first))
+        assert done.wait(60) == 0, done.stderr.read()
+        # The T4 has room for one more T4-8Q; two commands race for it,
+        # each call slowed so that their reads and writes interleave.
+        sim.faults.latency_ms = 40
+        vms = [new_vm(xapi, 'racer%d' % i) for i in range(2)]
+        racers = [attach(conf, sim, xapi.VM.get_uuid(vm)) for vm in vms]
+        results = [(r.wait(120), r.stdout.read(), r.stderr.read())
+                   for r in racers]
+        sim.faults.latency_ms = 0
+        codes = sorted(code for code, _, _ in results)
+        assert codes == [0, 1], results
+        refused = next(err for code, _, err in results if code == 1)
+        assert 'refused' in refused or 'holds' in refused, refused
+        owners = {v['other_config'].get(tags.INSTANCE)
+                  for v in xapi.VGPU.get_all_records().values()}
+        assert len(owners) == 2
+        assert 'nova_xenapi_vgpu_writer' not in xapi.host.get_other_config(
+            xapi.host.get_all()[0])
+
+
+def test_a_held_lease_refuses_naming_its_holder_and_an_expired_one_is_taken(
+        sim):
+    xapi = login(sim.url).xenapi
+    client = client_of(sim)
+    host = identity.resolve_host(client)
+    build = builder(client, host)
+    build.writer.wait = 0.3
+    other = writer.Lease('compute-9/4242/abcd', time.time() + 60)
+    xapi.host.add_to_other_config(host, writer.KEY, other.value())
+    vm = new_vm(xapi, 'blocked')
+    with pytest.raises(exception.ClaimRefused) as info:
+        build.attach('blocked', vm, ask('t4:1'))
+    assert 'compute-9/4242/abcd' in str(info.value)
+    assert other.until() in str(info.value)
+    assert xapi.VM.get_VGPUs(vm) == []
+    xapi.host.remove_from_other_config(host, writer.KEY)
+    gone = writer.Lease('compute-9/4242/abcd', time.time() - 1)
+    xapi.host.add_to_other_config(host, writer.KEY, gone.value())
+    assert len(build.attach('blocked', vm, ask('t4:1'))) == 1
+    assert writer.KEY not in xapi.host.get_other_config(host)
+    client.close()
