@@ -275,3 +275,21 @@ def test_pinned_slots_carry_their_pgpu_numa_node(pinned_mixed):
     assert devices and all(d['numa_node'] in (0, 1) for d in devices)
     assert {d['numa_node'] for d in devices
             if d['parent_addr'] == '0000:87:00.0'} == {1}
+
+
+def test_a_snapshot_copy_is_not_owed(m60_sim):
+    """Item 4: VM.snapshot copies the VGPU with this project's tags; the
+    halted copy must not hold capacity (XAPI would start an 8Q VM)."""
+    xapi = login(m60_sim.url).xenapi
+    client = sessionlib.XapiClient(m60_sim.url, 'root', 'xenroot')
+    builder = lifecycle.Builder.for_host(client,
+                                         identity.resolve_host(client))
+    vm = new_vm(xapi, 'A')
+    builder.build('A', vm, ask('8q:1'))
+    snapshot = xapi.VM.snapshot(vm, 'A-snap')
+    assert xapi.VM.get_VGPUs(snapshot)
+    builder.sync()
+    claim = builder.stats.apply_requests(ask('8q:1'), instance='B')
+    assert claim.pgpus[0] != xapi.VGPU.get_resident_on(
+        xapi.VM.get_VGPUs(vm)[0])
+    client.close()

@@ -47,6 +47,7 @@ class Pool:
             v.other_config.get(tags.INSTANCE, v.VM)
             for v in self.vgpus.values()
             if v.GPU_group == group_ref and host is not None
+            and not tags.is_copy(v)
             and v.other_config.get(tags.HOST) == host.uuid
             and v.resident_on is None
             and v.scheduled_to_be_resident_on is None})

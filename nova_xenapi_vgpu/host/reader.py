@@ -97,8 +97,9 @@ def _belongs(name, record, host_ref, host, pgpus):
     if name in ('pgpu', 'pci'):
         return record.host == host_ref
     if name == 'vgpu':
+        # A copy (snapshot, clone) holds a pGPU only while it runs.
         return (record.resident_on in pgpus
                 or record.scheduled_to_be_resident_on in pgpus
-                or (host is not None
+                or (host is not None and not tags.is_copy(record)
                     and record.other_config.get(tags.HOST) == host.uuid))
     return True

@@ -101,6 +101,8 @@ class VgpuStats:
             self._inventory_cache = {}
             seen = {}
             for vgpu in inventory.vgpus.values():
+                if tags.is_copy(vgpu):
+                    continue
                 instance = vgpu.other_config.get(tags.INSTANCE)
                 seen[instance] = seen.get(instance, 0) + 1
             for instance in [i for i, c in self._claims.items()

@@ -300,10 +300,15 @@ class Builder:
         are put back here; if the process dies, a retry finishes it.
         Returns the VGPUs made on the destination.
 
-        :raises: OperationRefused (a VM that runs, or nothing of the
-                 instance to move), ClaimRefused, XapiError,
+        :raises: OperationRefused (a VM that runs, nothing of the
+                 instance to move, or no move at all), ClaimRefused,
+                 XapiError,
                  XapiConnectionError (the first error, after the put-back).
         """
+        if destination.host_ref == self.host_ref:
+            raise exception.OperationRefused(
+                operation='cold migration', vm=vm, reason='it is already '
+                'on this host (a resize on one host is move_out + move_in)')
         record = vgpulib.read_vm(self.client, vm)
         vgpus = vgpulib.of_instance(self.client, vm, instance)
         demand = self._demand_to_move(instance, vm, record, vgpus)
