@@ -293,3 +293,26 @@ def test_a_snapshot_copy_is_not_owed(m60_sim):
     assert claim.pgpus[0] != xapi.VGPU.get_resident_on(
         xapi.VM.get_VGPUs(vm)[0])
     client.close()
+
+
+def test_a_shared_group_search_is_cut_at_its_time_budget():
+    """Item 14: the search over start orders stops at its time budget
+    and says so; the claims it already held stay."""
+    host = HostBuilder()
+    group = host.group('m60', 'breadth_first')
+    for bus in range(0x80, 0x90):
+        host.pgpu(group, '0000:%02x:00.0' % bus)
+    names = ('GRID M60-1Q', 'GRID M60-4Q', 'GRID M60-8Q')
+    for index in range(12):
+        host.vgpu(group, names[index % 3], instance='stopped-%d' % index)
+    stats = statslib.VgpuStats(host.inventory(), seconds=1e-9)
+    aliases = aliaslib.parse_aliases(
+        ['{"name": "1q", "vgpu_type": "GRID M60-1Q"}'])
+    with pytest.raises(exception.ClaimRefused) as info:
+        stats.apply_requests(requestslib.requests_from_spec(
+            '1q:1', aliases)[0], instance='late')
+    assert 'ran out of time' in str(info.value)
+    assert stats.claims == {}
+    patient = statslib.VgpuStats(host.inventory())
+    assert patient.support_requests(requestslib.requests_from_spec(
+        '1q:1', aliases)[0])
