@@ -14,7 +14,8 @@ from nova_xenapi_vgpu.vgpu_types import partition
 class Split(lister.Lister):
     """Propose (or with --apply, make) groups that keep NUMA locality.
 
-    Only idle pGPUs move; busy ones are named and stay where they are.
+    Only idle pGPUs move; busy ones (running vGPUs, or a group a stopped
+    instance owes) are named and stay where they are.
     """
 
     def get_parser(self, prog_name):
@@ -49,7 +50,7 @@ def _action(move, done, applying):
     if move.target is None:
         return 'stays'
     if move.busy:
-        return 'busy (running, or owed to a stopped instance): not moved'
+        return 'busy: not moved'
     if done:
         return 'moved'
     return 'would move' if not applying else 'not moved'
