@@ -9,9 +9,13 @@ from oslo_log import log as logging
 from nova_xenapi_vgpu.simulator import boot
 from nova_xenapi_vgpu.simulator import events
 from nova_xenapi_vgpu.simulator import gpu
+from nova_xenapi_vgpu.simulator import memory
 from nova_xenapi_vgpu.simulator import migrate
+from nova_xenapi_vgpu.simulator import network
 from nova_xenapi_vgpu.simulator import schema
+from nova_xenapi_vgpu.simulator import storage
 from nova_xenapi_vgpu.simulator import tasks
+from nova_xenapi_vgpu.simulator import vbd
 from nova_xenapi_vgpu.simulator import vm as vmlib
 from nova_xenapi_vgpu.simulator import where
 from nova_xenapi_vgpu.simulator.errors import XapiFailure
@@ -271,6 +275,13 @@ _GENERIC = {
 
 def _handlers():
     """Explicit methods; they win over the generic accessors."""
+    handlers = _gpu_and_lifecycle_handlers()
+    for module in (memory, storage, vbd, network):
+        handlers.update(module.handlers())
+    return handlers
+
+
+def _gpu_and_lifecycle_handlers():
     return {
         'session.logout': _logout,
         'pool.designate_new_master': lambda ctx, host: _done(
