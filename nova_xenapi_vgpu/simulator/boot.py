@@ -46,7 +46,7 @@ def plan(db, vm, host):
     return pending
 
 
-def assert_can_boot_here(db, vm, host, memory_check=True):
+def assert_can_boot_here(db, vm, host, memory_check=True, sr_check=True):
     """VM.assert_can_boot_here (xapi_vm_helpers.ml, in its order): the
     SRs, the networks, IOMMU, the GPUs, memory, CPUs; returns the plan.
 
@@ -56,7 +56,8 @@ def assert_can_boot_here(db, vm, host, memory_check=True):
              HOST_NOT_ENOUGH_PCPUS.
     """
     db.get('host', host)
-    storage.assert_can_see_srs(db, vm, host)
+    if sr_check:
+        storage.assert_can_see_srs(db, vm, host)
     network.assert_can_see_networks(db, vm, host)
     needs_iommu = any(gpu.requires_passthrough(db, db.get('VGPU', v)['type'])
                       for v in vgpus_of(db, vm))

@@ -9,8 +9,9 @@ needs at its dynamic minimum plus its overhead; dom0 is one of them).
 
 from nova_xenapi_vgpu.simulator import overhead
 from nova_xenapi_vgpu.simulator import vm as vmlib
-from nova_xenapi_vgpu.simulator.overhead import MIB
 from nova_xenapi_vgpu.simulator.errors import XapiFailure
+from nova_xenapi_vgpu.simulator.overhead import MIB
+
 
 def update_overhead(db, vm):
     """xapi_vm_helpers.ml, update_memory_overhead."""
@@ -125,7 +126,7 @@ def set_memory_limits(db, vm, static_min, static_max, dynamic_min,
     assert_valid_limits(db, vm, limits)
     for name, value in zip(('memory_static_min', 'memory_dynamic_min',
                             'memory_dynamic_max', 'memory_static_max'),
-                           limits):
+                           limits, strict=True):
         db.set('VM', vm, name, value)
     db.set('VM', vm, 'memory_target', limits[1])
     update_overhead(db, vm)
