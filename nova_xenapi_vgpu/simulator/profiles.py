@@ -4,6 +4,8 @@ A profile is a mapping (JSON or YAML) with this schema::
 
     licensed: true               # false: the pool lacks the GPU/vGPU
                                  # features (VGPU.create FEATURE_RESTRICTED)
+    dmc: false                   # true: pool.restrictions allow dynamic
+                                 # memory control (unpinned memory limits)
     start_delay_ms: 0            # the boot window of every VM.start
     hosts:                       # first host is the pool master
       - name: xs-gpu-01
@@ -64,6 +66,7 @@ _BOOL = {'type': 'boolean'}
 SCHEMA = _strict(
     ['hosts'],
     licensed=_BOOL,
+    dmc=_BOOL,
     start_delay_ms={'type': 'integer', 'minimum': 0},
     hosts=_array(_strict(
         ['name', 'pgpus'], name=_NAME, iommu=_BOOL,

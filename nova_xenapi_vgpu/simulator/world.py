@@ -51,7 +51,8 @@ def build(profile):
                         restrictions={'restrict_gpu': restricted,
                                       'restrict_vgpu': restricted,
                                       'restrict_integrated_gpu': restricted,
-                                      'restrict_dmc': 'true'})
+                                      'restrict_dmc': 'false' if profile.get(
+                                          'dmc') else 'true'})
     default_sr = db.get('host', master)['suspend_image_sr']
     for field in ('default_SR', 'suspend_image_SR', 'crash_dump_SR'):
         db.set('pool', db.pool, field, default_sr)
