@@ -85,6 +85,8 @@ def test_vif_create_rules(pool):
     new_vif(xapi, vm, network, '0')
     assert failure(new_vif, xapi, vm, network, '0') == [
         'DEVICE_ALREADY_EXISTS', '0']
+    assert xapi.VM.get_allowed_VIF_devices(vm) == [
+        str(d) for d in range(1, 16)]
     assert failure(new_vif, xapi, vm, network, 'eth1') == [
         'INVALID_DEVICE', 'eth1']
     assert failure(new_vif, xapi, vm, network, '1', 'not-a-mac') == [

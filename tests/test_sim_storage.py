@@ -144,10 +144,18 @@ def test_vbd_device_numbers_clash_across_names(pool):
             'DEVICE_ALREADY_EXISTS', name]
     assert failure(new_vbd, xapi, vm, other, 'bogus') == [
         'INVALID_DEVICE', 'bogus']
+    allowed = xapi.VM.get_allowed_VBD_devices(vm)
+    assert allowed[:2] == ['1', '2'] and len(allowed) == 254
     second = new_vbd(xapi, vm, other, 'autodetect')
     assert xapi.VBD.get_userdevice(second) == '1'
     assert xapi.VM.get_VBDs(vm) == sorted([first, second])
     assert xapi.VDI.get_VBDs(other) == [second]
+    # allowed_VBD_devices tries IDE numbers for an HVM guest's first four
+    # disks, so a VBD named xvdc leaves 2 free and autodetect then picks
+    # 2, which clashes with xvdc by number: xapi's own behaviour.
+    new_vbd(xapi, vm, new_vdi(xapi, sr, GIB), 'xvdc')
+    assert failure(new_vbd, xapi, vm, new_vdi(xapi, sr, GIB),
+                   'autodetect') == ['DEVICE_ALREADY_EXISTS', '2']
 
 
 def test_vbd_create_rules(pool):

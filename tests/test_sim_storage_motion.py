@@ -120,3 +120,14 @@ def test_vdi_pool_migrate_moves_the_running_vm(pool):
         'sm_config': {}, 'tags': []})
     assert failure(xapi.VDI.pool_migrate, lonely, srs['b'], {}) == [
         'VDI_NEEDS_VM_FOR_MIGRATE', lonely]
+
+
+def test_pool_migrate_needs_the_disks_seen_at_the_destination(pool):
+    # VM.pool_migrate keeps the disks where they are: assert_can_boot_here
+    # checks the destination sees their SRs (xapi_vm_helpers.ml).
+    _, xapi = pool
+    hosts, srs, vm, vdi, _ = setup(xapi)
+    xapi.VM.start_on(vm, hosts['a'], False, False)
+    assert failure(xapi.VM.pool_migrate, vm, hosts['b'], {}) == [
+        'VM_REQUIRES_SR', vm, srs['a']]
+    assert xapi.VM.get_resident_on(vm) == hosts['a']

@@ -117,6 +117,12 @@ def copy(db, vif, vm, preserve_mac):
         'locking_mode': record['locking_mode']})
 
 
+def allowed_devices(db, vm):
+    """xapi_vm_helpers.ml, allowed_VIF_devices: 0..15 but those used."""
+    used = {db.get('VIF', v)['device'] for v in db.field('VM', vm, 'VIFs')}
+    return [str(d) for d in range(16) if str(d) not in used]
+
+
 def assert_can_see_networks(db, vm, host):
     """xapi_vm_helpers.ml, assert_can_see_networks (the PIF part).
 
@@ -138,6 +144,8 @@ def handlers():
         'VIF.plug': lambda ctx, vif: _(plug(ctx.db, vif)),
         'VIF.unplug': lambda ctx, vif: _(unplug(ctx.db, vif)),
         'VIF.unplug_force': lambda ctx, vif: _(unplug(ctx.db, vif)),
+        'VM.get_allowed_VIF_devices': lambda ctx, vm: allowed_devices(
+            ctx.db, vm),
     }
 
 

@@ -59,15 +59,24 @@ def valid_device(name):
             or re.match(r'^-?\d+$', name) is not None)
 
 
+def allowed_devices(db, vm):
+    """xapi_vm_helpers.ml, allowed_VBD_devices for disks: 0..254 as
+    device numbers of the VM's kind (IDE for an HVM guest's first four)
+    that no VBD uses; their disk numbers."""
+    hvm = db.get('VM', vm)['domain_type'] == 'hvm'
+    used = used_devices(db, vm)
+    return [disk for disk in AUTODETECT_RANGE
+            if device_number(str(disk), hvm) not in used]
+
+
 def _userdevice(db, vm, name):
     if not valid_device(name):
         raise XapiFailure('INVALID_DEVICE', name)
     if name == 'autodetect':
-        used = used_devices(db, vm)
-        for disk in AUTODETECT_RANGE:
-            if not possible_devices(str(disk)) & used:
-                return str(disk)
-        raise XapiFailure('INVALID_DEVICE', name)
+        free = allowed_devices(db, vm)
+        if not free:
+            raise XapiFailure('INVALID_DEVICE', name)
+        name = str(free[0])
     if possible_devices(name) & used_devices(db, vm):
         raise XapiFailure('DEVICE_ALREADY_EXISTS', name)
     return name
@@ -190,6 +199,8 @@ def handlers():
         'VBD.plug': lambda ctx, vbd: _(plug(ctx.db, vbd)),
         'VBD.unplug': lambda ctx, vbd: _(unplug(ctx.db, vbd)),
         'VBD.unplug_force': lambda ctx, vbd: _(unplug(ctx.db, vbd)),
+        'VM.get_allowed_VBD_devices': lambda ctx, vm: [
+            str(disk) for disk in allowed_devices(ctx.db, vm)],
     }
 
 
