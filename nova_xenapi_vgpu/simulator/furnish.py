@@ -6,7 +6,6 @@ create_host_cpu and the host_metrics; dbsync_slave.ml, the local SR's
 PBD; xapi_network.ml, a bridge per PIF) and what XenServer ships.
 """
 
-from nova_xenapi_vgpu.simulator import overhead
 from nova_xenapi_vgpu.simulator import sysfs
 from nova_xenapi_vgpu.simulator import vm as vmlib
 
@@ -68,7 +67,6 @@ def _dom0(db, ref, host):
     db.set('VM', dom0, 'VCPUs_at_startup', record['VCPUs_max'])
     db.set('VM_metrics', record['metrics'], 'memory_actual',
            DOM0_MIB * MIB)
-    db.set('VM', dom0, 'memory_overhead', overhead.vm_overhead(record))
 
 
 def local_sr(db, ref, host):

@@ -85,8 +85,6 @@ def finish_create(db, vm):
     return vm
 
 
-
-
 def derive_domain_type(hvm_boot_policy):
     """``hvm`` for a VM with an HVM boot policy, else ``pv``."""
     return 'hvm' if hvm_boot_policy else 'pv'
