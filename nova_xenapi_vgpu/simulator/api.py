@@ -9,9 +9,15 @@ from oslo_log import log as logging
 from nova_xenapi_vgpu.simulator import boot
 from nova_xenapi_vgpu.simulator import events
 from nova_xenapi_vgpu.simulator import gpu
+from nova_xenapi_vgpu.simulator import memory
 from nova_xenapi_vgpu.simulator import migrate
+from nova_xenapi_vgpu.simulator import network
+from nova_xenapi_vgpu.simulator import power
 from nova_xenapi_vgpu.simulator import schema
+from nova_xenapi_vgpu.simulator import storage
 from nova_xenapi_vgpu.simulator import tasks
+from nova_xenapi_vgpu.simulator import templates
+from nova_xenapi_vgpu.simulator import vbd
 from nova_xenapi_vgpu.simulator import vm as vmlib
 from nova_xenapi_vgpu.simulator import where
 from nova_xenapi_vgpu.simulator.errors import XapiFailure
@@ -271,10 +277,19 @@ _GENERIC = {
 
 def _handlers():
     """Explicit methods; they win over the generic accessors."""
+    handlers = _gpu_and_lifecycle_handlers()
+    for module in (memory, storage, vbd, network, templates, power):
+        handlers.update(module.handlers())
+    return handlers
+
+
+def _gpu_and_lifecycle_handlers():
     return {
         'session.logout': _logout,
         'pool.designate_new_master': lambda ctx, host: _done(
             ctx.api.designate_new_master(host)),
+        'task.create': lambda ctx, label, description: tasks.create(
+            ctx.db, label, description, ctx.session),
         'task.cancel': lambda ctx, task: _done(tasks.cancel(ctx.db, task)),
         'task.destroy': lambda ctx, task: _done(tasks.destroy(ctx.db,
                                                                task)),
@@ -301,22 +316,19 @@ def _handlers():
         'VM.hard_shutdown': lambda ctx, vm: _done(boot.shutdown(
             ctx.db, vm, hard=True)),
         'VM.suspend': lambda ctx, vm: _done(boot.suspend(ctx.db, vm)),
-        'VM.destroy': lambda ctx, vm: _done(vmlib.destroy(ctx.db, vm)),
-        'VM.clone': lambda ctx, vm, name: vmlib.clone(ctx.db, vm, name),
-        'VM.copy': lambda ctx, vm, name, sr: vmlib.clone(
-            ctx.db, vm, name, 'copy'),
-        'VM.snapshot': lambda ctx, vm, name, ignore_vdis=(): vmlib.clone(
-            ctx.db, vm, name, 'snapshot'),
         'VM.pool_migrate': lambda ctx, vm, host, options: _done(
             migrate.pool_migrate(ctx.db, vm, host,
                                  ctx.phase('VM.pool_migrate'))),
         'VM.migrate_send': lambda ctx, vm, dest, live, vdi_map, vif_map,
         options, vgpu_map=None: _done(migrate.migrate_send(
             ctx.db, vm, dest, vgpu_map or {},
-            ctx.phase('VM.migrate_send'))),
+            ctx.phase('VM.migrate_send'), vdi_map, vif_map)),
         'VM.assert_can_migrate': lambda ctx, vm, dest, live, vdi_map,
         vif_map, options, vgpu_map=None: _done(migrate.assert_can_migrate(
-            ctx.db, vm, dest, vgpu_map or {})),
+            ctx.db, vm, dest, vgpu_map or {}, vdi_map, vif_map)),
+        'VDI.pool_migrate': lambda ctx, vdi, sr, options: (
+            migrate.vdi_pool_migrate(ctx.db, vdi, sr,
+                                     ctx.phase('VDI.pool_migrate'))),
         'host.migrate_receive': lambda ctx, host, network, options: (
             migrate.migrate_receive(ctx.db, host, network, ctx.session)),
         'VGPU.create': lambda ctx, vm, group, device, other, vgpu_type: (
@@ -386,4 +398,4 @@ def _call_plugin(ctx, host, plugin, fn, args):
 # their boot window and lock what they change themselves.
 _UNLOCKED = frozenset({'host.call_plugin', 'VM.start', 'VM.start_on',
                        'VM.resume', 'VM.resume_on', 'VM.pool_migrate',
-                       'VM.migrate_send'})
+                       'VM.migrate_send', 'VDI.pool_migrate'})

@@ -13,8 +13,12 @@ import itertools
 import json
 import time
 
+from nova_xenapi_vgpu.simulator import devices
 from nova_xenapi_vgpu.simulator import gpu
+from nova_xenapi_vgpu.simulator import memory
+from nova_xenapi_vgpu.simulator import network
 from nova_xenapi_vgpu.simulator import schema
+from nova_xenapi_vgpu.simulator import storage
 from nova_xenapi_vgpu.simulator import vm as vmlib
 from nova_xenapi_vgpu.simulator.errors import XapiFailure
 
@@ -42,36 +46,51 @@ def plan(db, vm, host):
     return pending
 
 
-def assert_can_boot_here(db, vm, host):
-    """The GPU part of VM.assert_can_boot_here; returns the plan.
+def assert_can_boot_here(db, vm, host, memory_check=True, sr_check=True):
+    """VM.assert_can_boot_here (xapi_vm_helpers.ml, in its order): the
+    SRs, the networks, IOMMU, the GPUs, memory, CPUs; returns the plan.
 
-    :raises: XapiFailure HANDLE_INVALID, VM_REQUIRES_IOMMU,
-             VM_REQUIRES_VGPU, VM_REQUIRES_GPU.
+    :raises: XapiFailure HANDLE_INVALID, VM_REQUIRES_SR,
+             VM_REQUIRES_NETWORK, VM_REQUIRES_IOMMU, VM_REQUIRES_VGPU,
+             VM_REQUIRES_GPU, HOST_NOT_ENOUGH_FREE_MEMORY,
+             HOST_NOT_ENOUGH_PCPUS.
     """
     db.get('host', host)
+    if sr_check:
+        storage.assert_can_see_srs(db, vm, host)
+    network.assert_can_see_networks(db, vm, host)
     needs_iommu = any(gpu.requires_passthrough(db, db.get('VGPU', v)['type'])
                       for v in vgpus_of(db, vm))
     if needs_iommu and db.get('host', host)['chipset_info'].get(
             'iommu') != 'true':
         raise XapiFailure('VM_REQUIRES_IOMMU', host)
-    return plan(db, vm, host)
+    placement = plan(db, vm, host)
+    if memory_check:
+        memory.assert_enough_memory(db, vm, host)
+    memory.assert_enough_pcpus(db, vm, host)
+    return placement
 
 
 def choose_host(db, vm):
-    """VM.start's host, as xapi_vm_helpers.ml chooses it for a vGPU VM.
+    """VM.start's host, as xapi_vm_helpers.ml chooses it.
 
     Keep the hosts where every VGPU fits; group them by equal remaining
     capacity for the first VGPU (fullest group first for depth_first,
     emptiest for breadth_first); in each group the VM's ``affinity``
     host first, then the others by name (xapi picks among them by load).
+    When no host passes every check, choose_host_for_vm_no_wlb tries
+    again without the memory check; the third value says so.
 
     :raises: XapiFailure NO_HOSTS_AVAILABLE.
     """
-    for host in _ranked_hosts(db, vm):
-        try:
-            return host, assert_can_boot_here(db, vm, host)
-        except XapiFailure:
-            continue
+    hosts = _ranked_hosts(db, vm)
+    for memory_check in (True, False):
+        for host in hosts:
+            try:
+                return host, assert_can_boot_here(
+                    db, vm, host, memory_check), memory_check
+            except XapiFailure:
+                continue
     raise XapiFailure('NO_HOSTS_AVAILABLE')
 
 
@@ -144,7 +163,9 @@ def in_two_phases(db, vm, op, reserve, commit, plug_fault=None):
 def _reserve(db, vm, host):
     """allocate_vm_to_host: the host, then vgpuops.ml's create_vgpus."""
     if host is None:
-        host, placement = choose_host(db, vm)
+        host, placement, memory_checked = choose_host(db, vm)
+        if not memory_checked:
+            memory.assert_domain_fits(db, vm, host)
     else:
         placement = assert_can_boot_here(db, vm, host)
     if placement and db.get('VM', vm)['domain_type'] != 'hvm':
@@ -197,6 +218,7 @@ def _plug(db, vm, host, paused):
     db.set('VM', vm, 'scheduled_to_be_resident_on', NULL)
     db.set('VM', vm, 'domid', next(_domids))
     db.set('VM', vm, 'power_state', 'Paused' if paused else 'Running')
+    devices.attach(db, vm)
 
 
 def vgpu_metadata(db, vm, pgpu):
@@ -248,10 +270,12 @@ def unplug(db, vm, power_state):
             db.set('VGPU', vgpu, field, value)
         if power_state == 'Halted':
             db.set('VGPU', vgpu, 'compatibility_metadata', {})
+    host = db.get('VM', vm)['resident_on']
     db.set('VM', vm, 'attached_PCIs', [])
     db.set('VM', vm, 'resident_on', NULL)
     db.set('VM', vm, 'domid', -1)
     db.set('VM', vm, 'power_state', power_state)
+    devices.detach(db, vm, host)
 
 
 def shutdown(db, vm, hard=False):

@@ -27,6 +27,10 @@ class Database:
         self._by_uuid = {}
         self._relations = {(r.cls, r.field): r for r in schema.RELATIONS}
         self._reverse = {(r.target, r.reverse): r for r in schema.RELATIONS}
+        self._shown_reverse = {name: [
+            r.reverse for r in schema.RELATIONS if r.target == name
+            and (name, r.reverse) not in schema.HIDDEN]
+            for name in schema.CLASSES}
         self._index = collections.defaultdict(set)
         self.log = [None]
         self._created = {}
@@ -111,12 +115,11 @@ class Database:
             result = {name: copy.deepcopy(value)
                       for name, value in self.get(cls, ref).items()
                       if not schema.is_internal(name)}
-            for target, reverse in self._reverse:
-                if target == cls and (cls, reverse) not in schema.HIDDEN:
-                    result[reverse] = self.field(cls, ref, reverse)
+            for reverse in self._shown_reverse[cls]:
+                result[reverse] = sorted(self._index[(cls, reverse, ref)])
             for derived_cls, name in self.derived:
                 if derived_cls == cls:
-                    result[name] = self.field(cls, ref, name)
+                    result[name] = self.derived[(cls, name)](self, ref)
             return result
 
     def has_field(self, cls, name):

@@ -14,8 +14,10 @@ import base64
 import json
 
 from nova_xenapi_vgpu.simulator import boot
+from nova_xenapi_vgpu.simulator import devices
 from nova_xenapi_vgpu.simulator import gpu
 from nova_xenapi_vgpu.simulator import schema
+from nova_xenapi_vgpu.simulator import storage_motion
 from nova_xenapi_vgpu.simulator import vm as vmlib
 from nova_xenapi_vgpu.simulator.errors import XapiFailure
 
@@ -100,22 +102,26 @@ def _dest_host(db, dest):
     return host
 
 
-def assert_can_migrate(db, vm, dest, vgpu_map):
-    """VM.assert_can_migrate, the vGPU checks of it.
+def assert_can_migrate(db, vm, dest, vgpu_map, vdi_map=None,
+                       vif_map=None):
+    """VM.assert_can_migrate: the disks' map (storage_motion.py), the
+    vGPU checks, then the intra-pool vif_map rule.
 
     :raises: XapiFailure as migrate_send would, before anything moves.
     """
     with db.lock:
         host = _dest_host(db, dest)
         vmlib.assert_operation_valid(db, vm, 'migrate_send')
-        _check(db, vm, host, vgpu_map)
+        storage_motion.check_maps(db, vm, vdi_map or {}, vif_map or {})
+        _check(db, vm, host, vgpu_map, sr_check=False)
+        storage_motion.check_vif_map(vif_map or {})
 
 
-def _check(db, vm, host, vgpu_map):
+def _check(db, vm, host, vgpu_map, sr_check=True):
     if db.get('VM', vm)['power_state'] not in vmlib.LIVE:
         return []
     assert_destination_has_pgpus(db, vm, host, vgpu_map)
-    placement = boot.assert_can_boot_here(db, vm, host)
+    placement = boot.assert_can_boot_here(db, vm, host, sr_check=sr_check)
     for vgpu, pgpu in placement:
         assert_compatible(db, vm, vgpu, pgpu, host)
     return placement
@@ -126,8 +132,10 @@ def pool_migrate(db, vm, host, plug_fault=None):
     _move(db, vm, host, 'pool_migrate', {}, plug_fault)
 
 
-def migrate_send(db, vm, dest, vgpu_map, plug_fault=None):
-    """VM.migrate_send within the pool; ``vgpu_map`` is checked.
+def migrate_send(db, vm, dest, vgpu_map, plug_fault=None, vdi_map=None,
+                 vif_map=None):
+    """VM.migrate_send within the pool; ``vgpu_map`` is checked, every
+    disk must be in ``vdi_map`` and its disks move (storage_motion.py).
 
     Within a pool xapi keeps each VGPU's group and records the map only
     on cross-pool moves (``other_config:maps_to``), which are not
@@ -135,13 +143,17 @@ def migrate_send(db, vm, dest, vgpu_map, plug_fault=None):
     """
     with db.lock:
         host = _dest_host(db, dest)
-    _move(db, vm, host, 'migrate_send', vgpu_map, plug_fault)
+        storage_motion.check_maps(db, vm, vdi_map or {}, vif_map or {})
+        storage_motion.check_vif_map(vif_map or {})
+    _move(db, vm, host, 'migrate_send', vgpu_map, plug_fault,
+          vdi_map or {})
 
 
-def _move(db, vm, host, op, vgpu_map, plug_fault):
+def _move(db, vm, host, op, vgpu_map, plug_fault, vdi_map=None):
     def reserve():
         db.get('host', host)
-        placement = _check(db, vm, host, vgpu_map)
+        placement = _check(db, vm, host, vgpu_map,
+                           sr_check=vdi_map is None)
         for vgpu, pgpu in placement:
             db.set('VGPU', vgpu, 'scheduled_to_be_resident_on', pgpu)
         if placement:
@@ -149,6 +161,8 @@ def _move(db, vm, host, op, vgpu_map, plug_fault):
         return placement
 
     def commit(_placement):
+        if vdi_map:
+            storage_motion.move_disks(db, vm, vdi_map)
         if db.get('VM', vm)['power_state'] in vmlib.LIVE:
             _arrive(db, vm, host)
     boot.in_two_phases(db, vm, op, reserve, commit, plug_fault)
@@ -171,8 +185,23 @@ def _arrive(db, vm, host):
                    boot.vgpu_metadata(db, vm, pgpu))
     db.set('VM', vm, 'attached_PCIs',
            pcis + boot.other_config_pcis(db, vm, host))
+    source = db.get('VM', vm)['resident_on']
     db.set('VM', vm, 'resident_on', host)
     db.set('VM', vm, 'scheduled_to_be_resident_on', NULL)
+    devices.touch_host(db, source)
+    devices.touch_host(db, host)
+
+
+def vdi_pool_migrate(db, vdi, sr, plug_fault=None):
+    """VDI.pool_migrate: one disk to ``sr``, the VM with it if it runs
+    (storage_motion.py); returns the VDI the VBD now uses."""
+    with db.lock:
+        vm, vdi_map, host = storage_motion.pool_migrate_plan(db, vdi, sr)
+        vbd = [v for v in db.field('VDI', vdi, 'VBDs')
+               if db.get('VBD', v)['VM'] == vm][0]
+    _move(db, vm, host, 'migrate_send', {}, plug_fault, vdi_map)
+    with db.lock:
+        return db.get('VBD', vbd)['VDI']
 
 
 def migrate_receive(db, host, network, session):

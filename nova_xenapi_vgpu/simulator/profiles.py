@@ -4,6 +4,8 @@ A profile is a mapping (JSON or YAML) with this schema::
 
     licensed: true               # false: the pool lacks the GPU/vGPU
                                  # features (VGPU.create FEATURE_RESTRICTED)
+    dmc: false                   # true: pool.restrictions allow dynamic
+                                 # memory control (unpinned memory limits)
     start_delay_ms: 0            # the boot window of every VM.start
     hosts:                       # first host is the pool master
       - name: xs-gpu-01
@@ -11,6 +13,9 @@ A profile is a mapping (JSON or YAML) with this schema::
                                  # VM_REQUIRES_IOMMU
         nvidia_driver: "535.161.05"  # host driver (multi-vGPU support)
         xl_device_topology: true # false: xl gives no device topology
+        memory_mib: 262144       # host memory xapi counts (host_metrics
+                                 # memory_total); default: the NUMA nodes'
+        local_sr: {type: lvm, size_gib: 1024}  # lvm (thick) or ext (thin)
         numa_nodes:              # optional, default one node of 16 CPUs
           - {cpus: "0-11", memory_mib: 131072, socket: 0}
         pgpus:
@@ -61,11 +66,15 @@ _BOOL = {'type': 'boolean'}
 SCHEMA = _strict(
     ['hosts'],
     licensed=_BOOL,
+    dmc=_BOOL,
     start_delay_ms={'type': 'integer', 'minimum': 0},
     hosts=_array(_strict(
         ['name', 'pgpus'], name=_NAME, iommu=_BOOL,
         nvidia_driver={'type': 'string', 'pattern': r'^\d+(\.\d+)*$'},
         xl_device_topology=_BOOL,
+        memory_mib={'type': 'integer', 'minimum': 1},
+        local_sr=_strict(type={'enum': ['lvm', 'ext']},
+                         size_gib={'type': 'integer', 'minimum': 1}),
         numa_nodes=_array(_strict(
             ['cpus', 'memory_mib'],
             cpus={'type': 'string', 'pattern': r'^\d+(-\d+)?(,\d+(-\d+)?)*$'},

@@ -12,7 +12,9 @@ from oslo_log import log as logging
 
 from nova_xenapi_vgpu import plugin_files
 from nova_xenapi_vgpu.simulator import api as apilib
+from nova_xenapi_vgpu.simulator import import_vdi
 from nova_xenapi_vgpu.simulator import plugins
+from nova_xenapi_vgpu.simulator import power
 from nova_xenapi_vgpu.simulator import profiles
 from nova_xenapi_vgpu.simulator import world
 from nova_xenapi_vgpu.simulator.faults import DropConnection
@@ -49,6 +51,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.send_header('Content-Length', str(len(data)))
         self.end_headers()
         self.wfile.write(data)
+
+    def do_PUT(self):  # noqa: N802 - http.server's naming
+        if self.path.split('?', 1)[0] != import_vdi.PATH:
+            self.send_error(404)
+            return
+        import_vdi.handle(self, self.server.api, self.server.host_ref)
 
     def log_message(self, format, *args):  # noqa: A002
         LOG.debug('%s %s', self.address_string(), format % args)
@@ -146,6 +154,12 @@ class Simulator:
                                  guest_driver_migratable)):
                 if value is not None:
                     self.db.set('VM', vm, name, value)
+
+    def guest_stopped(self, vm, reason):
+        """The guest of ``vm`` (a ref) shut down, rebooted or crashed by
+        itself (``reason``); returns the power state its actions_after_*
+        lead to."""
+        return power.guest_stopped(self.db, vm, reason)
 
     @property
     def faults(self):

@@ -58,6 +58,10 @@ def _print_file_command(root, name, text=None):
     os.chmod(path, 0o755)
 
 
+# A host without numa_nodes in its profile: one node of 16 CPUs, 64 GiB.
+DEFAULT_NUMA_NODES = ({'cpus': '0-15', 'memory_mib': 65536},)
+
+
 def expand_cpulist(text):
     """'0-2,5' -> [0, 1, 2, 5]."""
     cpus = []
@@ -73,7 +77,7 @@ def xl_info(host):
     The format is xen's tools/xl/xl_info.c (output_topologyinfo and
     output_numainfo), among a few of its other lines.
     """
-    nodes = host.get('numa_nodes', [{'cpus': '0-15', 'memory_mib': 65536}])
+    nodes = host.get('numa_nodes', DEFAULT_NUMA_NODES)
     lines = ['host                   : %s' % host['name'],
              'nr_cpus                : %d' % sum(
                  len(expand_cpulist(n['cpus'])) for n in nodes),

@@ -71,6 +71,13 @@ def cancelled(db, task):
     return None
 
 
+def create(db, label, description, session):
+    """task.create: a pending task a client reports progress on, or hands
+    to an HTTP handler (``task_id``)."""
+    return db.create('task', name_label=label, name_description=description,
+                     created=_now(), _session=session, _cancel=False)
+
+
 def cancel(db, task):
     """task.cancel: a pending task stops at its next check."""
     record = db.get('task', task)

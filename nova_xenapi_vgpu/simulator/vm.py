@@ -5,8 +5,11 @@ operations, the power states an operation needs, operations already in
 progress, guest features, then the vGPU rule.
 """
 
+import uuid as uuidlib
+
 from nova_xenapi_vgpu.simulator import db as dblib
 from nova_xenapi_vgpu.simulator import gpu
+from nova_xenapi_vgpu.simulator import overhead
 from nova_xenapi_vgpu.simulator import schema
 from nova_xenapi_vgpu.simulator.errors import XapiFailure
 
@@ -14,7 +17,9 @@ NULL = schema.NULL
 _FIELDS = schema.CLASSES['VM'].fields
 _SET_BY_XAPI = frozenset({'uuid', 'power_state', 'resident_on',
                           'attached_PCIs', 'domain_type', 'domid',
-                          'current_operations', 'snapshot_of'})
+                          'current_operations', 'snapshot_of', 'metrics',
+                          'memory_overhead', 'suspend_VDI',
+                          'is_default_template', 'guest_metrics'})
 LIVE = ('Running', 'Paused')
 
 # xapi_vm_lifecycle.ml, allowed_power_states: the states each operation
@@ -32,7 +37,19 @@ POWER_STATES = {
     'checkpoint': ('Paused', 'Suspended', 'Running'),
     'migrate_send': ('Halted', 'Suspended', 'Running'),
     'snapshot': ('Halted', 'Paused', 'Running', 'Suspended'),
+    'provision': ('Halted',), 'make_into_template': ('Halted',),
+    'changing_VCPUs': ('Halted',), 'changing_memory_limits': ('Halted',),
+    'changing_static_range': ('Halted',),
 }
+# xapi_vm_lifecycle.ml, check_template: what a template allows (destroy
+# and migrate_send only when it is not a default template).
+_TEMPLATE_OPS = frozenset({
+    'changing_dynamic_range', 'changing_static_range',
+    'changing_memory_limits', 'changing_shadow_memory', 'changing_VCPUs',
+    'changing_NVRAM', 'clone', 'copy', 'export', 'metadata_export',
+    'provision'})
+DEFAULT_TEMPLATE_KEY = 'default_template'
+MAC_SEED = 'mac_seed'
 # Operations that need the guest's help, and the guest feature asked for.
 _GUEST_FEATURE_OPS = frozenset({'clean_shutdown', 'clean_reboot'})
 _SUSPEND_LIKE = frozenset({'suspend', 'checkpoint', 'pool_migrate',
@@ -54,7 +71,18 @@ def create(db, record):
         fields[name] = _coerce(name, value, default)
     fields['domain_type'] = derive_domain_type(
         fields.get('HVM_boot_policy', ''))
-    return db.create('VM', **fields)
+    other = dict(fields.get('other_config', {}))
+    other.setdefault(MAC_SEED, str(uuidlib.uuid4()))
+    fields['other_config'] = other
+    return finish_create(db, db.create('VM', **fields))
+
+
+def finish_create(db, vm):
+    """xapi_vm.ml, create: the VM's metrics record and memory overhead."""
+    db.set('VM', vm, 'metrics', db.create('VM_metrics'))
+    record = db.get('VM', vm)
+    db.set('VM', vm, 'memory_overhead', overhead.vm_overhead(record))
+    return vm
 
 
 def derive_domain_type(hvm_boot_policy):
@@ -93,10 +121,35 @@ def operation_error(db, vm, op, strict=True):
         (task, current), = sorted(record['current_operations'].items())[:1]
         return XapiFailure('OTHER_OPERATION_IN_PROGRESS', 'VM', vm,
                            current, task)
+    template_error = _template_error(record, vm, op)
+    if template_error is not None:
+        return template_error
     if _lacks_feature(record, op, strict):
         return XapiFailure('VM_LACKS_FEATURE', vm)
     if not _vgpus_allow(db, record, op):
         return XapiFailure('VM_HAS_VGPU', vm)
+    return None
+
+
+def is_default_template(record):
+    """is_default_template, or other_config:default_template true."""
+    flag = record['other_config'].get(DEFAULT_TEMPLATE_KEY, '').lower()
+    return record['is_default_template'] or flag in ('1', 'true')
+
+
+def _template_error(record, vm, op):
+    """check_template, check_snapshot and the provision rule."""
+    if record['is_a_template'] and not record['is_a_snapshot']:
+        if op in _TEMPLATE_OPS or (op in ('destroy', 'migrate_send')
+                                   and not is_default_template(record)):
+            return None
+        return XapiFailure('VM_IS_TEMPLATE', vm, op)
+    if record['is_a_snapshot'] and op not in (
+            'revert', 'clone', 'copy', 'export', 'destroy', 'hard_shutdown',
+            'metadata_export'):
+        return XapiFailure('VM_IS_SNAPSHOT', vm, op)
+    if op == 'provision' and not record['is_a_template']:
+        return XapiFailure('ONLY_PROVISION_TEMPLATE')
     return None
 
 
@@ -174,8 +227,10 @@ def destroy(db, vm):
 
 
 def clone(db, vm, new_name, op='clone'):
-    """VM.clone / VM.copy / VM.snapshot: a new VM with copies of the VGPUs.
+    """VM.clone / VM.copy / VM.snapshot: the record and VGPUs of a new VM.
 
+    xapi_vm_clone.ml (copy_vm_record): a fresh mac_seed unless it is a
+    snapshot, no default_template flag, a snapshot is a template too.
     xapi_vgpu.ml (copy): each VGPU keeps its group, type, device,
     other_config and compatibility metadata, never its placement.
     """
@@ -184,14 +239,25 @@ def clone(db, vm, new_name, op='clone'):
         record = db.get('VM', vm)
         fields = {name: value for name, value in record.items()
                   if name not in _SET_BY_XAPI and name != 'name_label'}
+        fields['other_config'] = _cloned_other_config(record, op)
         new = db.create('VM', name_label=new_name,
                         domain_type=record['domain_type'], **fields)
         if op == 'snapshot':
             db.set('VM', new, 'is_a_snapshot', True)
+            db.set('VM', new, 'is_a_template', True)
             db.set('VM', new, 'snapshot_of', vm)
+        finish_create(db, new)
         for vgpu in db.field('VM', vm, 'VGPUs'):
             gpu.vgpu_copy(db, vgpu, new)
         return new
+
+
+def _cloned_other_config(record, op):
+    other = {key: value for key, value in record['other_config'].items()
+             if key not in (DEFAULT_TEMPLATE_KEY, 'xensource_internal')}
+    if op != 'snapshot':
+        other[MAC_SEED] = str(uuidlib.uuid4())
+    return other
 
 
 def register_derived(db):

@@ -6,6 +6,8 @@ import json
 
 from nova_xenapi_vgpu.simulator import boot
 from nova_xenapi_vgpu.simulator import db as dblib
+from nova_xenapi_vgpu.simulator import devices
+from nova_xenapi_vgpu.simulator import furnish
 from nova_xenapi_vgpu.simulator import gpu
 from nova_xenapi_vgpu.simulator import hardware
 from nova_xenapi_vgpu.simulator import profiles
@@ -36,17 +38,25 @@ def build(profile):
     db = dblib.Database()
     gpu.register_derived(db)
     vmlib.register_derived(db)
+    devices.register_derived(db)
     types = {}
     groups = {}
-    hosts = {host['name']: _host(db, host) for host in profile['hosts']}
+    db.pool_network = furnish.pool_network(db)
+    hosts = {host['name']: _host(db, host, index)
+             for index, host in enumerate(profile['hosts'])}
     restricted = 'false' if profile.get('licensed', True) else 'true'
+    master = hosts[profile['hosts'][0]['name']]
     db.pool = db.create('pool', name_label='simulated pool',
-                        master=hosts[profile['hosts'][0]['name']],
+                        master=master,
                         restrictions={'restrict_gpu': restricted,
                                       'restrict_vgpu': restricted,
-                                      'restrict_integrated_gpu': restricted})
-    db.create('network', name_label='Pool-wide network associated with eth0',
-              bridge='xenbr0')
+                                      'restrict_integrated_gpu': restricted,
+                                      'restrict_dmc': 'false' if profile.get(
+                                          'dmc') else 'true'})
+    default_sr = db.get('host', master)['suspend_image_sr']
+    for field in ('default_SR', 'suspend_image_SR', 'crash_dump_SR'):
+        db.set('pool', db.pool, field, default_sr)
+    furnish.templates(db)
     for host in profile['hosts']:
         for pgpu in host['pgpus']:
             group = _group(db, groups, profile.get('groups', {}), pgpu)
@@ -96,16 +106,17 @@ def _group_supporting(profile, model_name):
     raise ValueError('no pGPU supports %s' % model_name)
 
 
-def _host(db, host):
+def _host(db, host, index):
     ref = db.create('host', name_label=host['name'], hostname=host['name'],
                     software_version={'product_brand': 'XenServer',
                                       'product_version': '8.4.0',
                                       'xapi': '25.33'},
                     chipset_info={'iommu': 'true' if host.get('iommu', True)
                                   else 'false', 'hvm': 'true'})
-    db.create('VM', name_label='Control domain on host: %s' % host['name'],
-              is_control_domain=True, power_state='Running',
-              resident_on=ref)
+    furnish.host_parts(db, ref, host, index)
+    sr = furnish.local_sr(db, ref, host)
+    db.set('host', ref, 'suspend_image_sr', sr)
+    db.set('host', ref, 'crash_dump_sr', sr)
     db.create('PCI', host=ref, pci_id=NIC_ADDRESS, **NIC)
     return ref
 
