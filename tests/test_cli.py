@@ -87,7 +87,7 @@ def test_inventory_reflects_running_vgpus_and_enabled_types(tmp_path):
      ['connection_url', 'credentials']),
     ('[vgpu]\nalias = [1, 2]\n', ['alias', 'JSON object']),
     ('[xenserver]\nconnection_username = root\n', ['connection_url',
-                                                   'required']),
+                                                   'not set', '--url']),
     ('[xenserver\nbroken', ['configuration']),
 ])
 def test_bad_config_exits_2_naming_the_option(tmp_path, text, words):

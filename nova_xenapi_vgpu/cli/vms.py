@@ -39,8 +39,14 @@ class _VmCommand(command.Command):
                                  '(default: the VM uuid).')
         return parser
 
+    def writes(self, parsed_args):
+        """Whether this run changes things (then no silent simulator)."""
+        return not getattr(parsed_args, 'dry_run', False)
+
     def take_action(self, parsed_args):
         ctx = self.app.context
+        if self.writes(parsed_args):
+            ctx.will_write(self.cmd_name)
         vm = _vm(ctx, parsed_args.vm)
         instance = parsed_args.instance or parsed_args.vm
         try:
@@ -139,6 +145,8 @@ class ReapOrphans(lister.Lister):
 
     def take_action(self, parsed_args):
         ctx = self.app.context
+        if parsed_args.apply:
+            ctx.will_write('reap-orphans --apply')
         host_uuid = ctx.client.call('host.get_uuid', ctx.host_ref)
         known = self._known(ctx, parsed_args.known_instances)
         orphans = vgpulib.find_orphans(ctx.client, host_uuid, known)
