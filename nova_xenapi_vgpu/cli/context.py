@@ -71,6 +71,21 @@ def add_global_options(parser):
                  profiles.DEFAULT, ', '.join(profiles.BUILTIN)))
 
 
+def simulator_profile(argv):
+    """``--simulator`` followed by a command rather than a profile gets
+    the default profile (argparse would take the command for one)."""
+    argv = list(argv)
+    for index, arg in enumerate(argv[:-1]):
+        if arg == '--simulator' and not _is_profile(argv[index + 1]):
+            argv[index] = '--simulator=%s' % profiles.DEFAULT
+    return argv
+
+
+def _is_profile(word):
+    return word in profiles.BUILTIN or os.path.isfile(word) or (
+        word.endswith(('.yaml', '.yml', '.json')))
+
+
 def _seconds(text):
     try:
         value = float(text)

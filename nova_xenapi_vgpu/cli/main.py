@@ -56,7 +56,8 @@ class NovaXenapiVgpuApp(app.App):
 def main(argv=None):
     """Run the command line; returns the exit code."""
     argv = sys.argv[1:] if argv is None else argv
-    return NovaXenapiVgpuApp().run(argv or ['--help'])
+    return NovaXenapiVgpuApp().run(context.simulator_profile(argv)
+                                   or ['--help'])
 
 
 if __name__ == '__main__':
