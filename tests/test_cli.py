@@ -113,11 +113,11 @@ def test_unknown_command_exits_2():
     assert result.returncode == 2
 
 
-def test_xapi_failure_exits_1_with_the_code_and_no_secret():
+def test_a_refused_login_exits_2_with_the_code_and_no_secret():
     with server.Simulator('m60') as sim:
         result = run('--url', sim.url, '--debug', '-v', '-v', 'inventory',
                      env={'XENAPI_PASSWORD': SECRET})
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert 'SESSION_AUTHENTICATION_FAILED' in result.stderr
     assert SECRET not in result.stderr + result.stdout
 

@@ -213,6 +213,27 @@ class Context:
             self._client = session.XapiClient.from_conf(conf)
         return self._client
 
+    def why_refused(self, exc):
+        """A refused login in words: which setting gave the password (or
+        that none was given) and how to fix it."""
+        xenserver = self.conf.xenserver
+        files, dirs, _ = config_sources(self.options)
+        where = ', '.join(conflib.files_of(files, dirs)) or (
+            '/etc/nova/nova.conf')
+        head = 'XAPI at %s refused the login of %s (%s)' % (
+            xenserver.connection_url, xenserver.connection_username,
+            exc.code)
+        if not xenserver.connection_password:
+            return ('%s: no password was given; set [xenserver] '
+                    'connection_password in %s, or XENAPI_PASSWORD (or '
+                    '--password)' % (head, where))
+        source = ('--password or XENAPI_PASSWORD'
+                  if self.options.password is not None
+                  else '[xenserver] connection_password in %s' % where)
+        return ('%s: check the user name ([xenserver] connection_username '
+                'or --username) and the password, given by %s' % (
+                    head, source))
+
     def will_write(self, what):
         """Say, before any XAPI call, that this command changes things:
         then it never runs on a simulator nobody asked for."""

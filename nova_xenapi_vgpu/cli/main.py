@@ -43,6 +43,18 @@ class NovaXenapiVgpuApp(app.App):
     def initialize_app(self, argv):
         self.context = context.Context(self.options)
 
+    def prepare_to_run_command(self, cmd):
+        """A refused login exits 2 naming the setting to fix."""
+        run = cmd.run
+
+        def explained(parsed_args):
+            try:
+                return run(parsed_args)
+            except exception.AuthenticationFailed as exc:
+                self.stderr.write('%s\n' % self.context.why_refused(exc))
+                return 2
+        cmd.run = explained
+
     def run_subcommand(self, argv):
         result = super().run_subcommand(argv)
         return 2 if isinstance(self.error, CONFIG_ERRORS) else result
