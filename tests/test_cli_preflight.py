@@ -92,7 +92,7 @@ def test_the_readme_headline_plan_fits(tmp_path):
     answer = json.loads(plan.stdout)
     assert answer['Fits'] is True
     assert answer['Expected pGPUs'] == ['0000:86:00.0']
-    assert answer['NUMA nodes'] == ['0']
+    assert answer['NUMA nodes'] == [0]
     assert two.returncode == 1
     assert 'XAPI allows at most 1 of GRID M60-4Q per VM' in json.loads(
         two.stdout)['Reason']

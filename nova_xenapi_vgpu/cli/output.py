@@ -19,13 +19,14 @@ CAPACITY_HELP = (
 
 
 class Items(columns.FormattableColumn):
-    """A list: comma-separated in a table, a list in JSON/YAML."""
+    """A list: comma-separated in a table (``-`` for an unknown), a list
+    in JSON/YAML (null for an unknown)."""
 
     def __init__(self, value):
         super().__init__(tuple(value))
 
     def human_readable(self):
-        return ', '.join(str(v) for v in self._value)
+        return ', '.join('-' if v is None else str(v) for v in self._value)
 
     def machine_readable(self):
         return list(self._value)

@@ -159,8 +159,7 @@ class Plan(output.ShowOne):
             output.Items(dict.fromkeys(inventory.groups[g].name_label
                                        for g, _ in demand)),
             output.Items(inventory.address(p) for p in pgpus),
-            output.Items(inventorycmd.NumaNode(inventory.numa_node(p))
-                         .human_readable() for p in pgpus), '')
+            output.Items(inventory.numa_node(p) for p in pgpus), '')
 
     def run(self, parsed_args):
         result = super().run(parsed_args)

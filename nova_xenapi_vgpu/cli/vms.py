@@ -194,8 +194,11 @@ class Migrate(_VmCommand):
 
 
 class ReapOrphans(output.Lister):
-    """List (with --apply, destroy) VGPUs this plugin made that no known
-    instance owns; only those on halted or vanished VMs are destroyed."""
+    """List (with --apply, destroy) VGPUs no known instance owns.
+
+    Only the VGPUs this plugin made count; only those on halted or
+    vanished VMs are destroyed.
+    """
 
     nothing = 'nothing to reap: no orphaned VGPU on this host'
 
