@@ -171,3 +171,11 @@ def test_capacity_columns_are_explained_in_help(command):
         assert word in text
     if command == 'inventory':
         assert 'Use: how full the pGPU is' in text
+
+
+def test_a_duplicated_alias_line_is_named_as_such(sim, tmp_path):
+    line = 'alias = {"name": "m60-4q", "vgpu_type": "GRID M60-4Q"}\n'
+    result = cli(sim, tmp_path, line + line, 'check-config')
+    assert result.returncode == 2
+    assert 'alias m60-4q' in result.stderr
+    assert 'given twice' in result.stderr
