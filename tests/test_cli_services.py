@@ -7,7 +7,6 @@ import sys
 
 import pytest
 
-from nova_xenapi_vgpu.placement import service as placement_service
 from nova_xenapi_vgpu.simulator import server
 from tests.test_cli import run
 
@@ -51,9 +50,18 @@ def test_a_wrong_password_names_where_it_came_from(sim, tmp_path, where):
 
 
 @pytest.fixture(scope='module')
-def placement():
-    with placement_service.serve() as adapter:
-        yield adapter.endpoint_override
+def placement(tmp_path_factory):
+    # A process of its own: Placement's database layer is set up once
+    # per process, and other tests hold that of this one.
+    proc = subprocess.Popen(
+        MAIN + ['placement', 'serve', '--db', str(
+            tmp_path_factory.mktemp('placement') / 'p.db')],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        yield proc.stdout.readline().strip()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
 
 
 def sync(sim, *args, env=None):
