@@ -1,6 +1,8 @@
 """Output as the openstack CLI gives it: whole sentences in the help,
 the demo's ties explained."""
 
+import re
+
 import pytest
 
 from nova_xenapi_vgpu.cli import demo
@@ -40,3 +42,14 @@ def test_the_demo_says_why_both_pgpus_are_right_in_a_tie(ties):
     assert (chosen[:2] != expected) == differs
     assert ('a tie XAPI may break either way' in text) == differs
     assert ('an earlier tie went the other way' in text) == differs
+
+
+@pytest.mark.parametrize('command', [
+    ['inventory'], ['types'], ['pci-devices'], ['check-config'], ['plan'],
+    ['attach'], ['detach'], ['migrate'], ['reap-orphans'],
+    ['placement', 'sync'], ['plugin', 'check'], ['gpu-groups', 'split']])
+def test_every_command_that_prints_data_takes_a_format(command):
+    result = run(*command, '--help')
+    assert result.returncode == 0, result.stderr
+    choices = re.search(r'-f \{([a-z,]+)\}', result.stdout).group(1)
+    assert {'json', 'yaml', 'table', 'value'} <= set(choices.split(','))
