@@ -115,14 +115,18 @@ def test_read_only_commands_keep_the_simulator_and_say_so(tmp_path):
     reading = run('reap-orphans', '-f', 'value', env=env)
     asked = run('--simulator', 'pool', 'gpu-groups', 'split', '--apply',
                 '-f', 'value', '-c', 'Action', env=env)
-    wrong = run('--simulator', 'nope.yaml', 'types', env=env)
+    wrong = run('--simulator', 'nope', 'types', env=env)
+    default = run('--simulator', '--timeout', '20', 'types', '-f', 'value',
+                  '-c', 'Model', env=env)
     assert reading.returncode == 0, reading.stderr
     assert 'no XenServer configured' in reading.stderr
     assert asked.returncode == 0, asked.stderr
     assert 'profile pool' in asked.stderr and '--simulator' in asked.stderr
     assert 'moved' in asked.stdout.split()
-    assert wrong.returncode == 2 and 'nope.yaml' in wrong.stderr
+    assert wrong.returncode == 2 and "'nope'" in wrong.stderr
     assert 'not a built-in profile' in wrong.stderr
+    assert default.returncode == 0, default.stderr
+    assert 'profile mixed' in default.stderr
 
 
 def test_demo_keeps_its_own_simulator(tmp_path):

@@ -72,18 +72,27 @@ def add_global_options(parser):
 
 
 def simulator_profile(argv):
-    """``--simulator`` followed by a command rather than a profile gets
-    the default profile (argparse would take the command for one)."""
+    """``--simulator`` followed by a command or an option rather than a
+    profile gets the default profile (argparse would take the command
+    for one)."""
     argv = list(argv)
+    commands = _command_words()
     for index, arg in enumerate(argv[:-1]):
-        if arg == '--simulator' and not _is_profile(argv[index + 1]):
+        following = argv[index + 1]
+        if arg == '--simulator' and (following in commands
+                                     or following.startswith('-')):
             argv[index] = '--simulator=%s' % profiles.DEFAULT
     return argv
 
 
-def _is_profile(word):
-    return word in profiles.BUILTIN or os.path.isfile(word) or (
-        word.endswith(('.yaml', '.yml', '.json')))
+def _command_words():
+    """The first word of every command (``gpu-groups`` of ``gpu-groups
+    split``), and cliff's own."""
+    from importlib import metadata
+    names = {e.name for e in metadata.entry_points(
+        group='nova_xenapi_vgpu.cli')}
+    return {n.replace('_', ' ').split()[0] for n in names} | {
+        'help', 'complete'}
 
 
 def _seconds(text):
