@@ -94,3 +94,38 @@ def test_reap_orphans_names_vms_and_says_when_there_are_none(tmp_path):
     assert (row['VM'], row['VM uuid'], row['VGPU uuid']) == (
         'ghost-vm', *uuids)
     assert 'OpaqueRef' not in found.stdout
+
+
+def test_a_xapi_failure_keeps_its_code_and_names_the_vm(tmp_path):
+    with server.Simulator('pool') as sim:
+        xapi = login(sim.url).xenapi
+        vm = xapi.VM.create({'name_label': 'mover', 'HVM_boot_policy': 'B'})
+        attached = vgpu_cli(sim, tmp_path, 'attach', '--vm', 'mover',
+                            '--alias', 'm60-8q:1')
+        master = xapi.host.get_by_name_label('xs-pool-01')[0]
+        xapi.VM.start_on(vm, master, False, False)
+        sim.faults.fail_call('VM.pool_migrate', 1, 'VM_MIGRATE_FAILED', vm,
+                             master, 'xs-pool-02', 'link down')
+        failed = vgpu_cli(sim, tmp_path, 'migrate', '--vm', 'mover',
+                          '--host', 'xs-pool-02', '--live')
+        uuid = xapi.VM.get_uuid(vm)
+    assert attached.returncode == 0, attached.stderr
+    assert failed.returncode == 1
+    assert 'VM_MIGRATE_FAILED' in failed.stderr
+    assert 'mover (%s)' % uuid in failed.stderr
+    assert 'xs-pool-01 (' in failed.stderr
+    assert 'OpaqueRef' not in failed.stderr
+
+
+def test_any_command_shows_xapi_failures_without_refs(tmp_path):
+    with server.Simulator('m60') as sim:
+        xapi = login(sim.url).xenapi
+        pgpu = sorted(xapi.PGPU.get_all())[0]
+        pgpu_uuid = xapi.PGPU.get_uuid(pgpu)
+        sim.faults.fail_call('PGPU.set_GPU_group', 1,
+                             'PGPU_IN_USE_BY_VM', pgpu)
+        result = vgpu_cli(sim, tmp_path, 'gpu-groups', 'split', '--apply')
+    assert result.returncode == 1
+    assert 'PGPU_IN_USE_BY_VM' in result.stderr
+    assert 'PGPU %s' % pgpu_uuid in result.stderr
+    assert 'OpaqueRef' not in result.stderr

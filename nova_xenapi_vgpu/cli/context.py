@@ -2,6 +2,7 @@
 
 import argparse
 import os
+import re
 import sys
 
 from oslo_config import cfg
@@ -19,6 +20,8 @@ from nova_xenapi_vgpu.xapi import session
 
 ENV = {'url': 'XENAPI_URL', 'username': 'XENAPI_USERNAME',
        'password': 'XENAPI_PASSWORD'}
+# What an OpaqueRef in a message may name, most likely first.
+READABLE = ('VM', 'host', 'VGPU', 'PGPU', 'GPU_group', 'VGPU_type')
 _OVERRIDES = (('url', 'connection_url'), ('username', 'connection_username'),
               ('password', 'connection_password'))
 
@@ -242,6 +245,23 @@ class Context:
         return ('%s: check the user name ([xenserver] connection_username '
                 'or --username) and the password, given by %s' % (
                     head, source))
+
+    def readable(self, text):
+        """``text`` with each OpaqueRef as xe names the object: a VM or
+        host by name-label and uuid, anything else by uuid."""
+        def name(match):
+            ref = match.group(0)
+            for cls in READABLE:
+                try:
+                    record = self.client.call('%s.get_record' % cls, ref)
+                except exception.XapiError:
+                    continue
+                if 'name_label' in record and cls in ('VM', 'host'):
+                    return '%s (%s)' % (record['name_label'],
+                                        record['uuid'])
+                return '%s %s' % (cls, record['uuid'])
+            return ref
+        return re.sub(r'OpaqueRef:[0-9a-fA-F-]+', name, text)
 
     def will_write(self, what):
         """Say, before any XAPI call, that this command changes things:

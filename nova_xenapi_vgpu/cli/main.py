@@ -44,7 +44,8 @@ class NovaXenapiVgpuApp(app.App):
         self.context = context.Context(self.options)
 
     def prepare_to_run_command(self, cmd):
-        """A refused login exits 2 naming the setting to fix."""
+        """A refused login exits 2 naming the setting to fix; any other
+        XAPI failure exits 1 with its code, its refs as xe names them."""
         run = cmd.run
 
         def explained(parsed_args):
@@ -53,7 +54,16 @@ class NovaXenapiVgpuApp(app.App):
             except exception.AuthenticationFailed as exc:
                 self.stderr.write('%s\n' % self.context.why_refused(exc))
                 return 2
+            except exception.XapiError as exc:
+                self.stderr.write('%s\n' % self._readable(str(exc)))
+                return 1
         cmd.run = explained
+
+    def _readable(self, text):
+        try:
+            return self.context.readable(text)
+        except (exception.XapiError, exception.XapiConnectionError):
+            return text
 
     def run_subcommand(self, argv):
         result = super().run_subcommand(argv)

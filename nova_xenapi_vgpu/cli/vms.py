@@ -89,9 +89,10 @@ class _VmCommand(output.ShowOne):
         self.refused = False
         try:
             result, vgpus = self.act(ctx, vm, record, instance, parsed_args)
-        except (Refused, *REFUSALS) as exc:
-            self.app.stderr.write('%s\n' % str(exc).replace(
-                vm, label(record)))
+        except (Refused, exception.XapiError, *REFUSALS) as exc:
+            # XAPI's code and parameters stay; refs read as xe names
+            # the objects.
+            self.app.stderr.write('%s\n' % ctx.readable(str(exc)))
             self.refused = True
             return (), ()
         return ('VM', 'VM uuid', 'Instance', 'VGPUs', 'Result'), (
