@@ -159,3 +159,14 @@ def test_timeout_bounds_a_hung_xapi(tmp_path):
     assert result.returncode == 1
     assert '1 attempt(s)' in result.stderr
     assert bad.returncode == 2 and '--timeout' in bad.stderr
+
+
+def test_an_unreadable_nova_conf_found_by_default_is_named(tmp_path):
+    env = home_with(tmp_path, {'.nova/nova.conf': '[DEFAULT]\n'})
+    (tmp_path / 'home' / '.nova' / 'nova.conf').write_bytes(b'\x00\x01')
+    result = run('types', env=env)
+    assert result.returncode == 2
+    assert '.nova/nova.conf' in result.stderr
+    assert 'read by default' in result.stderr
+    assert '--config-file' in result.stderr and 'Traceback' not in (
+        result.stderr)

@@ -123,8 +123,8 @@ def load_conf(options):
     Exits 2 with a message naming the option on bad configuration; warns
     (on stderr) of options this project does not know.
     """
-    files, dirs, _ = config_sources(options)
-    _check_files(files, dirs)
+    files, dirs, found = config_sources(options)
+    _check_files(files, dirs, found)
     _check_url_flag(options.url)
     conf = cfg.ConfigOpts()
     conflib.register_opts(conf)
@@ -154,17 +154,21 @@ def _override(conf, options):
         conf.set_override('connection_retries', 0, group='xenserver')
 
 
-def _check_files(files, dirs):
-    for path in files:
-        reason = conflib.check_config_file(path)
-        if reason:
-            usage_error('--config-file %s: %s' % (conflib.cut(path, 300),
-                                                  reason))
-    for path in dirs:
-        reason = conflib.check_config_dir(path)
-        if reason:
-            usage_error('--config-dir %s: %s' % (conflib.cut(path, 300),
-                                                 reason))
+def _check_files(files, dirs, found):
+    """Exit 2 for a file or directory that cannot be read; one found by
+    default is named as Nova's, with how to choose another."""
+    hint = ("; it is Nova's own, read by default: pass --config-file or "
+            '--config-dir to read others') if found else ''
+    for kind, paths, check in (('--config-file', files,
+                                conflib.check_config_file),
+                               ('--config-dir', dirs,
+                                conflib.check_config_dir)):
+        for path in paths:
+            reason = check(path)
+            if reason:
+                usage_error('%s%s: %s%s' % ('' if found else kind + ' ',
+                                            conflib.cut(path, 300), reason,
+                                            hint))
     for path in conflib.files_of((), dirs):
         reason = conflib.check_config_file(path)
         if reason:
