@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import xmlrpc.client
 
@@ -17,9 +18,14 @@ from tests.conftest import login
 SECRET = 'Cli-distinctive-s3cret-77'
 
 
+EMPTY_HOME = tempfile.mkdtemp(prefix='nova-xenapi-vgpu-home-')
+
+
 def run(*args, env=None, timeout=60):
+    # A home of its own: no ~/.nova/nova.conf of the developer's is read.
     full_env = {k: v for k, v in os.environ.items()
                 if not k.startswith('XENAPI_')}
+    full_env['HOME'] = EMPTY_HOME
     full_env.update(env or {})
     return subprocess.run(
         [sys.executable, '-m', 'nova_xenapi_vgpu.cli.main', *args],
