@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import xmlrpc.client
 
@@ -17,9 +18,14 @@ from tests.conftest import login
 SECRET = 'Cli-distinctive-s3cret-77'
 
 
+EMPTY_HOME = tempfile.mkdtemp(prefix='nova-xenapi-vgpu-home-')
+
+
 def run(*args, env=None, timeout=60):
+    # A home of its own: no ~/.nova/nova.conf of the developer's is read.
     full_env = {k: v for k, v in os.environ.items()
                 if not k.startswith('XENAPI_')}
+    full_env['HOME'] = EMPTY_HOME
     full_env.update(env or {})
     return subprocess.run(
         [sys.executable, '-m', 'nova_xenapi_vgpu.cli.main', *args],
@@ -87,7 +93,7 @@ def test_inventory_reflects_running_vgpus_and_enabled_types(tmp_path):
      ['connection_url', 'credentials']),
     ('[vgpu]\nalias = [1, 2]\n', ['alias', 'JSON object']),
     ('[xenserver]\nconnection_username = root\n', ['connection_url',
-                                                   'required']),
+                                                   'not set', '--url']),
     ('[xenserver\nbroken', ['configuration']),
 ])
 def test_bad_config_exits_2_naming_the_option(tmp_path, text, words):
@@ -113,11 +119,11 @@ def test_unknown_command_exits_2():
     assert result.returncode == 2
 
 
-def test_xapi_failure_exits_1_with_the_code_and_no_secret():
+def test_a_refused_login_exits_2_with_the_code_and_no_secret():
     with server.Simulator('m60') as sim:
         result = run('--url', sim.url, '--debug', '-v', '-v', 'inventory',
                      env={'XENAPI_PASSWORD': SECRET})
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert 'SESSION_AUTHENTICATION_FAILED' in result.stderr
     assert SECRET not in result.stderr + result.stdout
 
@@ -350,12 +356,14 @@ def test_inventory_reads_at_a_glance(tmp_path):
         xapi.VGPU.create(vm, m60, '0', {}, types['GRID M60-8Q'])
         xapi.VM.start(vm, False, False)
         env = {'XENAPI_PASSWORD': 'xenroot'}
-        table = run('--url', sim.url, 'inventory', env=env)
+        table = run('--url', sim.url, 'inventory', env=dict(env,
+                                                            COLUMNS='120'))
         rows = json.loads(run('--url', sim.url, 'inventory', '-f', 'json',
                               env=env).stdout)
         unplaced = run('--url', sim.url, 'inventory', '-f', 'yaml',
                        env=env).stdout
     assert max(len(line) for line in table.stdout.splitlines()) <= 120
+    assert '0000:86:00.0' in table.stdout  # never cut across lines
     assert 'Group of' not in table.stdout and 'Tesla M60' in table.stdout
     held = [r for r in rows if r['Note'] == 'held by GRID M60-8Q']
     assert {r['vGPU type'] for r in held} >= {'GRID M60-4Q', 'passthrough'}
@@ -409,7 +417,9 @@ def test_types_lists_totals_in_natural_order(tmp_path):
     with server.Simulator() as sim:
         result = vgpu_cli(sim, tmp_path, 'types', '-f', 'json')
     rows = {r['Model']: r for r in json.loads(result.stdout)}
-    assert rows['GRID M60-4Q']['Total'] == 4
+    assert rows['GRID M60-4Q']['Capacity'] == 4
+    assert rows['GRID M60-4Q']['In use'] == 0
+    assert rows['GRID M60-4Q']['Remaining'] == 4
     assert rows['GRID M60-4Q']['Framebuffer MiB'] == 4096
     t4 = [m for m in rows if m.startswith('GRID T4')]
     assert t4 == ['GRID T4-1Q', 'GRID T4-2Q', 'GRID T4-4Q', 'GRID T4-8Q',
@@ -422,7 +432,7 @@ def test_check_config(tmp_path):
             'enabled_vgpu_types = GRID M60-4Q,GRID M60-4q\n'))
         bad = vgpu_cli(sim, tmp_path, 'check-config', extra=(
             'alias = {"name": "odd", "vgpu_type": "GRID K1", "size": 1}\n'))
-    assert good.returncode == 0, good.stderr
+    assert good.returncode == 1, good.stderr
     assert 'GRID M60-4q; did you mean GRID M60-4Q' in good.stderr
     assert bad.returncode == 2
     assert 'alias odd: size' in bad.stderr
@@ -455,7 +465,8 @@ def test_plan_says_where_or_why_not(tmp_path):
     assert fits.returncode == 0, fits.stderr
     answer = json.loads(fits.stdout)
     assert answer['Fits'] is True
-    assert answer['Expected pGPUs'] in ('0000:86:00.0', '0000:87:00.0')
+    assert len(answer['Expected pGPUs']) == 1
+    assert answer['Expected pGPUs'][0] in ('0000:86:00.0', '0000:87:00.0')
     assert refused.returncode == 1
     reason = json.loads(refused.stdout)['Reason']
     assert 'breadth_first' in reason and '-> this request' in reason

@@ -30,8 +30,11 @@ def demo_profile():
 
 
 class Demo(command.Command):
-    """Walk through claims, builds, a refusal and a live migration on the
-    built-in simulator (no XenServer needed; under a minute)."""
+    """A narrated run: claims, builds, a refusal, a live migration.
+
+    It runs on a simulated pool of its own (no XenServer needed; under a
+    minute), whatever --url or --config-file say.
+    """
 
     def take_action(self, parsed_args):
         with server.Simulator(demo_profile()) as sim:
@@ -47,6 +50,7 @@ class _Story:
     def __init__(self, client, write):
         self.client, self.write = client, write
         self.aliases = aliaslib.parse_aliases(ALIASES)
+        self.expected = {}
         hosts = {client.call('host.get_name_label', ref): ref
                  for ref in client.call('host.get_all')}
         self.builders = {name: lifecycle.Builder.for_host(client, ref)
@@ -79,6 +83,7 @@ class _Story:
                  'instances are claimed on %s (VGPUs made, not started).',
                  self._name(self.one))
         vms = [self._claim('instance-%d' % i, requests) for i in (1, 2)]
+        expected = dict(self.expected)
         self.say('== A third instance asks for a GRID M60-8Q there.')
         big = self.vm('instance-3')
         try:
@@ -86,9 +91,7 @@ class _Story:
         except exception.ClaimRefused as exc:
             self.say('   refused: %s', exc)
         for instance, vm in vms:
-            pgpus = self.one.start(instance, vm)
-            self.say('   %s started; XAPI chose %s', instance,
-                     self._addresses(pgpus))
+            self._start(instance, vm, expected[instance])
         self._migrate(vms[0])
         self.say('== With instance-1 gone, the 8Q fits on %s in every '
                  'order:', self._name(self.one))
@@ -99,11 +102,34 @@ class _Story:
         after = {n: self.free(b) for n, b in self.builders.items()}
         self.say('== Inventory back where it began: %s', after == before)
 
+    def _start(self, instance, vm, expected):
+        """Start a claimed VM; where XAPI's choice differs from the
+        expected pGPU, say why both are right."""
+        self.one.sync()
+        inventory = self.one.stats.inventory
+        held = {p: len(inventory.allocated(p)) for p in inventory.pgpus}
+        pgpus = self.one.start(instance, vm)
+        self.say('   %s started; XAPI chose %s', instance,
+                 self._addresses(pgpus))
+        if list(pgpus) == list(expected):
+            return
+        if [held[p] for p in pgpus] == [held[p] for p in expected]:
+            self.say('   (%s and %s were equally empty: a tie XAPI may '
+                     'break either way; the claim held for both, and now '
+                     'follows %s)', self._addresses(expected),
+                     self._addresses(pgpus), self._addresses(pgpus))
+        else:
+            self.say('   (not the expected %s: an earlier tie went the '
+                     'other way, which the claim allowed for; it now '
+                     'follows %s)', self._addresses(expected),
+                     self._addresses(pgpus))
+
     def _requests(self, spec):
         return requestslib.requests_from_spec(spec, self.aliases)[0]
 
     def _claim(self, instance, requests):
         expected = self.one.stats.explain(requests)[1]
+        self.expected[instance] = expected
         vm = self.vm(instance)
         self.one.attach(instance, vm, requests)
         self.say('   %s: claim accepted (expected on %s), VGPU created',

@@ -30,6 +30,8 @@ class Split(lister.Lister):
 
     def take_action(self, parsed_args):
         ctx = self.app.context
+        if parsed_args.apply:
+            ctx.will_write('gpu-groups split --apply')
         inventory = ctx.inventory()
         moves = groupslib.propose(inventory, parsed_args.by,
                                   inventorycmd.short_group_name)

@@ -1,19 +1,18 @@
 """``inventory``: this host's GPU groups, pGPUs and vGPU capacity."""
 
-import os
 import re
 import sys
 
 from cliff import columns as cliff_columns
-from cliff import lister
 
+from nova_xenapi_vgpu.cli import output
 from nova_xenapi_vgpu.host import inventory as inventorylib
 from nova_xenapi_vgpu.host import pinning
+from nova_xenapi_vgpu.vgpu_types import types as typeslib
 
 COLUMNS = ('Host', 'GPU group', 'pGPU', 'Use', 'NUMA node', 'vGPU type',
            'Capacity', 'In use', 'Remaining', 'Note')
-LONG_COLUMNS = ('Allocation', 'Vendor:Device')
-TABLE_WIDTH = 120
+LONG_COLUMNS = ('Allocation', 'Vendor:Device', 'pGPU uuid')
 
 
 class GroupName(cliff_columns.FormattableColumn):
@@ -61,21 +60,23 @@ def occupancy(inventory, pgpu_ref):
     return round(min(len(allocated) / maximum, 1.0), 2) if maximum else 1.0
 
 
-class Inventory(lister.Lister):
+class Inventory(output.Lister):
     """List this host's pGPUs with, per enabled vGPU type, what is free.
 
-    Note says why Remaining is 0 where VGPUs of the type would fit:
-    another type holds the pGPU, the type is not enabled, or the pGPU's
-    PCI device is passed through.
+    Use: how full the pGPU is, a bar of 4 cells in a table (#### full),
+    a fraction from 0 to 1 in JSON/YAML. Capacity, In use, Remaining:
+    vGPUs of the type the pGPU could hold empty, holds now, would still
+    take. Note says why Remaining is 0 where VGPUs of the type would
+    fit: another type holds the pGPU, the type is not enabled, or the
+    pGPU's PCI device is passed through.
     """
 
     def get_parser(self, prog_name):
         parser = super().get_parser(prog_name)
         parser.add_argument('--long', action='store_true',
-                            help='Also show the allocation algorithm and '
-                                 'the PCI vendor:device ids.')
-        parser.set_defaults(max_width=int(os.environ.get(
-            'CLIFF_MAX_TERM_WIDTH', TABLE_WIDTH)))
+                            help='Also show the allocation algorithm, the '
+                                 'PCI vendor:device ids and the pGPU uuid '
+                                 '(as xe pgpu-list shows it).')
         return parser
 
     def take_action(self, parsed_args):
@@ -85,8 +86,10 @@ class Inventory(lister.Lister):
             ctx.warn(layout_note(inventory))
         else:
             sys.stderr.write(layout_note(inventory) + '\n')
+        enabled = ctx.conf.vgpu.enabled_vgpu_types
         columns = COLUMNS + (LONG_COLUMNS if parsed_args.long else ())
-        table = rows(inventory, ctx.conf.vgpu.enabled_vgpu_types)
+        table = rows(inventory, enabled)
+        self.nothing = nothing(inventory, enabled)
         return columns, [row[:len(columns)] for row in table]
 
 
@@ -105,6 +108,18 @@ def layout_note(inventory):
             '(gpu-groups pin fixes that)' % names)
 
 
+def nothing(inventory, enabled):
+    """Why this host shows no vGPU type, in one line."""
+    host = inventory.host_name or inventory.host_uuid
+    if not inventory.pgpus:
+        return 'nothing to list: host %s has no pGPU' % host
+    if enabled and typeslib.offered(inventory):
+        return 'nothing to list: %s' % '; '.join(typeslib.missing(
+            inventory, enabled, '[vgpu] enabled_vgpu_types'))
+    return ('nothing to list: no vGPU type is enabled on the pGPUs of %s '
+            '(xe pgpu-param-set uuid=<pgpu> enabled-VGPU-types=...)' % host)
+
+
 def rows(inventory, enabled=()):
     """One row per pGPU and enabled vGPU type, by group, pGPU and type."""
     result = []
@@ -121,7 +136,7 @@ def rows(inventory, enabled=()):
                 vgpu_type.model_name, usage.capacity, usage.used,
                 usage.remaining, note(usage),
                 group.allocation_algorithm if group else '',
-                inventory.vendor_device(pgpu_ref)))
+                inventory.vendor_device(pgpu_ref), pgpu.uuid))
     return sorted(result, key=lambda row: (
         row[1].machine_readable(), row[2],
         inventorylib.natural_key(row[5])))

@@ -43,6 +43,28 @@ class NovaXenapiVgpuApp(app.App):
     def initialize_app(self, argv):
         self.context = context.Context(self.options)
 
+    def prepare_to_run_command(self, cmd):
+        """A refused login exits 2 naming the setting to fix; any other
+        XAPI failure exits 1 with its code, its refs as xe names them."""
+        run = cmd.run
+
+        def explained(parsed_args):
+            try:
+                return run(parsed_args)
+            except exception.AuthenticationFailed as exc:
+                self.stderr.write('%s\n' % self.context.why_refused(exc))
+                return 2
+            except exception.XapiError as exc:
+                self.stderr.write('%s\n' % self._readable(str(exc)))
+                return 1
+        cmd.run = explained
+
+    def _readable(self, text):
+        try:
+            return self.context.readable(text)
+        except (exception.XapiError, exception.XapiConnectionError):
+            return text
+
     def run_subcommand(self, argv):
         result = super().run_subcommand(argv)
         return 2 if isinstance(self.error, CONFIG_ERRORS) else result
@@ -56,7 +78,8 @@ class NovaXenapiVgpuApp(app.App):
 def main(argv=None):
     """Run the command line; returns the exit code."""
     argv = sys.argv[1:] if argv is None else argv
-    return NovaXenapiVgpuApp().run(argv or ['--help'])
+    return NovaXenapiVgpuApp().run(context.simulator_profile(argv)
+                                   or ['--help'])
 
 
 if __name__ == '__main__':

@@ -1,5 +1,8 @@
 """``placement sync`` and ``placement serve``: this host in Placement."""
 
+import json
+import logging
+import re
 import sys
 import threading
 import uuid
@@ -7,8 +10,13 @@ import uuid
 from cliff import command
 
 from nova_xenapi_vgpu.cli import context
+from nova_xenapi_vgpu.cli import output
 from nova_xenapi_vgpu.cli.simulator import listen_address
 from nova_xenapi_vgpu.vgpu_types import types as typeslib
+
+# What a fresh Placement says while it sets up its database.
+QUIET_LOGGERS = ('alembic', 'placement', 'oslo_db', 'oslo_policy',
+                 'stevedore', 'keystonemiddleware')
 
 
 def _needs(extra):
@@ -16,11 +24,20 @@ def _needs(extra):
                         "'nova-xenapi-vgpu[%s]'" % (extra, extra))
 
 
-class Sync(command.Command):
-    """Write this host's provider tree to a Placement service."""
+class Sync(output.ShowOne):
+    """Write this host's provider tree to a Placement service.
+
+    Credentials are keystoneauth's --os-* options (or OS_* variables):
+    --os-token for the default --os-auth-type admin_token. Exits 1 when
+    Placement cannot be reached or refuses a write (its title and detail
+    said), 2 for missing credentials or a missing extra.
+    """
 
     def get_parser(self, prog_name):
-        from keystoneauth1 import loading
+        try:
+            from keystoneauth1 import loading
+        except ImportError:
+            _needs('placement')
         parser = super().get_parser(prog_name)
         parser.add_argument('--placement-url', required=True, metavar='URL',
                             help='The Placement endpoint.')
@@ -37,12 +54,11 @@ class Sync(command.Command):
             from nova.compute import provider_tree
         except ImportError:
             _needs('nova')
-        from keystoneauth1 import adapter
         from keystoneauth1 import exceptions
-        from keystoneauth1 import loading
 
         from nova_xenapi_vgpu.placement import sync
         from nova_xenapi_vgpu.placement import tree
+        reporter = sync.Reporter(_adapter(parsed_args))
         ctx = self.app.context
         inventory = ctx.inventory()
         standard = ctx.conf.vgpu.placement_standard_type
@@ -51,12 +67,6 @@ class Sync(command.Command):
                 '[vgpu] placement_standard_type'):
             context.usage_error(message)
         node = parsed_args.nodename or inventory.host_name
-        auth = loading.load_auth_from_argparse_arguments(parsed_args)
-        reporter = sync.Reporter(adapter.Adapter(
-            loading.load_session_from_argparse_arguments(parsed_args,
-                                                         auth=auth),
-            service_type='placement',
-            endpoint_override=parsed_args.placement_url))
         try:
             providers = provider_tree.ProviderTree()
             providers.new_root(node, reporter.find(node) or str(uuid.uuid5(
@@ -65,17 +75,90 @@ class Sync(command.Command):
                                       ctx.conf.vgpu.enabled_vgpu_types,
                                       standard)
             reporter.sync(providers, node)
-        except (sync.PlacementError, exceptions.ClientException) as exc:
-            context.usage_error('placement sync: %s' % exc)
-        self.app.stdout.write('%s: %d providers, %d writes\n' % (
-            node, len(providers.get_provider_uuids(node)), reporter.writes))
-        return 0
+        except sync.PlacementError as exc:
+            return _failed('Placement refused %s %s: %s' % (
+                exc.method, exc.url, placement_error(exc.status, exc.body)))
+        except exceptions.ConnectionError as exc:
+            return _failed('Cannot reach Placement at %s: %s' % (
+                parsed_args.placement_url, _cause(exc)))
+        except exceptions.ClientException as exc:
+            return _failed('Placement at %s: %s' % (
+                parsed_args.placement_url, exc))
+        return ('Node', 'Providers', 'Writes'), (
+            node, len(providers.get_provider_uuids(node)), reporter.writes)
+
+    def run(self, parsed_args):
+        try:
+            return super().run(parsed_args)
+        except _Failed as exc:
+            self.app.stderr.write('placement sync: %s\n' % exc)
+            return 1
+
+
+class _Failed(Exception):
+    """Placement could not be written: the reason, in words."""
+
+
+def _failed(message):
+    raise _Failed(message)
+
+
+def _adapter(parsed_args):
+    """A keystoneauth Adapter for Placement; exit 2 naming the options
+    when the credentials are missing."""
+    from keystoneauth1 import adapter
+    from keystoneauth1 import exceptions
+    from keystoneauth1 import loading
+    auth_type = parsed_args.os_auth_type or 'admin_token'
+    if auth_type == 'admin_token' and not getattr(parsed_args, 'os_token',
+                                                  None):
+        context.usage_error(NO_CREDENTIALS)
+    try:
+        auth = loading.load_auth_from_argparse_arguments(parsed_args)
+    except exceptions.MissingRequiredOptions as exc:
+        context.usage_error('placement sync: --os-auth-type %s needs %s' % (
+            auth_type, ', '.join('--os-%s' % o.dest.replace('_', '-')
+                                 for o in exc.options)))
+    except exceptions.NoMatchingPlugin as exc:
+        context.usage_error('placement sync: --os-auth-type: %s' % exc)
+    return adapter.Adapter(
+        loading.load_session_from_argparse_arguments(parsed_args,
+                                                     auth=auth),
+        service_type='placement',
+        endpoint_override=parsed_args.placement_url)
+
+
+def _cause(exc):
+    """The socket's reason (``Connection refused``) out of urllib3's
+    chain of wrappers, else the whole message."""
+    match = re.search(r'\[Errno -?\d+\] ([^"\')]+)', str(exc))
+    return match.group(1) if match else str(exc)
+
+
+NO_CREDENTIALS = (
+    'placement sync needs credentials for Placement: --os-token TOKEN '
+    '(OS_TOKEN; the default --os-auth-type admin_token), or e.g. '
+    '--os-auth-type password --os-auth-url URL --os-username NAME '
+    '--os-password ... --os-project-name NAME (or the OS_* variables)')
+
+
+def placement_error(status, body):
+    """Placement's own words for a failed request: ``title: detail``
+    of each error in its JSON body, else the status and the text."""
+    try:
+        errors = json.loads(body)['errors']
+        return '; '.join('HTTP %s %s: %s' % (
+            e.get('status', status), e.get('title', ''),
+            ' '.join(str(e.get('detail', '')).split())) for e in errors)
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return 'HTTP %s: %s' % (status, ' '.join(str(body).split())[:300])
 
 
 class Serve(command.Command):
     """Serve a real Placement (SQLite, no auth; token "admin") for tests.
 
-    Prints its URL as the first line.
+    Prints its URL as the first line; quiet otherwise (-v shows the
+    database migrations and the like).
     """
 
     def get_parser(self, prog_name):
@@ -88,6 +171,9 @@ class Serve(command.Command):
         return parser
 
     def take_action(self, parsed_args):
+        if self.app.options.verbose_level < 2:
+            for name in QUIET_LOGGERS:
+                logging.getLogger(name).setLevel(logging.WARNING)
         try:
             from nova_xenapi_vgpu.placement import service
         except ImportError:

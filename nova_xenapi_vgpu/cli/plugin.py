@@ -1,9 +1,9 @@
 """``plugin path`` and ``plugin check``: the dom0 plugin for operators."""
 
 from cliff import command
-from cliff import show
 
 from nova_xenapi_vgpu import plugin_files
+from nova_xenapi_vgpu.cli import output
 
 
 class PluginPath(command.Command):
@@ -19,7 +19,7 @@ class PluginPath(command.Command):
         return 0
 
 
-class PluginCheck(show.ShowOne):
+class PluginCheck(output.ShowOne):
     """Check that this host's dom0 plugin is installed and compatible.
 
     Exits 1 when it is missing (or too old: then the error says so).

@@ -1,34 +1,37 @@
 """``types``, ``pci-devices``, ``check-config`` and ``plan``."""
 
-import json
-
-from cliff import command
-from cliff import lister
-from cliff import show
+import argparse
 
 from nova_xenapi_vgpu import exception
 from nova_xenapi_vgpu.cli import context
 from nova_xenapi_vgpu.cli import inventory as inventorycmd
+from nova_xenapi_vgpu.cli import output
+from nova_xenapi_vgpu.cli import preflight
+from nova_xenapi_vgpu.pci import stats as statslib
 from nova_xenapi_vgpu.vgpu_types import requests as requestslib
 from nova_xenapi_vgpu.vgpu_types import types as typeslib
 
 MIB = 1024 ** 2
 
 
-class Types(lister.Lister):
+class Types(output.Lister):
     """List the vGPU types this host offers, with what is free of each.
 
-    Free counts each type as if it were the only one asked for: types
-    share pGPUs (one type per pGPU), so the figures do not add up.
+    Capacity, In use and Remaining add up the pGPUs of the host, as in
+    ``inventory``. Remaining counts each type as if it were the only one
+    asked for: types share pGPUs (one type per pGPU), so the Remaining
+    figures of several types do not add up.
     """
 
     def take_action(self, parsed_args):
         ctx = self.app.context
+        inventory = ctx.inventory()
+        enabled = ctx.conf.vgpu.enabled_vgpu_types
         columns = ('Model', 'Vendor', 'Implementation', 'Framebuffer MiB',
-                   'Heads', 'Max resolution', 'PCI ids', 'Total', 'Free')
+                   'Heads', 'Max resolution', 'PCI ids', 'Capacity',
+                   'In use', 'Remaining')
         rows = []
-        for summary in typeslib.offered(ctx.inventory(),
-                                        ctx.conf.vgpu.enabled_vgpu_types):
+        for summary in typeslib.offered(inventory, enabled):
             vgpu_type = summary.vgpu_type
             rows.append((
                 vgpu_type.model_name, vgpu_type.vendor_name,
@@ -36,31 +39,50 @@ class Types(lister.Lister):
                 vgpu_type.framebuffer_size // MIB, vgpu_type.max_heads,
                 '%dx%d' % (vgpu_type.max_resolution_x,
                            vgpu_type.max_resolution_y),
-                ', '.join(summary.vendor_device), summary.total,
-                summary.free))
+                output.Items(summary.vendor_device), summary.total,
+                summary.used, summary.free))
+        self.nothing = inventorycmd.nothing(inventory, enabled)
         return columns, rows
 
 
-class PciDevices(command.Command):
+class PciDevices(output.Lister):
     """Print pci_passthrough_devices: the JSON list a compute driver reports.
 
     One entry per vGPU slot of each enabled type on each pGPU of this
-    host (whole-GPU passthrough included), keyed by a stable uuid.
+    host (whole-GPU passthrough included), keyed by a stable uuid. JSON
+    by default; -f table, yaml, csv or value as for any listing.
     """
+
+    formatter_default = 'json'
 
     def take_action(self, parsed_args):
-        devices = [s.as_nova_device() for s in self.app.context.stats(
-            ).devices()]
-        self.app.stdout.write(json.dumps(devices, indent=2) + '\n')
-        return 0
+        ctx = self.app.context
+        stats = ctx.stats()
+        devices = [s.as_nova_device() for s in stats.devices()]
+        self.nothing = inventorycmd.nothing(
+            stats.inventory, ctx.conf.vgpu.enabled_vgpu_types)
+        columns = tuple(devices[0]) if devices else ('uuid',)
+        return columns, [tuple(d[c] for c in columns) for d in devices]
 
 
-class CheckConfig(command.Command):
-    """Check [vgpu] aliases and enabled types against this host.
+class CheckConfig(output.ShowOne):
+    """Pre-flight: check the [vgpu] options against this host.
 
-    Exits 0 when the configuration is valid (warnings allowed), 2 naming
-    the alias and key otherwise.
+    Exits 0 when every check passes; 1 naming each problem: a type of
+    enabled_vgpu_types or of an alias that the host does not offer or
+    that enabled_vgpu_types leaves out, a numa_policy required alias no
+    GPU group can meet, a --flavor-spec asking more vGPUs of a type than
+    a VM may hold; 2 for an alias Nova itself would refuse.
     """
+
+    def get_parser(self, prog_name):
+        parser = super().get_parser(prog_name)
+        parser.add_argument('--flavor-spec', action='append', default=[],
+                            metavar='KEY=ALIAS:COUNT[,ALIAS:COUNT]',
+                            help='Also check a flavor\'s extra spec, e.g. '
+                                 '"pci_passthrough:alias=m60-4q:1"; may be '
+                                 'repeated.')
+        return parser
 
     def take_action(self, parsed_args):
         ctx = self.app.context
@@ -68,21 +90,29 @@ class CheckConfig(command.Command):
             aliases = ctx.aliases
         except exception.InvalidAlias as exc:
             context.usage_error(str(exc))
-        inventory = ctx.stats().inventory
-        for alias in aliases.values():
-            wanted = [t for spec in alias.specs
-                      for t in spec.get('vgpu_types', ())]
-            for message in typeslib.missing(inventory, wanted,
-                                            'alias %s' % alias.name):
-                ctx.warn(message)
-        self.app.stdout.write('%d alias(es) valid; %d vGPU type(s) offered '
-                              'on %s\n' % (len(aliases), len(
-                                  typeslib.offered(inventory)),
-                                  inventory.host_name))
-        return 0
+        inventory = ctx.inventory()
+        enabled = ctx.conf.vgpu.enabled_vgpu_types
+        checks = preflight.Checks(
+            inventory, enabled, statslib.VgpuStats(inventory, enabled))
+        problems = checks.enabled_types() + checks.aliases(aliases)
+        for spec in parsed_args.flavor_spec:
+            problems += checks.flavor(spec, plan_requests(ctx, spec)[0])
+        for problem in problems:
+            self.app.stderr.write('check-config: %s\n' % problem)
+        self.failed = bool(problems)
+        return ('Host', 'Aliases', 'Enabled vGPU types', 'vGPU types offered',
+                'Problems'), (
+            inventory.host_name, output.Items(sorted(aliases)),
+            output.Items(enabled or ['all']),
+            len(typeslib.offered(inventory, enabled)),
+            output.Lines(problems))
+
+    def run(self, parsed_args):
+        result = super().run(parsed_args)
+        return 1 if self.failed else result
 
 
-class Plan(show.ShowOne):
+class Plan(output.ShowOne):
     """Dry-run a flavor's vGPU request against the host as it is now.
 
     Residency, stopped instances' claims and XAPI's choice of pGPU in
@@ -95,54 +125,75 @@ class Plan(show.ShowOne):
         parser.add_argument('--flavor-spec', required=True,
                             metavar='KEY=ALIAS:COUNT[,ALIAS:COUNT]',
                             help='The flavor extra spec, e.g. '
-                                 '"pci_passthrough:alias=m60-4q:2".')
-        parser.add_argument('--numa-node', type=int, action='append',
-                            metavar='N',
+                                 '"pci_passthrough:alias=m60-4q:1".')
+        parser.add_argument('--numa-node', type=numa_nodes, action='append',
+                            metavar='N[,N]',
                             help="The instance's NUMA node(s), for the "
-                                 'aliases\' NUMA policies.')
-        parser.set_defaults(max_width=inventorycmd.TABLE_WIDTH)
+                                 "aliases' NUMA policies: 0,1 or repeated.")
         return parser
 
     def take_action(self, parsed_args):
         ctx = self.app.context
-        requests = self._requests(ctx, parsed_args.flavor_spec)
+        requests, spec = plan_requests(ctx, parsed_args.flavor_spec)
         stats = ctx.stats()
+        inventory = stats.inventory
+        cells = preflight.known_cells(inventory, parsed_args.numa_node)
         columns = ('Fits', 'vGPU types', 'GPU groups', 'Expected pGPUs',
                    'NUMA nodes', 'Reason')
+        checks = preflight.Checks(inventory, ctx.conf.vgpu.enabled_vgpu_types,
+                                  stats)
         try:
-            demand, pgpus = stats.explain(requests, parsed_args.numa_node)
+            too_many = checks.flavor(spec, requests)
+            if too_many:
+                raise exception.ClaimRefused(reason=too_many[0])
+            demand, pgpus = stats.explain(requests, cells)
         except exception.ClaimRefused as exc:
             self.fits = False
-            return columns, (False, '', '', '', '', str(exc))
+            return columns, (False, output.Items(()), output.Items(()),
+                             output.Items(()), output.Items(()),
+                             checks.explain(exc, requests))
         self.fits = True
-        inventory = stats.inventory
         return columns, (
-            True, ', '.join(inventory.types[t].model_name for _, t in demand),
-            ', '.join(dict.fromkeys(inventory.groups[g].name_label
-                                    for g, _ in demand)),
-            ', '.join(inventory.address(p) for p in pgpus),
-            ', '.join(str(inventory.numa_node(p)) for p in pgpus), '')
-
-    @staticmethod
-    def _requests(ctx, spec):
-        key, sep, value = spec.partition('=')
-        wanted = ctx.conf.vgpu.flavor_extra_spec_key
-        if not sep or key.strip() != wanted:
-            context.usage_error('--flavor-spec: expected %s=ALIAS:COUNT'
-                                % wanted)
-        try:
-            requests, others = requestslib.requests_from_spec(
-                value, ctx.aliases)
-        except (exception.InvalidVgpuRequest, exception.InvalidAlias) as exc:
-            context.usage_error('--flavor-spec: %s' % exc)
-        if others:
-            ctx.warn('aliases without vgpu_type are Nova\'s own PCI '
-                     'devices, not planned here: %s' % ', '.join(
-                         name for name, _ in others))
-        if not requests:
-            context.usage_error('--flavor-spec: no vGPU alias in %r' % value)
-        return requests
+            True, output.Items(inventory.types[t].model_name
+                               for _, t in demand),
+            output.Items(dict.fromkeys(inventory.groups[g].name_label
+                                       for g, _ in demand)),
+            output.Items(inventory.address(p) for p in pgpus),
+            output.Items(inventory.numa_node(p) for p in pgpus), '')
 
     def run(self, parsed_args):
         result = super().run(parsed_args)
         return result if self.fits else 1
+
+
+def numa_nodes(text):
+    """``0`` or ``0,1`` -> [0] or [0, 1], for --numa-node."""
+    try:
+        nodes = [int(n) for n in text.split(',')]
+    except ValueError:
+        nodes = [-1]
+    if any(n < 0 for n in nodes):
+        raise argparse.ArgumentTypeError(
+            '%r: expected NUMA node numbers, e.g. 0 or 0,1' % text[:20])
+    return nodes
+
+
+def plan_requests(ctx, spec):
+    """The vGPU requests of a flavor extra spec; exit 2 if unreadable."""
+    key, sep, value = spec.partition('=')
+    wanted = ctx.conf.vgpu.flavor_extra_spec_key
+    if not sep or key.strip() != wanted:
+        context.usage_error('--flavor-spec: expected %s=ALIAS:COUNT'
+                            % wanted)
+    try:
+        requests, others = requestslib.requests_from_spec(
+            value, ctx.aliases)
+    except (exception.InvalidVgpuRequest, exception.InvalidAlias) as exc:
+        context.usage_error('--flavor-spec: %s' % exc)
+    if others:
+        ctx.warn('aliases without vgpu_type are Nova\'s own PCI '
+                 'devices, not planned here: %s' % ', '.join(
+                     name for name, _ in others))
+    if not requests:
+        context.usage_error('--flavor-spec: no vGPU alias in %r' % value)
+    return requests, value

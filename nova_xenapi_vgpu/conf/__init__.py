@@ -129,18 +129,65 @@ def check_config_file(path):
     return None
 
 
+def check_config_dir(path):
+    """Why ``path`` cannot be a config directory, or None when it can be."""
+    if not os.path.exists(path):
+        return 'no such directory'
+    if not os.path.isdir(path):
+        return 'is not a directory; expected a directory of *.conf files'
+    return None
+
+
+def files_of(files, dirs):
+    """The files oslo.config reads: ``files``, then each directory's
+    ``*.conf`` in name order."""
+    found = list(files)
+    for directory in dict.fromkeys(dirs):
+        try:
+            names = sorted(os.listdir(directory))
+        except OSError:
+            continue
+        found.extend(os.path.join(directory, n) for n in names
+                     if n.endswith('.conf'))
+    return _unique(found)
+
+
+def default_sources():
+    """Nova's own config files and directories, found as ``nova-manage``
+    finds them (``~/.nova/``, ``~/``, ``/etc/nova/``, ``/etc/``)."""
+    return (_unique(cfg.find_config_files(project='nova', prog='nova')),
+            _unique(cfg.find_config_dirs(project='nova', prog='nova')))
+
+
+def _unique(paths):
+    return list(dict.fromkeys(paths))
+
+
+def _read_ini(path):
+    """The file's sections, ``[DEFAULT]`` as an ordinary one; None if
+    it cannot be parsed."""
+    parser = configparser.RawConfigParser(
+        strict=False, interpolation=None, default_section='\0')
+    try:
+        parser.read(path, encoding='utf-8')
+    except configparser.Error:
+        return None
+    return parser
+
+
 def unknown_options(paths):
     """``(path, group, option, close match or None)`` for each option of
-    this project's groups in ``paths`` that no option of the group is."""
+    this project's groups in ``paths`` that no option of the group is.
+
+    ``[DEFAULT]`` and the sections of other projects (nova.conf holds
+    them all) are not this project's and are not looked at.
+    """
     known = {group.name: {opt.name for opt in opts}
              for group, opts in list_opts()}
     found = []
     for path in paths:
-        parser = configparser.RawConfigParser(strict=False,
-                                              interpolation=None)
-        try:
-            parser.read(path, encoding='utf-8')
-        except configparser.Error:
+        parser = _read_ini(path)
+        if parser is None:
             continue
         for group, names in known.items():
             if not parser.has_section(group):
@@ -150,4 +197,14 @@ def unknown_options(paths):
                     close = difflib.get_close_matches(option, names, 1)
                     found.append((path, group, option,
                                   close[0] if close else None))
+    return found
+
+
+def nova_pci_aliases(paths):
+    """The files among ``paths`` that set Nova's own ``[pci] alias``."""
+    found = []
+    for path in paths:
+        parser = _read_ini(path)
+        if parser is not None and parser.has_option('pci', 'alias'):
+            found.append(path)
     return found

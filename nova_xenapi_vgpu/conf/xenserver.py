@@ -18,7 +18,9 @@ Possible values:
 
 * ``https://<host address>/`` (the XenServer default) or ``http://...``.
   Credentials must not be part of the URL.
-* Unset: the command line tools fall back to the built-in simulator.
+* Unset: the command line's read-only commands run against a built-in
+  simulator and say so; commands that change things refuse to, unless
+  ``--simulator`` asks for it.
 
 Related options:
 

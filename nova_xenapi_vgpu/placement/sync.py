@@ -27,6 +27,7 @@ class PlacementError(Exception):
     def __init__(self, method, url, status, body):
         super().__init__('%s %s: HTTP %s: %s' % (method, url, status, body))
         self.status = status
+        self.method, self.url, self.body = method, url, body
 
 
 class Reporter:

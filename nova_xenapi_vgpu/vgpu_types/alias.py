@@ -131,6 +131,10 @@ def _boolean(name, text):
 def _check_alternative(first, policy, spec):
     """Nova: same-name aliases must agree on NUMA policy and device type
     (and it compares ``device_type`` only when both set it)."""
+    if spec in first.specs and policy == first.numa_policy:
+        raise _invalid(first.name, 'name', 'the same alias is given twice; '
+                       'give it once (aliases sharing a name are '
+                       'alternatives, each with its own device_type)')
     if first.numa_policy != policy:
         raise _invalid(first.name, 'numa_policy', 'NUMA policy mismatch '
                        'between aliases of this name')

@@ -9,12 +9,14 @@ from nova_xenapi_vgpu.host import inventory as inventorylib
 
 @dataclasses.dataclass(frozen=True)
 class TypeSummary:
-    """A vGPU type on this host: the type, its PCI ids, total and free."""
+    """A vGPU type on this host: the type, its PCI ids, total and free
+    (and in use, where the caller counted it)."""
 
     vgpu_type: object
     vendor_device: tuple
     total: int
     free: int
+    used: int = 0
 
 
 def offered(inventory, enabled=()):
@@ -25,12 +27,14 @@ def offered(inventory, enabled=()):
         ids = inventory.vendor_device(pgpu_ref)
         for vgpu_type in inventory.enabled_types(pgpu_ref, enabled):
             usage = inventory.usage(pgpu_ref, vgpu_type)
-            total, free, kinds = found.get(vgpu_type.ref, (0, 0, ()))
+            total, free, used, kinds = found.get(vgpu_type.ref,
+                                                 (0, 0, 0, ()))
             found[vgpu_type.ref] = (total + usage.capacity,
                                     free + usage.remaining,
+                                    used + usage.used,
                                     tuple(dict.fromkeys(kinds + (ids,))))
-    summaries = [TypeSummary(inventory.types[ref], kinds, total, free)
-                 for ref, (total, free, kinds) in found.items()]
+    summaries = [TypeSummary(inventory.types[ref], kinds, total, free, used)
+                 for ref, (total, free, used, kinds) in found.items()]
     return sorted(summaries, key=lambda s: inventorylib.natural_key(
         s.vgpu_type.model_name))
 
@@ -47,3 +51,13 @@ def missing(inventory, names, where):
         hint = '; did you mean %s?' % ' or '.join(close) if close else ''
         messages.append('%s: this host offers no %s%s' % (where, name, hint))
     return messages
+
+
+def per_vm_maximum(inventory, names):
+    """How many vGPUs of any of the types ``names`` one VM may hold: 1
+    when none lists itself in ``compatible_types_in_vm`` (XAPI's rule),
+    None when XAPI sets no such limit or the host offers none of them."""
+    types = [t for t in inventory.types.values() if t.model_name in names]
+    if not types or any(t.ref in t.compatible_types_in_vm for t in types):
+        return None
+    return 1
