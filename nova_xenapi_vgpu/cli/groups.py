@@ -1,22 +1,22 @@
 """``gpu-groups split`` (one group per NUMA node or pGPU) and
 ``gpu-groups pin`` (one pGPU per group on each member, one type each)."""
 
-import sys
-
-from cliff import lister
-
 from nova_xenapi_vgpu.cli import inventory as inventorycmd
+from nova_xenapi_vgpu.cli import output
 from nova_xenapi_vgpu.host import groups as groupslib
 from nova_xenapi_vgpu.host import pinning
 from nova_xenapi_vgpu.vgpu_types import partition
 
 
-class Split(lister.Lister):
+class Split(output.Lister):
     """Propose (or with --apply, make) groups that keep NUMA locality.
 
     Only idle pGPUs move; busy ones (running vGPUs, or a group a stopped
     instance owes) are named and stay where they are.
     """
+
+    nothing = ('nothing to split: no GPU group here has pGPUs on several '
+               'NUMA nodes (or, --by pgpu, several pGPUs)')
 
     def get_parser(self, prog_name):
         parser = super().get_parser(prog_name)
@@ -58,15 +58,19 @@ def _action(move, done, applying):
     return 'would move' if not applying else 'not moved'
 
 
-class Pin(lister.Lister):
-    """Pin the pool's pGPUs: on every member, each GPU group holds one
-    pGPU (XAPI's choice becomes exact: claims survive stops, reboots and
-    any start order); with [vgpu] pgpu_types, each named pGPU one type.
+class Pin(output.Lister):
+    """Pin the pool: one pGPU per GPU group on each member.
 
-    pGPUs at one PCI address share a group across members, so pinned
-    instances still live-migrate. Nothing owed moves: pGPUs with running
-    vGPUs, and groups a stopped instance owes vGPUs in, are named and left.
+    XAPI's choice of pGPU becomes exact, so claims survive stops, reboots
+    and any start order; with [vgpu] pgpu_types, each named pGPU serves
+    one type. pGPUs at one PCI address share a group across members, so
+    pinned instances still live-migrate. Nothing owed moves: pGPUs with
+    running vGPUs, and groups a stopped instance owes vGPUs in, are named
+    and left.
     """
+
+    nothing = ('nothing to do: every GPU group holds one pGPU per host '
+               'and every pGPU its types')
 
     def get_parser(self, prog_name):
         parser = super().get_parser(prog_name)
@@ -78,15 +82,14 @@ class Pin(lister.Lister):
 
     def take_action(self, parsed_args):
         ctx = self.app.context
+        if parsed_args.apply:
+            ctx.will_write('gpu-groups pin --apply')
         pool = pinning.read_pool(ctx.client)
         steps = pinning.propose(pool, partition.parse(
             ctx.conf.vgpu.pgpu_types), inventorycmd.short_group_name)
         done = set()
         if parsed_args.apply:
             done = set(pinning.apply(ctx.client, pool, steps))
-        if not steps:
-            sys.stderr.write('nothing to do: every GPU group holds one pGPU '
-                             'per host and every pGPU its types\n')
         columns = ('Host', 'pGPU', 'GPU group', 'New group', 'Types',
                    'Action')
         rows = [(s.host, s.address, inventorycmd.GroupName(
