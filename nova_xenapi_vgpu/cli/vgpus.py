@@ -7,7 +7,9 @@ from nova_xenapi_vgpu.cli import context
 from nova_xenapi_vgpu.cli import inventory as inventorycmd
 from nova_xenapi_vgpu.cli import output
 from nova_xenapi_vgpu.cli import preflight
+from nova_xenapi_vgpu.host import pinning
 from nova_xenapi_vgpu.pci import stats as statslib
+from nova_xenapi_vgpu.vgpu_types import partition
 from nova_xenapi_vgpu.vgpu_types import requests as requestslib
 from nova_xenapi_vgpu.vgpu_types import types as typeslib
 
@@ -97,14 +99,18 @@ class CheckConfig(output.ShowOne):
         problems = checks.enabled_types() + checks.aliases(aliases)
         for spec in parsed_args.flavor_spec:
             problems += checks.flavor(spec, plan_requests(ctx, spec)[0])
+        layout, layout_problems = _layout(ctx, inventory)
+        problems += layout_problems
         for problem in problems:
             self.app.stderr.write('check-config: %s\n' % problem)
+        if pinning.layout(inventory):
+            ctx.warn(inventorycmd.layout_note(inventory))
         self.failed = bool(problems)
         return ('Host', 'Aliases', 'Enabled vGPU types', 'vGPU types offered',
-                'Problems'), (
+                'Layout', 'Problems'), (
             inventory.host_name, output.Items(sorted(aliases)),
             output.Items(enabled or ['all']),
-            len(typeslib.offered(inventory, enabled)),
+            len(typeslib.offered(inventory, enabled)), layout,
             output.Lines(problems))
 
     def run(self, parsed_args):
@@ -197,3 +203,22 @@ def plan_requests(ctx, spec):
     if not requests:
         context.usage_error('--flavor-spec: no vGPU alias in %r' % value)
     return requests, value
+
+
+def _layout(ctx, inventory):
+    """('pinned' or what gpu-groups pin would change, problems of
+    [vgpu] pgpu_types: addresses no pGPU has, types a pGPU lacks)."""
+    wanted = partition.parse(ctx.conf.vgpu.pgpu_types)
+    pool = pinning.read_pool(ctx.client)
+    steps = pinning.propose(pool, wanted, inventorycmd.short_group_name)
+    addresses = {pool.address(p) for p in pool.pgpus}
+    problems = ['[vgpu] pgpu_types names %s, which no pGPU of the pool '
+                'has' % a for a in sorted(set(wanted) - addresses)]
+    problems += ['[vgpu] pgpu_types: pGPU %s on %s %s' % (
+        s.address, s.host, s.blocker) for s in steps
+        if s.blocker and 'does not support' in s.blocker]
+    if not steps:
+        return 'pinned', problems
+    return ('gpu-groups pin --apply would change %d pGPU(s), leave %d' % (
+        sum(1 for s in steps if not s.blocker),
+        sum(1 for s in steps if s.blocker))), problems
