@@ -1,6 +1,7 @@
 """Pinned pGPUs over the simulator: claims that survive stops, reboots,
 start orders, an admin's changes and stranded neighbours (issue 16)."""
 
+import contextlib
 import itertools
 
 import pytest
@@ -33,43 +34,39 @@ def ask(spec):
     return requestslib.requests_from_spec(spec, ALIASES)[0]
 
 
-def _world(profile, pin, algorithm='breadth_first'):
-    sim = server.Simulator(profile).start()
-    xapi = login(sim.url).xenapi
-    xapi.GPU_group.set_allocation_algorithm(group_of(xapi, 'M60'),
-                                            algorithm)
-    client = sessionlib.XapiClient(sim.url, 'root', 'xenroot',
-                                   retry_interval=0.01)
-    if pin:
-        pool = pinning.read_pool(client)
-        pinning.apply(client, pool, pinning.propose(pool))
-    builder = lifecycle.Builder.for_host(client,
-                                         identity.resolve_host(client))
-    return sim, xapi, builder
+@contextlib.contextmanager
+def world(profile, pin, algorithm='breadth_first'):
+    """(plain SDK API, a Builder of the profile's host), pinned or not."""
+    with server.Simulator(profile) as sim:
+        xapi = login(sim.url).xenapi
+        xapi.GPU_group.set_allocation_algorithm(group_of(xapi, 'M60'),
+                                                algorithm)
+        client = sessionlib.XapiClient(sim.url, 'root', 'xenroot',
+                                       retry_interval=0.01)
+        if pin:
+            pool = pinning.read_pool(client)
+            pinning.apply(client, pool, pinning.propose(pool))
+        yield xapi, lifecycle.Builder.for_host(
+            client, identity.resolve_host(client))
+        client.close()
 
 
 @pytest.fixture
 def pinned_m60():
-    sim, xapi, builder = _world('m60', pin=True)
-    yield xapi, builder
-    builder.client.close()
-    sim.stop()
+    with world('m60', pin=True) as answer:
+        yield answer
 
 
 @pytest.fixture
 def pinned_mixed():
-    sim, xapi, builder = _world('mixed', pin=True)
-    yield xapi, builder
-    builder.client.close()
-    sim.stop()
+    with world('mixed', pin=True) as answer:
+        yield answer
 
 
 @pytest.fixture
 def shared_mixed():
-    sim, xapi, builder = _world('mixed', pin=False)
-    yield xapi, builder
-    builder.client.close()
-    sim.stop()
+    with world('mixed', pin=False) as answer:
+        yield answer
 
 
 def build_abc(xapi, builder):

@@ -4,22 +4,10 @@ VGPU's other_config with this project's tags; a copy is not owed."""
 import pytest
 
 from nova_xenapi_vgpu import tags
-from nova_xenapi_vgpu.host import identity
 from nova_xenapi_vgpu.vm import vgpus as vgpulib
 from nova_xenapi_vgpu.xapi import records
-from tests.conftest import login
 from tests.simhelpers import new_vm
-from tests.vmpathhelpers import ask
-from tests.vmpathhelpers import builder
-from tests.vmpathhelpers import client_of
-
-
-@pytest.fixture
-def world(sim):
-    client = client_of(sim)
-    yield sim, login(sim.url).xenapi, builder(
-        client, identity.resolve_host(client))
-    client.close()
+from tests.vm_path.helpers import ask
 
 
 @pytest.mark.parametrize('how', ['snapshot', 'clone'])

@@ -9,28 +9,16 @@ import pytest
 
 from nova_xenapi_vgpu import exception
 from nova_xenapi_vgpu.vm import moves
-from tests.conftest import login
 from tests.simhelpers import group_of
 from tests.simhelpers import new_vm
 from tests.simhelpers import vgpu_type
 from tests.test_cli import ALIAS_CONF
 from tests.test_cli import conf_file
 from tests.test_cli import run
-from tests.vmpathhelpers import ask
-from tests.vmpathhelpers import builder
-from tests.vmpathhelpers import client_of
-from tests.vmpathhelpers import models
-from tests.vmpathhelpers import tagged
-
-
-@pytest.fixture
-def pool(pool_sim):
-    client = client_of(pool_sim)
-    xapi = login(pool_sim.url).xenapi
-    hosts = [xapi.host.get_by_name_label('xs-pool-0%d' % i)[0]
-             for i in (1, 2)]
-    yield pool_sim, xapi, [builder(client, h) for h in hosts]
-    client.close()
+from tests.vm_path.helpers import ask
+from tests.vm_path.helpers import builder
+from tests.vm_path.helpers import models
+from tests.vm_path.helpers import tagged
 
 
 def fill(xapi, build, prefix):

@@ -2,26 +2,12 @@
 lost VM.pool_migrate answer or a kill during the move is settled by
 asking XAPI where the VM is."""
 
-import pytest
 
 from nova_xenapi_vgpu import tags
 from nova_xenapi_vgpu.vm import vgpus as vgpulib
-from tests.conftest import login
 from tests.simhelpers import new_vm
-from tests.vmpathhelpers import ask
-from tests.vmpathhelpers import builder
-from tests.vmpathhelpers import client_of
-from tests.vmpathhelpers import tagged
-
-
-@pytest.fixture
-def pool(pool_sim):
-    client = client_of(pool_sim)
-    xapi = login(pool_sim.url).xenapi
-    hosts = [xapi.host.get_by_name_label('xs-pool-0%d' % i)[0]
-             for i in (1, 2)]
-    yield pool_sim, xapi, [builder(client, h) for h in hosts]
-    client.close()
+from tests.vm_path.helpers import ask
+from tests.vm_path.helpers import tagged
 
 
 def host_tag(xapi, instance):

@@ -18,9 +18,9 @@ from tests.conftest import login
 from tests.simhelpers import new_vm
 from tests.test_cli import ALIAS_CONF
 from tests.test_cli import conf_file
-from tests.vmpathhelpers import ask
-from tests.vmpathhelpers import builder
-from tests.vmpathhelpers import client_of
+from tests.vm_path.helpers import ask
+from tests.vm_path.helpers import builder
+from tests.vm_path.helpers import client_of
 
 
 def attach(conf, sim, uuid):

@@ -4,22 +4,10 @@ XAPI before anything is rolled back; a starting VM keeps its vGPUs."""
 import pytest
 
 from nova_xenapi_vgpu import exception
-from nova_xenapi_vgpu.host import identity
 from nova_xenapi_vgpu.vm import settle
-from tests.conftest import login
 from tests.simhelpers import new_vm
-from tests.vmpathhelpers import ask
-from tests.vmpathhelpers import builder
-from tests.vmpathhelpers import client_of
-from tests.vmpathhelpers import tagged
-
-
-@pytest.fixture
-def world(sim):
-    client = client_of(sim)
-    yield sim, login(sim.url).xenapi, builder(
-        client, identity.resolve_host(client))
-    client.close()
+from tests.vm_path.helpers import ask
+from tests.vm_path.helpers import tagged
 
 
 def test_a_lost_start_reply_keeps_the_vgpus_of_a_starting_vm(world):

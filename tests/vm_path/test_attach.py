@@ -4,21 +4,9 @@ destroys only what that call made; devices are the VM's free ones."""
 import pytest
 
 from nova_xenapi_vgpu import exception
-from nova_xenapi_vgpu.host import identity
-from tests.conftest import login
 from tests.simhelpers import new_vm
-from tests.vmpathhelpers import ask
-from tests.vmpathhelpers import builder
-from tests.vmpathhelpers import client_of
-from tests.vmpathhelpers import tagged
-
-
-@pytest.fixture
-def world(sim):
-    client = client_of(sim)
-    yield sim, login(sim.url).xenapi, builder(
-        client, identity.resolve_host(client))
-    client.close()
+from tests.vm_path.helpers import ask
+from tests.vm_path.helpers import tagged
 
 
 def test_a_second_attach_of_the_same_claim_is_a_no_op(world):
