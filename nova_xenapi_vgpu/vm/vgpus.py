@@ -158,12 +158,7 @@ def destroy(client, vm, instance, vgpus=None):
     if any(v.currently_attached for v in vgpus.values()):
         raise exception.VgpuAttachRefused(
             vm=vm, reason='it runs; stop it first (its vGPUs stay)')
-    for ref in sorted(vgpus):
-        try:
-            client.call('VGPU.destroy', ref)
-        except exception.HandleInvalid:
-            LOG.debug('VGPU %s was already gone', ref)
-    return sorted(vgpus)
+    return destroy_made(client, vgpus)
 
 
 def destroy_made(client, refs):
