@@ -18,6 +18,7 @@ from nova_xenapi_vgpu import exception
 from nova_xenapi_vgpu.virt import conf as virtconf
 from nova_xenapi_vgpu.virt import guest
 from nova_xenapi_vgpu.virt import host as hostlib
+from nova_xenapi_vgpu.virt import numa
 from nova_xenapi_vgpu.virt import vgpus
 from nova_xenapi_vgpu.xapi import session
 
@@ -39,8 +40,7 @@ class XenAPIDriver(driver.ComputeDriver):
     """One XenServer pool member as one Nova compute node."""
 
     capabilities = dict(driver.ComputeDriver.capabilities,
-                        supports_image_type_raw=True,
-                        supports_image_type_vhd=True)
+                        supports_socket_pci_numa_affinity=True)
 
     def __init__(self, virtapi, read_only=False):
         super().__init__(virtapi)
@@ -135,7 +135,8 @@ class XenAPIDriver(driver.ComputeDriver):
         :raises: RescheduledException when XAPI refuses (rolled back).
         """
         vm = guest.build(self.client, self.xen.host_ref, instance,
-                         network_info)
+                         network_info, numa.cpu_mask(
+                             self.xen.inventory.topology, instance))
         try:
             vgpus.create(self.xen, instance, vm)
             if power_on:

@@ -31,8 +31,9 @@ def find(client, instance):
     return None
 
 
-def build(client, host_ref, instance, network_info=None):
-    """A halted HVM VM for ``instance`` from its flavor.
+def build(client, host_ref, instance, network_info=None, cpu_mask=None):
+    """A halted HVM VM for ``instance`` from its flavor; ``cpu_mask``
+    (host CPUs, e.g. ``0,1,2``) keeps its vCPUs on Nova's NUMA nodes.
 
     :raises: NotImplementedError for a root disk or ports (not yet);
              XapiError, XapiConnectionError.
@@ -45,7 +46,8 @@ def build(client, host_ref, instance, network_info=None):
         'memory_static_max': memory, 'memory_static_min': memory,
         'memory_dynamic_max': memory, 'memory_dynamic_min': memory,
         'VCPUs_max': str(flavor.vcpus), 'VCPUs_at_startup':
-        str(flavor.vcpus), 'HVM_boot_policy': 'BIOS order',
+        str(flavor.vcpus), 'VCPUs_params': {'mask': cpu_mask} if cpu_mask
+        else {}, 'HVM_boot_policy': 'BIOS order',
         'HVM_boot_params': {'order': 'dc'}, 'affinity': host_ref,
         'other_config': {NOVA_UUID: instance.uuid},
         'platform': {'acpi': 'true', 'apic': 'true', 'pae': 'true',

@@ -16,6 +16,7 @@ from nova_xenapi_vgpu.host import dom0 as dom0lib
 from nova_xenapi_vgpu.host import identity
 from nova_xenapi_vgpu.host import reader
 from nova_xenapi_vgpu.vgpu_types import synthetic
+from nova_xenapi_vgpu.virt import numa
 
 LOG = logging.getLogger(__name__)
 
@@ -95,6 +96,7 @@ class XenHost:
         """
         self.refresh()
         cpus, memory = self.cpus_and_memory()
+        topology = numa.host_topology(self.inventory.topology)
         return {
             'vcpus': cpus, 'memory_mb': memory, 'local_gb': 0,
             'vcpus_used': 0, 'memory_mb_used': 0, 'local_gb_used': 0,
@@ -103,6 +105,6 @@ class XenHost:
             'hypervisor_hostname': self.nodename, 'uuid': self.uuid,
             'cpu_info': json.dumps({'arch': 'x86_64'}),
             'supported_instances': [('x86_64', 'xen', 'hvm')],
-            'numa_topology': None,
+            'numa_topology': topology._to_json() if topology else None,
             'pci_passthrough_devices': json.dumps(self.nova_devices()),
         }

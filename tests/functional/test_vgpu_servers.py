@@ -60,6 +60,59 @@ class VgpuServerTest(base.XenAPIDriverTestBase):
                                 for d in self.devices(host)))
 
 
+    def test_stop_start_and_reboot_keep_the_vgpu(self):
+        server = self.boot(self.flavor('m60-4q:1'))
+        [device] = self.allocated(server)
+        vm = self.vm_of(server)
+        server = self._stop_server(server)
+        self.assertEqual('Halted', self.sim.xapi.VM.get_power_state(vm))
+        [vgpu] = self.vgpus_of(server)
+        self.assertFalse(vgpu['currently_attached'])
+        self.assertEqual([device.address],
+                         [d.address for d in self.allocated(server)])
+        server = self._start_server(server)
+        self.assertEqual('Running', self.sim.xapi.VM.get_power_state(vm))
+        for hard in (False, True):
+            server = self._reboot_server(server, hard=hard)
+            self.assertEqual('Running', self.sim.xapi.VM.get_power_state(vm))
+        [vgpu] = self.vgpus_of(server)
+        self.assertTrue(vgpu['currently_attached'])
+        self.assertEqual(device.uuid,
+                         vgpu['other_config']['nova_xenapi_vgpu_device'])
+
+    def test_numa_instances_land_on_their_pgpus_node(self):
+        # The 4Q pGPU sits on NUMA node 0, the 8Q one on node 1.
+        for spec, node, cpus in (('m60-4q:1', 0, '0,1,2,3,4,5,6,7'),
+                                 ('m60-8q:1', 1, '8,9,10,11,12,13,14,15')):
+            flavor = self._create_flavor(
+                memory_mb=512, vcpu=1, disk=0, ephemeral=0, extra_spec={
+                    'pci_passthrough:alias': spec, 'hw:numa_nodes': '1'})
+            server = self.boot(flavor)
+            topology = self.api.api_get(
+                '/servers/%s/topology' % server['id']).body
+            self.assertEqual([node], [n['host_node']
+                                      for n in topology['nodes']])
+            [device] = self.allocated(server)
+            self.assertEqual(node, device.numa_node)
+            self.assertEqual({'mask': cpus}, self.sim.xapi.VM.get_VCPUs_params(
+                self.vm_of(server)))
+
+    def test_compute_restart_keeps_servers_and_devices(self):
+        server = self.boot(self.flavor('m60-4q:1'))
+        host = server['OS-EXT-SRV-ATTR:host']
+        [device] = self.allocated(server)
+        self.computes[host] = self.restart_compute_service(
+            self.computes[host], keep_hypervisor_state=False)
+        self._run_periodics()
+        self.assertEqual([device.uuid],
+                         [d.uuid for d in self.allocated(server)])
+        driver = self.computes[host].manager.driver
+        self.assertIn(server['id'], driver.list_instance_uuids())
+        server = self.api.get_server(server['id'])
+        self.assertEqual('ACTIVE', server['status'])
+        self.assertEqual(1, server['OS-EXT-STS:power_state'])
+
+
 class RefusalTest(base.XenAPIDriverTestBase):
     """XAPI refuses the first start: Nova reschedules to the other member."""
 
