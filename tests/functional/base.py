@@ -94,11 +94,15 @@ class XenAPIDriverTestBase(integrated_helpers._IntegratedTestBase):
     ADMIN_API = True
     microversion = 'latest'
     SIMULATOR_ARGS = ()
+    PLACEMENT = False  # PCI in Placement
 
     def setUp(self):
         self.sim = Simulator(*self.SIMULATOR_ARGS)
         self.addCleanup(self.sim.stop)
-        specs, aliases = nova_pci_conf(self.sim.url)
+        specs, aliases = nova_pci_conf(self.sim.url, self.PLACEMENT)
+        if self.PLACEMENT:
+            self.flags(report_in_placement=True, group='pci')
+            self.flags(pci_in_placement=True, group='filter_scheduler')
         self.flags(compute_driver='xenapi_vgpu.XenAPIDriver')
         self.flags(connection_url=self.sim.url,
                    connection_password='xenroot', connection_retries=0,

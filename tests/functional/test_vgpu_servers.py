@@ -141,3 +141,42 @@ class RefusalTest(base.XenAPIDriverTestBase):
         started = {e['host']: e['start_time'] for e in builds}
         self.assertEqual(set(base.HOSTS), set(started))
         self.assertLess(started[other], started[host])
+
+
+class PciInPlacementTest(base.XenAPIDriverTestBase):
+    """[pci] report_in_placement: a resource class per vGPU type."""
+
+    PLACEMENT = True
+
+    def test_boot_allocates_the_types_class_and_delete_frees_it(self):
+        server = self.boot(self.flavor('m60-4q:1'))
+        host = server['OS-EXT-SRV-ATTR:host']
+        [device] = self.allocated(server)
+        allocations = self.placement.get(
+            '/allocations/%s' % server['id']).body['allocations']
+        vgpu = {rp: a['resources'] for rp, a in allocations.items()
+                if 'CUSTOM_VGPU_GRID_M60_4Q' in a['resources']}
+        self.assertEqual([{'CUSTOM_VGPU_GRID_M60_4Q': 1}],
+                         list(vgpu.values()))
+        [provider] = vgpu
+        name = self.placement.get(
+            '/resource_providers/%s' % provider).body['name']
+        self.assertEqual('%s_%s' % (host, device.parent_addr), name)
+        inventory = self.placement.get(
+            '/resource_providers/%s/inventories' % provider).body
+        self.assertEqual(2, inventory['inventories'][
+            'CUSTOM_VGPU_GRID_M60_4Q']['total'])
+        [xapi_vgpu] = self.vgpus_of(server)
+        self.assertEqual(device.uuid,
+                         xapi_vgpu['other_config']['nova_xenapi_vgpu_device'])
+        self._delete_server(server)
+        self.assertEqual({}, self.placement.get(
+            '/allocations/%s' % server['id']).body['allocations'])
+        self.assertEqual([], self.vgpus_of(server))
+
+    def test_full_pool_is_no_valid_host(self):
+        flavor = self.flavor('m60-8q:1')
+        self.boot(flavor)
+        self.boot(flavor)
+        third = self.boot(flavor, expected_state='ERROR')
+        self.assertIn('No valid host', third['fault']['message'])
