@@ -9,7 +9,9 @@ RescheduledException: Nova frees its claim and tries another host.
 """
 
 from nova import conf as novaconf
+from nova import context as novacontext
 from nova import exception as novaexc
+from nova import objects
 from nova.virt import driver
 from nova.virt import hardware
 from oslo_log import log as logging
@@ -20,6 +22,7 @@ from nova_xenapi_vgpu.virt import guest
 from nova_xenapi_vgpu.virt import host as hostlib
 from nova_xenapi_vgpu.virt import numa
 from nova_xenapi_vgpu.virt import vgpus
+from nova_xenapi_vgpu.vm import vgpus as vgpulib
 from nova_xenapi_vgpu.xapi import session
 
 LOG = logging.getLogger(__name__)
@@ -70,6 +73,23 @@ class XenAPIDriver(driver.ComputeDriver):
                                     CONF.vgpu.enabled_vgpu_types)
         LOG.info('Compute node %s drives XenServer host %s',
                  self._xen.nodename, self._xen.uuid)
+        self._reap_orphans(host)
+
+    def _reap_orphans(self, host):
+        """VGPUs this host made for instances Nova no longer has here:
+        destroyed on halted or vanished VMs, reported on running ones."""
+        known = {i.uuid for i in objects.InstanceList.get_by_host(
+            novacontext.get_admin_context(), host)}
+        orphans = vgpulib.find_orphans(self.client, self._xen.uuid, known)
+        destroyed, kept = vgpulib.reap_orphans(self.client, orphans)
+        for orphan in destroyed:
+            LOG.info('Destroyed orphan VGPU %s of instance %s (%s)',
+                     orphan.vgpu, orphan.instance, orphan.reason)
+        for orphan in kept:
+            LOG.warning('Orphan VGPU %s of instance %s runs on VM %s: '
+                        'kept', orphan.vgpu, orphan.instance, orphan.vm)
+        if destroyed:
+            self._xen.refresh()
 
     def cleanup_host(self, host):
         """Close the XAPI sessions."""

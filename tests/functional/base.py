@@ -36,6 +36,14 @@ VGPU_ALIASES = [
     '{"name": "t4-8q", "vgpu_type": "GRID T4-8Q"}',
 ]
 
+VM_RECORD = {
+    'name_label': '', 'name_description': '', 'user_version': '1',
+    'is_a_template': False, 'memory_static_max': str(2 ** 30),
+    'memory_static_min': str(2 ** 30), 'memory_dynamic_max': str(2 ** 30),
+    'memory_dynamic_min': str(2 ** 30), 'VCPUs_max': '1',
+    'VCPUs_at_startup': '1', 'HVM_boot_policy': 'BIOS order',
+    'other_config': {}}
+
 
 class Simulator:
     """``nova-xenapi-vgpu simulator`` in a subprocess."""

@@ -112,6 +112,24 @@ class VgpuServerTest(base.XenAPIDriverTestBase):
         self.assertEqual('ACTIVE', server['status'])
         self.assertEqual(1, server['OS-EXT-STS:power_state'])
 
+    def test_restart_reaps_orphan_vgpus_and_keeps_the_servers(self):
+        server = self.boot(self.flavor('m60-4q:1'))
+        host = server['OS-EXT-SRV-ATTR:host']
+        xapi = self.sim.xapi
+        vm = xapi.VM.create(dict(base.VM_RECORD, name_label='left-over'))
+        model = {t['model_name']: ref for ref, t in
+                 xapi.VGPU_type.get_all_records().items()}
+        host_uuid = xapi.host.get_uuid(xapi.host.get_by_name_label(host)[0])
+        orphan = xapi.VGPU.create(
+            vm, self.group_of(host, '0000:86:00.0'), '0',
+            {'nova_xenapi_vgpu_host': host_uuid,
+             'nova_instance_uuid': 'no-such-instance'}, model['GRID M60-4Q'])
+        self.computes[host] = self.restart_compute_service(
+            self.computes[host], keep_hypervisor_state=False)
+        self.assertNotIn(orphan, xapi.VGPU.get_all())
+        self.assertEqual(1, len(self.vgpus_of(server)))
+        self.assertIn(vm, xapi.VM.get_all())
+
 
 class RefusalTest(base.XenAPIDriverTestBase):
     """XAPI refuses the first start: Nova reschedules to the other member."""
