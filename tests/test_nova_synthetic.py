@@ -108,9 +108,7 @@ def test_every_device_loads_into_novas_pci_device_and_matches_the_spec():
         loaded = pci_device.PciDevice.create(None, dict(device))
         assert loaded.address == device['address']
         assert loaded.dev_type == device['dev_type']
-        matching = [s for s in specs if s.match(device)]
-        assert len(matching) == (1 if device['vgpu_type'] in (
-            'GRID M60-4Q', 'passthrough') else 0)
+        assert len([s for s in specs if s.match(device)]) == 1
     assert {a['name']: (a['device_type'], a['numa_policy'])
             for a in conf.aliases} == {
         'm60-4q': ('type-VF', 'required'), 'whole': ('type-PF', 'legacy')}
@@ -188,3 +186,14 @@ def test_reader_sees_what_the_driver_sees():
         assert inventory.pgpus[slot.pgpu_ref].GPU_group == slot.group_ref
         assert slot.vgpu_type.model_name == devices[0]['vgpu_type']
         client.close()
+
+
+def test_device_specs_cover_what_the_host_reports_without_aliases():
+    host = HostBuilder()
+    pinned(host, '0000:86:00.0', 0, 'GRID M60-4Q')
+    pinned(host, '0000:87:00.0', 1, 'GRID M60-8Q', 'passthrough')
+    conf = nova_pci.build(host.inventory(), {})
+    assert conf.aliases == []
+    assert sorted(s['product_id'] for s in conf.device_specs) == sorted(
+        ['13f2', synthetic.product_id('GRID M60-4Q'),
+         synthetic.product_id('GRID M60-8Q')])

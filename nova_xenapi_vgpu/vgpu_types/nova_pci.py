@@ -1,5 +1,6 @@
 """``[pci] device_spec`` and ``[pci] alias`` that make stock Nova track
-this host's vGPU slots (``synthetic``), from ``[vgpu] alias``.
+this host's vGPU slots (``synthetic``), from ``[vgpu] alias``: a device
+spec for every type an alias names and every type this host reports now.
 
 Without PCI in Placement a type is told apart by its synthetic product
 id; with it (``placement=True``) by a resource class per type, which the
@@ -66,8 +67,25 @@ def build(inventory, aliases, placement=False):
                     specs[_key(spec_)] = spec_
                     if entry not in result:
                         result.append(entry)
+    for model, vendor, product in reported(inventory):
+        spec_, _ = _entries(None, model, vendor, product, placement)
+        specs.setdefault(_key(spec_), spec_)
     _check_collisions(specs.values())
     return NovaPci(sorted(specs.values(), key=_key), result, placement)
+
+
+def reported(inventory):
+    """``(model, vendor id, pGPU product id)`` of what this host reports
+    to Nova now (the types of its pinned pGPUs, passthrough)."""
+    found = set()
+    devices, _ = synthetic.nova_devices(inventory)
+    for device in devices:
+        parent = device['parent_addr'] or device['address']
+        ref = next(r for r in inventory.pgpus
+                   if inventory.address(r) == parent)
+        vendor, _, product = inventory.vendor_device(ref).partition(':')
+        found.add((device['vgpu_type'], vendor, product))
+    return sorted(found)
 
 
 def _entries(alias, model, vendor, product, placement):
@@ -79,8 +97,9 @@ def _entries(alias, model, vendor, product, placement):
                 'vendor_id': vendor,
                 'product_id': synthetic.product_id(model)}
         dev_type = 'type-VF'
-    entry = {'name': alias.name, 'device_type': dev_type,
-             'numa_policy': alias.numa_policy}
+    entry = {'name': alias.name if alias else None,
+             'device_type': dev_type,
+             'numa_policy': alias.numa_policy if alias else None}
     if placement:
         spec['resource_class'] = resource_class(model, vendor, product)
         entry['resource_class'] = spec['resource_class']
