@@ -28,6 +28,7 @@ from nova_xenapi_vgpu.xapi import session
 LOG = logging.getLogger(__name__)
 CONF = novaconf.CONF
 XAPI_ERRORS = (exception.XapiError, exception.XapiConnectionError)
+RESIZE_REVERTING = 'resize_reverting'  # nova.compute.task_states
 
 
 def _not_yet(operation):
@@ -178,9 +179,15 @@ class XenAPIDriver(driver.ComputeDriver):
 
     def destroy(self, context, instance, network_info, block_device_info=None,
                 destroy_disks=True, destroy_secrets=True):
-        """The VM and its VGPUs gone; nothing to do when it is gone."""
+        """The VM and its VGPUs gone; nothing to do when it is gone. On a
+        resize revert only this member's part goes: the pool's one VM
+        returns to the source."""
         vm = guest.find(self.client, instance)
-        if vm is not None:
+        if vm is not None and instance.task_state == RESIZE_REVERTING:
+            if self.client.call('VM.get_power_state', vm) != 'Halted':
+                guest.stop(self.client, vm, hard=True)
+            vgpulib.destroy(self.client, vm, instance.uuid)
+        elif vm is not None:
             guest.destroy(self.client, vm)
         self.xen.refresh()
 
@@ -206,6 +213,48 @@ class XenAPIDriver(driver.ComputeDriver):
         if self.client.call('VM.get_power_state', vm) == 'Running':
             guest.stop(self.client, vm, hard=reboot_type == 'HARD')
         guest.start(self.client, self.xen.host_ref, vm)
+
+    def migrate_disk_and_power_off(self, context, instance, dest, flavor,
+                                   network_info, block_device_info=None,
+                                   timeout=0, retry_interval=0):
+        """Resize or cold migration, source: stop the VM (it stays in the
+        pool with its VGPUs until the destination replaces them)."""
+        vm = self._vm(instance)
+        if self.client.call('VM.get_power_state', vm) != 'Halted':
+            guest.stop(self.client, vm)
+        return ''
+
+    def finish_migration(self, context, migration, instance, disk_info,
+                         network_info, image_meta, resize_instance,
+                         allocations, block_device_info=None, power_on=True,
+                         share_info=None):
+        """Destination: the VM sized to the new flavor, its VGPUs made
+        anew for the devices Nova claimed here, started here."""
+        self._move_here(instance,
+                        instance.migration_context.new_pci_devices, power_on)
+
+    def confirm_migration(self, context, migration, instance, network_info):
+        """Nothing stays behind on the source: the VM is the pool's."""
+
+    def finish_revert_migration(self, context, instance, network_info,
+                                migration, block_device_info=None,
+                                power_on=True, share_info=None):
+        """Source: the VM back to the old flavor and its old devices."""
+        context_ = instance.migration_context
+        self._move_here(instance, context_.old_pci_devices if context_
+                        else instance.pci_devices, power_on)
+
+    def _move_here(self, instance, devices, power_on):
+        vm = self._vm(instance)
+        if self.client.call('VM.get_power_state', vm) != 'Halted':
+            guest.stop(self.client, vm, hard=True)
+        guest.move_here(self.client, self.xen.host_ref, instance, vm,
+                        numa.cpu_mask(self.xen.inventory.topology,
+                                      instance))
+        vgpus.replace(self.xen, instance, vm, devices)
+        if power_on:
+            guest.start(self.client, self.xen.host_ref, vm)
+        self.xen.refresh()
 
     def plug_vifs(self, instance, network_info):
         """No VIFs yet: only an instance without ports can be built."""
@@ -240,10 +289,6 @@ class XenAPIDriver(driver.ComputeDriver):
     detach_volume = _not_yet('detach volumes')
     attach_interface = _not_yet('attach interfaces')
     detach_interface = _not_yet('detach interfaces')
-    migrate_disk_and_power_off = _not_yet('resize or cold-migrate')
-    finish_migration = _not_yet('finish a resize or cold migration')
-    confirm_migration = _not_yet('confirm a resize')
-    finish_revert_migration = _not_yet('revert a resize')
     check_can_live_migrate_destination = _not_yet('live-migrate')
     check_can_live_migrate_source = _not_yet('live-migrate')
     live_migration = _not_yet('live-migrate')

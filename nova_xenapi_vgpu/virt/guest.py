@@ -67,6 +67,27 @@ def _check_supported(instance, network_info):
             'XenAPIDriver cannot plug VIFs yet; boot with networks "none"')
 
 
+def move_here(client, host_ref, instance, vm, cpu_mask=None):
+    """A halted VM made this member's, sized to the instance's flavor.
+
+    :raises: XapiError, XapiConnectionError.
+    """
+    flavor = instance.flavor
+    vcpus = str(flavor.vcpus)
+    if client.call('VM.get_VCPUs_max', vm) != vcpus:
+        if int(vcpus) < int(client.call('VM.get_VCPUs_at_startup', vm)):
+            client.call('VM.set_VCPUs_at_startup', vm, vcpus)
+        client.call('VM.set_VCPUs_max', vm, vcpus)
+    client.call('VM.set_VCPUs_at_startup', vm, vcpus)
+    memory = str(flavor.memory_mb * MIB)
+    if client.call('VM.get_memory_static_max', vm) != memory:
+        client.call('VM.set_memory_limits', vm, memory, memory, memory,
+                    memory)
+    client.call('VM.set_VCPUs_params', vm,
+                {'mask': cpu_mask} if cpu_mask else {})
+    client.call('VM.set_affinity', vm, host_ref)
+
+
 def power_state(client, vm):
     """Nova's power state of a VM."""
     return POWER_STATES.get(client.call('VM.get_power_state', vm), NOSTATE)

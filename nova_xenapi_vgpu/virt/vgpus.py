@@ -19,14 +19,13 @@ class NotOurDevice(exception.NovaXenapiVgpuException):
                "%(host)s as it stands now")
 
 
-def slots(xen, instance):
-    """The NovaSlot of each device of ``instance``, in address order.
+def slots(xen, devices):
+    """The NovaSlot of each of Nova's ``devices``, in address order.
 
     :raises: NotOurDevice.
     """
     found = []
-    devices = sorted(instance.pci_devices or [], key=lambda d: d.address)
-    for device in devices:
+    for device in sorted(devices or [], key=lambda d: d.address):
         slot = synthetic.slot_of(xen.inventory, device.address, device.uuid,
                                  xen.enabled)
         if slot is None:
@@ -35,10 +34,23 @@ def slots(xen, instance):
     return found
 
 
-def create(xen, instance, vm):
-    """The instance's VGPUs on its halted VM.
+def create(xen, instance, vm, devices=None):
+    """The instance's VGPUs on its halted VM, for ``devices`` (default:
+    ``instance.pci_devices``; a move passes its migration context's).
 
     :raises: NotOurDevice, XapiError, XapiConnectionError.
     """
+    if devices is None:
+        devices = instance.pci_devices
     return vgpulib.create(xen.client, xen.uuid, instance.uuid, vm,
-                          slots(xen, instance))
+                          slots(xen, devices))
+
+
+def replace(xen, instance, vm, devices):
+    """A moved instance's VGPUs made anew here: the old ones (another
+    member's pGPU groups) destroyed, one per device Nova claimed here.
+
+    :raises: NotOurDevice, XapiError, XapiConnectionError.
+    """
+    vgpulib.destroy(xen.client, vm, instance.uuid)
+    return create(xen, instance, vm, devices)
