@@ -34,7 +34,7 @@ def test_stock_nova_loads_it_by_name():
 
 
 @pytest.mark.parametrize('hook', ['suspend', 'live_migration',
-                                  'migrate_disk_and_power_off', 'snapshot'])
+                                  'pause', 'snapshot'])
 def test_hooks_not_implemented_say_so(hook):
     with pytest.raises(NotImplementedError, match='does not'):
         getattr(driver.XenAPIDriver(None), hook)(None, None)
