@@ -6,6 +6,7 @@ import pytest
 import XenAPI
 
 from nova_xenapi_vgpu.simulator import server
+from tests import novashim
 
 REAL_XAPI = {name: os.environ.get(name)
              for name in ('XAPI_URL', 'XAPI_USERNAME', 'XAPI_PASSWORD')}
@@ -55,23 +56,7 @@ def failure(call, *args):
     return info.value.details
 
 
-def _find_driver_shim():
-    """After ``pip install -e`` the driver's shim is found in this tree: an
-    editable install cannot put a file inside Nova's package (a plain
-    install does)."""
-    try:
-        import nova.virt
-    except ImportError:
-        return
-    try:
-        import nova.virt.xenapi_vgpu  # noqa: F401
-    except ImportError:
-        nova.virt.__path__.append(os.path.join(
-            os.path.dirname(os.path.abspath(__file__)), '..', 'nova',
-            'virt'))
-
-
-_find_driver_shim()
+novashim.find_driver_shim()
 FUNCTIONAL = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                           'functional')
 

@@ -48,9 +48,9 @@ VM_RECORD = {
 class Simulator:
     """``nova-xenapi-vgpu simulator`` in a subprocess."""
 
-    def __init__(self, *args):
+    def __init__(self, *args, profile=PROFILE):
         command = [sys.executable, '-c', 'from nova_xenapi_vgpu.cli.main '
-                   'import main; main()', 'simulator', '--profile', PROFILE,
+                   'import main; main()', 'simulator', '--profile', profile,
                    '--listen', '127.0.0.1:0', *args]
         self.process = subprocess.Popen(
             command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
@@ -77,11 +77,11 @@ class Simulator:
         self.process.stdout.close()
 
 
-def nova_pci_conf(url, placement=False):
+def nova_pci_conf(url, placement=False, host_name=HOSTS[0]):
     """device_spec and alias lists, as ``nova-conf`` prints them."""
     client = session.XapiClient(url, 'root', 'xenroot')
     try:
-        host = client.call('host.get_by_name_label', HOSTS[0])[0]
+        host = client.call('host.get_by_name_label', host_name)[0]
         inventory = reader.read_inventory(client, host,
                                           dom0.Dom0Plugin(client, host))
         result = nova_pci.build(inventory,
@@ -103,11 +103,14 @@ class XenAPIDriverTestBase(integrated_helpers._IntegratedTestBase):
     microversion = 'latest'
     SIMULATOR_ARGS = ()
     PLACEMENT = False  # PCI in Placement
+    PROFILE = PROFILE
+    HOSTS = HOSTS
 
     def setUp(self):
-        self.sim = Simulator(*self.SIMULATOR_ARGS)
+        self.sim = Simulator(*self.SIMULATOR_ARGS, profile=self.PROFILE)
         self.addCleanup(self.sim.stop)
-        specs, aliases = nova_pci_conf(self.sim.url, self.PLACEMENT)
+        specs, aliases = nova_pci_conf(self.sim.url, self.PLACEMENT,
+                                       self.HOSTS[0])
         if self.PLACEMENT:
             self.flags(report_in_placement=True, group='pci')
             self.flags(pci_in_placement=True, group='filter_scheduler')
@@ -127,9 +130,9 @@ class XenAPIDriverTestBase(integrated_helpers._IntegratedTestBase):
         self.ctxt = context.get_admin_context()
 
     def _setup_compute_service(self):
-        for host in HOSTS:
+        for host in self.HOSTS:
             self._start_compute(host)
-        return self.computes[HOSTS[0]]
+        return self.computes[self.HOSTS[0]]
 
     def _clear_attrs(self):
         # pytest keeps the bound test method on the instance and deletes
