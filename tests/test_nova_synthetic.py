@@ -157,7 +157,8 @@ def test_the_simulators_pinned_pool_and_the_member_named_by_nova_host(
         xen = hostlib.XenHost(client, ref)
         assert xen.nodename == 'xs-nova-02'
         devices = xen.nova_devices()
-        assert len(devices) == 2 + 1 + 2  # 4Q x2, 8Q x1, T4-8Q x2
+        # 4Q x2, 8Q x1, T4-8Q x2, 2Q x4 and the PF of 0000:88:00.0
+        assert len(devices) == 2 + 1 + 2 + 4 + 1
         assert xen.cpus_and_memory() == (16, 32768)
         # Unpinned: two types enabled on one pGPU -> not reported, once.
         pgpu = next(p for p, r in xen.inventory.pgpus.items()
@@ -166,8 +167,8 @@ def test_the_simulators_pinned_pool_and_the_member_named_by_nova_host(
         client.call('PGPU.set_enabled_VGPU_types', pgpu, types[:3])
         xen.refresh()
         with caplog.at_level(logging.WARNING):
-            assert len(xen.nova_devices()) == 3
-            assert len(xen.nova_devices()) == 3
+            assert len(xen.nova_devices()) == 8
+            assert len(xen.nova_devices()) == 8
         assert len([r for r in caplog.records
                     if '0000:86:00.0' in r.getMessage()]) == 1
         uuid_ref = hostlib.resolve(client, xen.uuid, 'elsewhere')
@@ -197,3 +198,33 @@ def test_device_specs_cover_what_the_host_reports_without_aliases():
     assert sorted(s['product_id'] for s in conf.device_specs) == sorted(
         ['13f2', synthetic.product_id('GRID M60-4Q'),
          synthetic.product_id('GRID M60-8Q')])
+
+
+def test_placement_takes_one_type_per_alias():
+    host = HostBuilder()
+    pinned(host, '0000:86:00.0', 0, 'GRID M60-4Q')
+    pinned(host, '0000:3b:00.0', 0, 'GRID T4-8Q', model='t4')
+    aliases = aliaslib.parse_aliases(
+        ['{"name": "big", "vgpu_type": ["GRID M60-8Q", "GRID T4-8Q"]}',
+         '{"name": "whole", "vgpu_type": "passthrough"}'])
+    assert len(nova_pci.build(host.inventory(), aliases).aliases) == 3
+    with pytest.raises(exception.InvalidAlias, match='big'):
+        nova_pci.build(host.inventory(), aliases, placement=True)
+    conf = nova_pci.build(host.inventory(), {'whole': aliases['whole']},
+                          placement=True)
+    assert conf.aliases == [{'name': 'whole', 'device_type': 'type-PF',
+                             'numa_policy': 'legacy',
+                             'resource_class': 'CUSTOM_VGPU_PASSTHROUGH'}]
+
+
+def test_with_pci_in_placement_a_carved_pgpu_reports_no_pf():
+    host = HostBuilder()
+    pinned(host, '0000:87:00.0', 1, 'GRID M60-8Q', 'passthrough')
+    pinned(host, '0000:88:00.0', 1, 'passthrough')
+    devices, skipped = synthetic.nova_devices(host.inventory(),
+                                              placement=True)
+    assert sorted((d['address'], d['dev_type']) for d in devices) == [
+        ('0000:88:00.0', 'type-PF'), ('f000:87:00.0', 'type-VF')]
+    [item] = skipped
+    assert item.address == '0000:87:00.0'
+    assert 'PCI in Placement' in item.reason

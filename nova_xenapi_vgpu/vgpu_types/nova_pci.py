@@ -71,6 +71,8 @@ def build(inventory, aliases, placement=False):
         spec_, _ = _entries(None, model, vendor, product, placement)
         specs.setdefault(_key(spec_), spec_)
     _check_collisions(specs.values())
+    if placement:
+        _check_one_class(result)
     return NovaPci(sorted(specs.values(), key=_key), result, placement)
 
 
@@ -101,7 +103,7 @@ def _entries(alias, model, vendor, product, placement):
              'device_type': dev_type,
              'numa_policy': alias.numa_policy if alias else None}
     if placement:
-        spec['resource_class'] = resource_class(model, vendor, product)
+        spec['resource_class'] = resource_class(model)
         entry['resource_class'] = spec['resource_class']
     else:
         entry.update(vendor_id=spec['vendor_id'],
@@ -109,14 +111,11 @@ def _entries(alias, model, vendor, product, placement):
     return spec, entry
 
 
-def resource_class(model, vendor, product):
-    """The custom resource class of a type's slots (of a passthrough
-    pGPU: per vendor and product)."""
-    name = 'VGPU_' + model
-    if model == PASSTHROUGH or model.endswith(' passthrough'):
-        name = 'PGPU_%s_%s' % (vendor, product)
+def resource_class(model):
+    """The custom resource class of a type's slots (``passthrough``: of
+    every whole pGPU, whatever its model, as the type means)."""
     return 'CUSTOM_' + ''.join(c if c.isalnum() else '_'
-                               for c in name.upper())
+                               for c in ('VGPU_' + model).upper())
 
 
 def _plain(alias, spec):
@@ -140,6 +139,20 @@ def _check_collisions(specs):
                 alias='(all)', key='vgpu_type', reason='a vGPU type\'s '
                 'synthetic product id %s:%s equals a pGPU\'s' % ids)
         seen[ids] = 'address' in spec
+
+
+def _check_one_class(aliases):
+    """PCI in Placement takes one spec per alias: one vGPU type."""
+    classes = {}
+    for entry in aliases:
+        classes.setdefault(entry['name'], set()).add(
+            entry.get('resource_class'))
+    for name, found in sorted(classes.items()):
+        if len(found) > 1:
+            raise exception.InvalidAlias(
+                alias=name, key='vgpu_type', reason='with PCI in Placement '
+                'an alias names one vGPU type (Nova takes one spec per '
+                'alias); found %d' % len(found))
 
 
 def config_lines(result):

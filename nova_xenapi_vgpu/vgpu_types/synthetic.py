@@ -14,7 +14,8 @@ same across restarts and releases. Its product id is per vGPU type (the
 low 16 bits of the CRC-32 of the model name), so that a ``[pci] alias``
 can ask for one type. Whole-GPU passthrough is the pGPU itself, a
 ``type-PF`` at its real address: Nova's own PF/VF rules then keep a pGPU
-either passed through or carved.
+either passed through or carved (with PCI in Placement, which refuses a
+PF beside its VFs, a pGPU offering both reports its slots only).
 """
 
 import dataclasses
@@ -109,8 +110,13 @@ def reportable(inventory, pgpu_ref, enabled=()):
     return (carved[0] if carved else None, whole[0] if whole else None)
 
 
-def nova_devices(inventory, enabled=()):
-    """``(devices for pci_passthrough_devices, [Skipped])`` of this host."""
+def nova_devices(inventory, enabled=(), placement=False):
+    """``(devices for pci_passthrough_devices, [Skipped])`` of this host.
+
+    With PCI in Placement (``placement``) Nova refuses a PF and its VFs
+    both: a pGPU offering passthrough beside a vGPU type reports its
+    slots only.
+    """
     devices, skipped = [], []
     for pgpu_ref in sorted(inventory.pgpus, key=inventory.address):
         found = reportable(inventory, pgpu_ref, enabled)
@@ -118,7 +124,12 @@ def nova_devices(inventory, enabled=()):
             skipped.append(found)
             continue
         carved, whole = found
-        if whole is not None:
+        if whole is not None and carved is not None and placement:
+            skipped.append(Skipped(
+                inventory.address(pgpu_ref), 'its passthrough is not '
+                'reported beside %s with PCI in Placement (Nova takes a PF '
+                'or its VFs there, not both)' % carved.model_name))
+        elif whole is not None:
             devices.append(_pf(inventory, pgpu_ref))
         if carved is not None:
             devices.extend(_vfs(inventory, pgpu_ref, carved))

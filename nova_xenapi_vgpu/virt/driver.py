@@ -71,7 +71,8 @@ class XenAPIDriver(driver.ComputeDriver):
         client = session.XapiClient.from_conf(CONF)
         ref = hostlib.resolve(client, CONF.xenserver.host_uuid, host)
         self._xen = hostlib.XenHost(client, ref,
-                                    CONF.vgpu.enabled_vgpu_types)
+                                    CONF.vgpu.enabled_vgpu_types,
+                                    CONF.pci.report_in_placement)
         LOG.info('Compute node %s drives XenServer host %s',
                  self._xen.nodename, self._xen.uuid)
         self._reap_orphans(host)

@@ -37,10 +37,11 @@ def resolve(client, host_uuid, nova_host):
 class XenHost:
     """One pool member: its inventory, resources and Nova devices."""
 
-    def __init__(self, client, host_ref, enabled=()):
+    def __init__(self, client, host_ref, enabled=(), placement=False):
         self.client = client
         self.host_ref = host_ref
         self.enabled = tuple(enabled)
+        self.placement = placement  # [pci] report_in_placement
         self.dom0 = dom0lib.Dom0Plugin(client, host_ref)
         self.inventory = reader.read_inventory(client, host_ref, self.dom0)
         self._told = set()
@@ -72,8 +73,8 @@ class XenHost:
 
     def nova_devices(self):
         """pci_passthrough_devices' list; skipped pGPUs logged once each."""
-        devices, skipped = synthetic.nova_devices(self.inventory,
-                                                  self.enabled)
+        devices, skipped = synthetic.nova_devices(
+            self.inventory, self.enabled, self.placement)
         for item in skipped:
             if item not in self._told:
                 self._told.add(item)

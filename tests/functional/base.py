@@ -34,6 +34,8 @@ VGPU_ALIASES = [
     '{"name": "m60-4q", "vgpu_type": "GRID M60-4Q"}',
     '{"name": "m60-8q", "vgpu_type": "GRID M60-8Q"}',
     '{"name": "t4-8q", "vgpu_type": "GRID T4-8Q"}',
+    '{"name": "m60-2q", "vgpu_type": "GRID M60-2Q"}',
+    '{"name": "whole", "vgpu_type": "passthrough"}',
 ]
 
 VM_RECORD = {

@@ -130,6 +130,27 @@ class VgpuServerTest(base.XenAPIDriverTestBase):
         self.assertEqual(1, len(self.vgpus_of(server)))
         self.assertIn(vm, xapi.VM.get_all())
 
+    def test_passthrough_and_vgpus_of_one_pgpu_exclude_each_other(self):
+        # 0000:88:00.0 offers GRID M60-2Q and passthrough: a PF and its VFs.
+        whole = self.boot(self.flavor('whole:1'))
+        host = whole['OS-EXT-SRV-ATTR:host']
+        [pf] = self.allocated(whole)
+        self.assertEqual(('type-PF', '0000:88:00.0'),
+                         (pf.dev_type, pf.address))
+        [vgpu] = self.vgpus_of(whole)
+        self.assertEqual('passthrough', self.sim.xapi.VGPU_type.
+                         get_model_name(vgpu['type']))
+        self.assertEqual(self.group_of(host, '0000:88:00.0'),
+                         vgpu['GPU_group'])
+        vfs = [d for d in self.devices(host)
+               if d.parent_addr == '0000:88:00.0']
+        self.assertEqual({'unavailable'}, {d.status for d in vfs})
+        carved = self.boot(self.flavor('m60-2q:1'))
+        self.assertNotEqual(host, carved['OS-EXT-SRV-ATTR:host'])
+        self._delete_server(whole)
+        self.assertEqual({'available'}, {d.status for d in self.devices(host)
+                                         if d.parent_addr == '0000:88:00.0'})
+
 
 class RefusalTest(base.XenAPIDriverTestBase):
     """XAPI refuses the first start: Nova reschedules to the other member."""
