@@ -1,0 +1,304 @@
+"""``XenAPIDriver``: a Nova 34 compute driver for one XenServer pool member.
+
+Nova's PCI tracker is the claim authority: the driver reports every vGPU
+slot of a pinned, one-type pGPU as a PCI device (``synthetic``), Nova's
+scheduler and resource tracker claim them, and ``spawn`` turns the
+devices Nova allocated into VGPUs in each device's pGPU group. It never
+claims a second time. A refusal by XAPI rolls the build back and raises
+RescheduledException: Nova frees its claim and tries another host.
+"""
+
+from nova import conf as novaconf
+from nova import context as novacontext
+from nova import exception as novaexc
+from nova import objects
+from nova.virt import driver
+from nova.virt import hardware
+from oslo_log import log as logging
+
+from nova_xenapi_vgpu import exception
+from nova_xenapi_vgpu.virt import conf as virtconf
+from nova_xenapi_vgpu.virt import guest
+from nova_xenapi_vgpu.virt import host as hostlib
+from nova_xenapi_vgpu.virt import numa
+from nova_xenapi_vgpu.virt import vgpus
+from nova_xenapi_vgpu.vm import vgpus as vgpulib
+from nova_xenapi_vgpu.xapi import session
+
+LOG = logging.getLogger(__name__)
+CONF = novaconf.CONF
+XAPI_ERRORS = (exception.XapiError, exception.XapiConnectionError)
+RESIZE_REVERTING = 'resize_reverting'  # nova.compute.task_states
+
+
+def _not_yet(operation):
+    """A hook this driver does not offer yet: a clear NotImplementedError."""
+    def hook(self, *args, **kwargs):
+        raise NotImplementedError(
+            'XenAPIDriver does not %s yet (nova-xenapi-vgpu)' % operation)
+    hook.__doc__ = 'Not implemented: %s.' % operation
+    return hook
+
+
+class XenAPIDriver(driver.ComputeDriver):
+    """One XenServer pool member as one Nova compute node."""
+
+    capabilities = dict(driver.ComputeDriver.capabilities,
+                        supports_socket_pci_numa_affinity=True)
+
+    def __init__(self, virtapi, read_only=False):
+        super().__init__(virtapi)
+        virtconf.register(CONF)
+        self._xen = None
+
+    @property
+    def xen(self):
+        """This node's XenHost (after init_host)."""
+        if self._xen is None:
+            raise novaexc.ComputeHostNotFound(host=CONF.host)
+        return self._xen
+
+    @property
+    def client(self):
+        """The XAPI client."""
+        return self.xen.client
+
+    def init_host(self, host):
+        """Connect to XAPI and find the pool member this node drives.
+
+        :raises: HostNotFound, XapiError, XapiConnectionError.
+        """
+        client = session.XapiClient.from_conf(CONF)
+        ref = hostlib.resolve(client, CONF.xenserver.host_uuid, host)
+        self._xen = hostlib.XenHost(client, ref,
+                                    CONF.vgpu.enabled_vgpu_types,
+                                    CONF.pci.report_in_placement)
+        LOG.info('Compute node %s drives XenServer host %s',
+                 self._xen.nodename, self._xen.uuid)
+        self._reap_orphans(host)
+
+    def _reap_orphans(self, host):
+        """VGPUs this host made for instances Nova no longer has here:
+        destroyed on halted or vanished VMs, reported on running ones."""
+        known = {i.uuid for i in objects.InstanceList.get_by_host(
+            novacontext.get_admin_context(), host)}
+        orphans = vgpulib.find_orphans(self.client, self._xen.uuid, known)
+        destroyed, kept = vgpulib.reap_orphans(self.client, orphans)
+        for orphan in destroyed:
+            LOG.info('Destroyed orphan VGPU %s of instance %s (%s)',
+                     orphan.vgpu, orphan.instance, orphan.reason)
+        for orphan in kept:
+            LOG.warning('Orphan VGPU %s of instance %s runs on VM %s: '
+                        'kept', orphan.vgpu, orphan.instance, orphan.vm)
+        if destroyed:
+            self._xen.refresh()
+
+    def cleanup_host(self, host):
+        """Close the XAPI sessions."""
+        if self._xen is not None:
+            self._xen.client.close()
+
+    def get_available_nodes(self, refresh=False):
+        """The one node: this pool member's name label."""
+        return [self.xen.nodename]
+
+    def get_nodenames_by_uuid(self, refresh=False):
+        """``{XenServer host uuid: name label}``."""
+        return {self.xen.uuid: self.xen.nodename}
+
+    def get_available_resource(self, nodename):
+        """VCPUs, memory and the vGPU slots as PCI devices."""
+        return self.xen.resources()
+
+    def update_provider_tree(self, provider_tree, nodename,
+                             allocations=None):
+        """VCPU, MEMORY_MB (and DISK_GB once disks exist) on the node."""
+        inventory = provider_tree.data(nodename).inventory
+        ratios = self._get_allocation_ratios(inventory)
+        cpus, memory = self.xen.cpus_and_memory()
+        result = {
+            'VCPU': _inventory(cpus, ratios['VCPU'],
+                               CONF.reserved_host_cpus),
+            'MEMORY_MB': _inventory(memory, ratios['MEMORY_MB'],
+                                    CONF.reserved_host_memory_mb),
+        }
+        provider_tree.update_inventory(nodename, result)
+
+    def get_host_ip_addr(self):
+        """The host's management address."""
+        return self.client.call('host.get_address', self.xen.host_ref)
+
+    def list_instance_uuids(self):
+        """Instances whose VMs run on or belong to this node."""
+        return guest.instance_uuids(self.client, self.xen.host_ref)
+
+    def list_instances(self):
+        """Instance names (as uuids: names are not kept apart)."""
+        return self.list_instance_uuids()
+
+    def instance_exists(self, instance):
+        """Whether the instance's VM exists."""
+        return guest.find(self.client, instance) is not None
+
+    def get_info(self, instance, use_cache=True):
+        """The VM's power state.
+
+        :raises: InstanceNotFound.
+        """
+        vm = self._vm(instance)
+        return hardware.InstanceInfo(state=guest.power_state(self.client,
+                                                             vm))
+
+    def spawn(self, context, instance, image_meta, injected_files,
+              admin_password, allocations, network_info=None,
+              block_device_info=None, power_on=True, accel_info=None):
+        """VM from the flavor, a VGPU per device Nova allocated, start.
+
+        :raises: RescheduledException when XAPI refuses (rolled back).
+        """
+        vm = guest.build(self.client, self.xen.host_ref, instance,
+                         network_info, numa.cpu_mask(
+                             self.xen.inventory.topology, instance))
+        try:
+            vgpus.create(self.xen, instance, vm)
+            if power_on:
+                guest.start(self.client, self.xen.host_ref, vm)
+        except BaseException as exc:
+            self._roll_back(instance, vm)
+            if isinstance(exc, XAPI_ERRORS + (vgpus.NotOurDevice,)):
+                raise novaexc.RescheduledException(
+                    instance_uuid=instance.uuid, reason=str(exc)) from exc
+            raise
+        self.xen.refresh()
+
+    def _roll_back(self, instance, vm):
+        try:
+            guest.destroy(self.client, vm)
+        except XAPI_ERRORS as exc:
+            LOG.error('Rolling back %s: VM %s may remain (%s)',
+                      instance.uuid, vm, exc)
+
+    def destroy(self, context, instance, network_info, block_device_info=None,
+                destroy_disks=True, destroy_secrets=True):
+        """The VM and its VGPUs gone; nothing to do when it is gone. On a
+        resize revert only this member's part goes: the pool's one VM
+        returns to the source."""
+        vm = guest.find(self.client, instance)
+        if vm is not None and instance.task_state == RESIZE_REVERTING:
+            if self.client.call('VM.get_power_state', vm) != 'Halted':
+                guest.stop(self.client, vm, hard=True)
+            vgpulib.destroy(self.client, vm, instance.uuid)
+        elif vm is not None:
+            guest.destroy(self.client, vm)
+        self.xen.refresh()
+
+    def cleanup(self, context, instance, network_info, block_device_info=None,
+                destroy_disks=True, migrate_data=None, destroy_vifs=True,
+                destroy_secrets=True):
+        """Nothing kept beside the VM."""
+
+    def power_off(self, instance, timeout=0, retry_interval=0):
+        """Stop; the VGPUs stay with the VM."""
+        guest.stop(self.client, self._vm(instance))
+
+    def power_on(self, context, instance, network_info,
+                 block_device_info=None, accel_info=None, share_info=None):
+        """Start again on this host."""
+        guest.start(self.client, self.xen.host_ref, self._vm(instance))
+
+    def reboot(self, context, instance, network_info, reboot_type,
+               block_device_info=None, bad_volumes_callback=None,
+               accel_info=None, share_info=None):
+        """Stop (hard for HARD) and start again on this host."""
+        vm = self._vm(instance)
+        if self.client.call('VM.get_power_state', vm) == 'Running':
+            guest.stop(self.client, vm, hard=reboot_type == 'HARD')
+        guest.start(self.client, self.xen.host_ref, vm)
+
+    def migrate_disk_and_power_off(self, context, instance, dest, flavor,
+                                   network_info, block_device_info=None,
+                                   timeout=0, retry_interval=0):
+        """Resize or cold migration, source: stop the VM (it stays in the
+        pool with its VGPUs until the destination replaces them)."""
+        vm = self._vm(instance)
+        if self.client.call('VM.get_power_state', vm) != 'Halted':
+            guest.stop(self.client, vm)
+        return ''
+
+    def finish_migration(self, context, migration, instance, disk_info,
+                         network_info, image_meta, resize_instance,
+                         allocations, block_device_info=None, power_on=True,
+                         share_info=None):
+        """Destination: the VM sized to the new flavor, its VGPUs made
+        anew for the devices Nova claimed here, started here."""
+        self._move_here(instance,
+                        instance.migration_context.new_pci_devices, power_on)
+
+    def confirm_migration(self, context, migration, instance, network_info):
+        """Nothing stays behind on the source: the VM is the pool's."""
+
+    def finish_revert_migration(self, context, instance, network_info,
+                                migration, block_device_info=None,
+                                power_on=True, share_info=None):
+        """Source: the VM back to the old flavor and its old devices."""
+        context_ = instance.migration_context
+        self._move_here(instance, context_.old_pci_devices if context_
+                        else instance.pci_devices, power_on)
+
+    def _move_here(self, instance, devices, power_on):
+        vm = self._vm(instance)
+        if self.client.call('VM.get_power_state', vm) != 'Halted':
+            guest.stop(self.client, vm, hard=True)
+        guest.move_here(self.client, self.xen.host_ref, instance, vm,
+                        numa.cpu_mask(self.xen.inventory.topology,
+                                      instance))
+        vgpus.replace(self.xen, instance, vm, devices)
+        if power_on:
+            guest.start(self.client, self.xen.host_ref, vm)
+        self.xen.refresh()
+
+    def plug_vifs(self, instance, network_info):
+        """No VIFs yet: only an instance without ports can be built."""
+        if network_info:
+            raise NotImplementedError('XenAPIDriver cannot plug VIFs yet')
+
+    def unplug_vifs(self, instance, network_info):
+        """No VIFs yet."""
+
+    def instance_on_disk(self, instance):
+        """No shared storage assumed."""
+        return False
+
+    def get_volume_connector(self, instance):
+        """Volumes: not yet."""
+        raise NotImplementedError('XenAPIDriver cannot attach volumes yet')
+
+    def _vm(self, instance):
+        vm = guest.find(self.client, instance)
+        if vm is None:
+            raise novaexc.InstanceNotFound(instance_id=instance.uuid)
+        return vm
+
+    suspend = _not_yet('suspend')
+    resume = _not_yet('resume')
+    pause = _not_yet('pause')
+    unpause = _not_yet('unpause')
+    rescue = _not_yet('rescue')
+    snapshot = _not_yet('snapshot')
+    rebuild = _not_yet('rebuild')
+    attach_volume = _not_yet('attach volumes')
+    detach_volume = _not_yet('detach volumes')
+    attach_interface = _not_yet('attach interfaces')
+    detach_interface = _not_yet('detach interfaces')
+    check_can_live_migrate_destination = _not_yet('live-migrate')
+    check_can_live_migrate_source = _not_yet('live-migrate')
+    live_migration = _not_yet('live-migrate')
+    get_console_output = _not_yet('show the console output')
+    get_vnc_console = _not_yet('offer a VNC console')
+
+
+def _inventory(total, ratio, reserved):
+    return {'total': total, 'min_unit': 1, 'max_unit': total,
+            'step_size': 1, 'allocation_ratio': ratio,
+            'reserved': reserved}
+

@@ -1,0 +1,230 @@
+"""Slots of pinned pGPUs as stock Nova's PCI devices; nova-conf's lines."""
+
+import dataclasses
+import json
+import logging
+import warnings
+
+import jsonschema
+import pytest
+from nova import objects
+from nova.objects import pci_device
+from nova.pci import devspec
+from nova.pci import request
+
+from nova_xenapi_vgpu import exception
+from nova_xenapi_vgpu.host import dom0
+from nova_xenapi_vgpu.host import reader
+from nova_xenapi_vgpu.simulator import server
+from nova_xenapi_vgpu.vgpu_types import alias as aliaslib
+from nova_xenapi_vgpu.vgpu_types import nova_pci
+from nova_xenapi_vgpu.vgpu_types import synthetic
+from nova_xenapi_vgpu.virt import host as hostlib
+from nova_xenapi_vgpu.xapi import session
+from tests.pcihelpers import HostBuilder
+from tests.pcihelpers import type_ref
+
+warnings.filterwarnings('ignore', category=DeprecationWarning)
+objects.register_all()
+PINNED = 'tests/fixtures/pinned-pool.yaml'
+
+
+def pinned(host, address, numa, *types, model='m60', group=None):
+    """A pGPU alone in its group with only ``types`` enabled."""
+    group = group or host.group('g-' + address)
+    ref = host.pgpu(group, address, numa=numa, model=model)
+    host.pgpus[ref] = dataclasses.replace(
+        host.pgpus[ref], enabled_VGPU_types=tuple(type_ref(t)
+                                                  for t in types))
+    return ref
+
+
+def test_addresses_round_trip_and_stay_in_the_f_domains():
+    for domain, index in ((0, 0), (0, 255), (0xf, 7)):
+        pgpu = '%04x:86:1f.7' % domain
+        address = synthetic.synthetic_address(pgpu, index)
+        assert address[0] == 'f' and len(address) == 12
+        assert synthetic.parse_synthetic(address) == (pgpu, index)
+    assert synthetic.synthetic_address('0000:86:00.0', 3) == 'f003:86:00.0'
+    assert synthetic.parse_synthetic('0000:86:00.0') is None
+    with pytest.raises(ValueError):
+        synthetic.synthetic_address('0000:86:00.0', 256)
+    with pytest.raises(ValueError):
+        synthetic.synthetic_address('0010:86:00.0', 0)
+
+
+def test_product_ids_are_fixed_by_the_model_name():
+    # Stable across releases: the README documents this very value.
+    assert synthetic.product_id('GRID M60-4Q') == '4031'
+    assert len({synthetic.product_id('GRID M60-%s' % n)
+                for n in ('1Q', '2Q', '4Q', '8Q')}) == 4
+
+
+def test_pinned_one_type_pgpus_become_vfs_and_pfs():
+    host = HostBuilder()
+    pinned(host, '0000:86:00.0', 0, 'GRID M60-4Q')
+    pinned(host, '0000:87:00.0', 1, 'GRID M60-8Q', 'passthrough')
+    devices, skipped = synthetic.nova_devices(host.inventory())
+    assert skipped == []
+    by_address = {d['address']: d for d in devices}
+    assert sorted(by_address) == ['0000:87:00.0', 'f000:86:00.0',
+                                  'f000:87:00.0', 'f001:86:00.0']
+    vf = by_address['f001:86:00.0']
+    assert (vf['dev_type'], vf['parent_addr'], vf['numa_node'],
+            vf['vendor_id'], vf['product_id']) == (
+        'type-VF', '0000:86:00.0', 0, '10de',
+        synthetic.product_id('GRID M60-4Q'))
+    pf = by_address['0000:87:00.0']
+    assert (pf['dev_type'], pf['parent_addr'], pf['product_id']) == (
+        'type-PF', None, '13f2')
+
+
+def test_unpinned_and_multi_type_pgpus_are_not_reported():
+    host = HostBuilder()
+    shared = host.group('shared')
+    pinned(host, '0000:86:00.0', 0, 'GRID M60-4Q', group=shared)
+    pinned(host, '0000:87:00.0', 1, 'GRID M60-4Q', group=shared)
+    pinned(host, '0000:88:00.0', 1, 'GRID M60-4Q', 'GRID M60-8Q')
+    devices, skipped = synthetic.nova_devices(host.inventory())
+    assert devices == []
+    reasons = {s.address: s.reason for s in skipped}
+    assert 'holds 2 pGPUs' in reasons['0000:86:00.0']
+    assert 'offers 2 vGPU types' in reasons['0000:88:00.0']
+
+
+def test_every_device_loads_into_novas_pci_device_and_matches_the_spec():
+    host = HostBuilder()
+    pinned(host, '0000:86:00.0', 0, 'GRID M60-4Q')
+    pinned(host, '0000:87:00.0', 1, 'GRID M60-8Q', 'passthrough')
+    inventory = host.inventory()
+    aliases = aliaslib.parse_aliases([
+        '{"name": "m60-4q", "vgpu_type": "GRID M60-4Q", '
+        '"numa_policy": "required"}',
+        '{"name": "whole", "vgpu_type": "passthrough"}'])
+    conf = nova_pci.build(inventory, aliases)
+    specs = [devspec.PciDeviceSpec(dict(s)) for s in conf.device_specs]
+    devices, _ = synthetic.nova_devices(inventory)
+    for device in devices:
+        loaded = pci_device.PciDevice.create(None, dict(device))
+        assert loaded.address == device['address']
+        assert loaded.dev_type == device['dev_type']
+        assert len([s for s in specs if s.match(device)]) == 1
+    assert {a['name']: (a['device_type'], a['numa_policy'])
+            for a in conf.aliases} == {
+        'm60-4q': ('type-VF', 'required'), 'whole': ('type-PF', 'legacy')}
+
+
+def test_placement_lines_carry_a_resource_class_per_type():
+    host = HostBuilder()
+    pinned(host, '0000:86:00.0', 0, 'GRID M60-4Q')
+    aliases = aliaslib.parse_aliases(
+        ['{"name": "m60-4q", "vgpu_type": "GRID M60-4Q"}'])
+    text = nova_pci.config_lines(nova_pci.build(host.inventory(), aliases,
+                                                placement=True))
+    assert '"resource_class": "CUSTOM_VGPU_GRID_M60_4Q"' in text
+    assert 'report_in_placement = True' in text
+    assert '[filter_scheduler]\npci_in_placement = True' in text
+    [alias] = [json.loads(line.split(' = ', 1)[1])
+               for line in text.splitlines() if line.startswith('alias')]
+    assert 'product_id' not in alias
+
+
+def test_nova_accepts_the_printed_aliases():
+    host = HostBuilder()
+    pinned(host, '0000:86:00.0', 0, 'GRID M60-4Q')
+    aliases = aliaslib.parse_aliases(
+        ['{"name": "m60-4q", "vgpu_type": "GRID M60-4Q"}'])
+    for placement in (False, True):
+        conf = nova_pci.build(host.inventory(), aliases, placement)
+        for alias in conf.aliases:
+            jsonschema.validate(alias, request._ALIAS_SCHEMA)
+
+
+def test_an_unknown_type_names_the_alias():
+    host = HostBuilder()
+    pinned(host, '0000:86:00.0', 0, 'GRID M60-4Q')
+    aliases = aliaslib.parse_aliases(
+        ['{"name": "big", "vgpu_type": "GRID A100-40C"}'])
+    with pytest.raises(exception.InvalidAlias, match='big'):
+        nova_pci.build(host.inventory(), aliases)
+
+
+def test_the_simulators_pinned_pool_and_the_member_named_by_nova_host(
+        caplog):
+    with server.Simulator(PINNED) as sim:
+        client = session.XapiClient(sim.url, 'root', 'xenroot')
+        ref = hostlib.resolve(client, None, 'xs-nova-02')
+        xen = hostlib.XenHost(client, ref)
+        assert xen.nodename == 'xs-nova-02'
+        devices = xen.nova_devices()
+        # 4Q x2, 8Q x1, T4-8Q x2, 2Q x4 and the PF of 0000:88:00.0
+        assert len(devices) == 2 + 1 + 2 + 4 + 1
+        assert xen.cpus_and_memory() == (16, 32768)
+        # Unpinned: two types enabled on one pGPU -> not reported, once.
+        pgpu = next(p for p, r in xen.inventory.pgpus.items()
+                    if xen.inventory.address(p) == '0000:86:00.0')
+        types = client.call('PGPU.get_supported_VGPU_types', pgpu)
+        client.call('PGPU.set_enabled_VGPU_types', pgpu, types[:3])
+        xen.refresh()
+        with caplog.at_level(logging.WARNING):
+            assert len(xen.nova_devices()) == 8
+            assert len(xen.nova_devices()) == 8
+        assert len([r for r in caplog.records
+                    if '0000:86:00.0' in r.getMessage()]) == 1
+        uuid_ref = hostlib.resolve(client, xen.uuid, 'elsewhere')
+        assert uuid_ref == ref
+        client.close()
+
+
+def test_reader_sees_what_the_driver_sees():
+    with server.Simulator(PINNED) as sim:
+        client = session.XapiClient(sim.url, 'root', 'xenroot')
+        ref = client.call('host.get_by_name_label', 'xs-nova-01')[0]
+        inventory = reader.read_inventory(client, ref,
+                                          dom0.Dom0Plugin(client, ref))
+        devices, _ = synthetic.nova_devices(inventory)
+        slot = synthetic.slot_of(inventory, devices[0]['address'], 'dev-1')
+        assert inventory.pgpus[slot.pgpu_ref].GPU_group == slot.group_ref
+        assert slot.vgpu_type.model_name == devices[0]['vgpu_type']
+        client.close()
+
+
+def test_device_specs_cover_what_the_host_reports_without_aliases():
+    host = HostBuilder()
+    pinned(host, '0000:86:00.0', 0, 'GRID M60-4Q')
+    pinned(host, '0000:87:00.0', 1, 'GRID M60-8Q', 'passthrough')
+    conf = nova_pci.build(host.inventory(), {})
+    assert conf.aliases == []
+    assert sorted(s['product_id'] for s in conf.device_specs) == sorted(
+        ['13f2', synthetic.product_id('GRID M60-4Q'),
+         synthetic.product_id('GRID M60-8Q')])
+
+
+def test_placement_takes_one_type_per_alias():
+    host = HostBuilder()
+    pinned(host, '0000:86:00.0', 0, 'GRID M60-4Q')
+    pinned(host, '0000:3b:00.0', 0, 'GRID T4-8Q', model='t4')
+    aliases = aliaslib.parse_aliases(
+        ['{"name": "big", "vgpu_type": ["GRID M60-8Q", "GRID T4-8Q"]}',
+         '{"name": "whole", "vgpu_type": "passthrough"}'])
+    assert len(nova_pci.build(host.inventory(), aliases).aliases) == 3
+    with pytest.raises(exception.InvalidAlias, match='big'):
+        nova_pci.build(host.inventory(), aliases, placement=True)
+    conf = nova_pci.build(host.inventory(), {'whole': aliases['whole']},
+                          placement=True)
+    assert conf.aliases == [{'name': 'whole', 'device_type': 'type-PF',
+                             'numa_policy': 'legacy',
+                             'resource_class': 'CUSTOM_VGPU_PASSTHROUGH'}]
+
+
+def test_with_pci_in_placement_a_carved_pgpu_reports_no_pf():
+    host = HostBuilder()
+    pinned(host, '0000:87:00.0', 1, 'GRID M60-8Q', 'passthrough')
+    pinned(host, '0000:88:00.0', 1, 'passthrough')
+    devices, skipped = synthetic.nova_devices(host.inventory(),
+                                              placement=True)
+    assert sorted((d['address'], d['dev_type']) for d in devices) == [
+        ('0000:88:00.0', 'type-PF'), ('f000:87:00.0', 'type-VF')]
+    [item] = skipped
+    assert item.address == '0000:87:00.0'
+    assert 'PCI in Placement' in item.reason
