@@ -14,6 +14,7 @@ from nova.pci import request
 
 from nova_xenapi_vgpu import exception
 from nova_xenapi_vgpu.host import dom0
+from nova_xenapi_vgpu.host import pinning
 from nova_xenapi_vgpu.host import reader
 from nova_xenapi_vgpu.simulator import server
 from nova_xenapi_vgpu.vgpu_types import alias as aliaslib
@@ -228,3 +229,22 @@ def test_with_pci_in_placement_a_carved_pgpu_reports_no_pf():
     [item] = skipped
     assert item.address == '0000:87:00.0'
     assert 'PCI in Placement' in item.reason
+
+
+def test_a_pool_pinned_by_gpu_groups_pin_is_reported_on_every_member():
+    """gpu-groups pin shares a group between the pGPUs at one address on
+    every member (so instances live-migrate); each member's slots are
+    still Nova's, since the group holds one pGPU of each host."""
+    with server.Simulator('pool') as sim:
+        client = session.XapiClient(sim.url, 'root', 'xenroot')
+        pool = pinning.read_pool(client)
+        partition = {a: 'GRID M60-4Q' for a in (
+            '0000:86:00.0', '0000:87:00.0', '0000:af:00.0', '0000:b0:00.0')}
+        pinning.apply(client, pool, pinning.propose(pool, partition))
+        for name in ('xs-pool-01', 'xs-pool-03'):
+            xen = hostlib.XenHost(client, hostlib.resolve(client, None,
+                                                          name))
+            devices = xen.nova_devices()
+            assert len(devices) == 4 * 2  # four pGPUs, two 4Q slots each
+            assert {d['parent_addr'] for d in devices} == set(partition)
+        client.close()

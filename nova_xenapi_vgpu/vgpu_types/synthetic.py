@@ -1,7 +1,8 @@
 """vGPU slots as stock Nova's PCI devices: synthetic VF addresses.
 
 Stock Nova 34 tracks only devices with a PCI address. Each slot of a
-pinned pGPU (its GPU group holds that one pGPU, pool-wide) that runs one
+pinned pGPU (its GPU group holds no other pGPU of this host, so
+``VM.start_on`` leaves XAPI no choice) that runs one
 vGPU type is reported as a ``type-VF`` whose parent is the pGPU, at an
 address in a PCI domain no real device uses:
 
@@ -21,6 +22,8 @@ PF beside its VFs, a pGPU offering both reports its slots only).
 import dataclasses
 import re
 import zlib
+
+from nova_xenapi_vgpu.host import pinning
 
 DOMAIN_BASE = 0xf000
 MAX_SLOTS = 256
@@ -91,12 +94,11 @@ def reportable(inventory, pgpu_ref, enabled=()):
     Skipped saying why Nova cannot be given its slots."""
     address = inventory.address(pgpu_ref)
     pgpu = inventory.pgpus[pgpu_ref]
-    group = inventory.groups.get(pgpu.GPU_group)
-    members = len(group.PGPUs) if group else 0
+    members = len(pinning.layout(inventory).get(pgpu.GPU_group, [pgpu_ref]))
     if members != 1:
-        return Skipped(address, 'its GPU group holds %d pGPUs: XAPI, not '
-                       'Nova, would choose the pGPU (pin one group per '
-                       'pGPU)' % members)
+        return Skipped(address, 'its GPU group holds %d pGPUs of this host: '
+                       'XAPI, not Nova, would choose the pGPU (run '
+                       'gpu-groups pin)' % members)
     types = inventory.enabled_types(pgpu_ref, enabled)
     carved = [t for t in types if not t.is_passthrough]
     if len(carved) > 1:
