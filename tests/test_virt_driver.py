@@ -1,18 +1,28 @@
-"""XenAPIDriver's surface: loading by name, what it refuses and says so."""
+"""XenAPIDriver's surface: loading by name, what it refuses and says so;
+its disks, templates, VIFs and image import against the simulator."""
 
 import warnings
+import xml.etree.ElementTree as ElementTree
 
 import pytest
 from nova import conf as novaconf
+from nova import exception as novaexc
 from nova import objects
 from nova.virt import driver as novadriver
 
+from nova_xenapi_vgpu import exception
+from nova_xenapi_vgpu.virt import disks
 from nova_xenapi_vgpu.virt import driver
 from nova_xenapi_vgpu.virt import guest
 from nova_xenapi_vgpu.virt import numa
+from nova_xenapi_vgpu.virt import vifs
+from nova_xenapi_vgpu.xapi import session
+from nova_xenapi_vgpu.xapi import vdi_import
 
 warnings.filterwarnings('ignore', category=DeprecationWarning)
 objects.register_all()
+IMAGE = '6b2b1b8e-0000-4000-8000-00000000000a'
+MIB = 1024 ** 2
 
 
 def instance(root_gb=0, ephemeral_gb=0):
@@ -40,11 +50,74 @@ def test_hooks_not_implemented_say_so(hook):
         getattr(driver.XenAPIDriver(None), hook)(None, None)
 
 
-def test_disks_and_ports_are_refused_clearly():
-    with pytest.raises(NotImplementedError, match='disk 0'):
-        guest.build(None, None, instance(root_gb=10))
-    with pytest.raises(NotImplementedError, match='VIFs'):
-        guest.build(None, None, instance(), network_info=[{'id': 'port'}])
+def test_only_raw_and_vhd_images_make_a_root_disk():
+    meta = objects.ImageMeta.from_dict({'id': IMAGE, 'disk_format': 'qcow2',
+                                        'size': 10})
+    with pytest.raises(novaexc.ImageUnacceptable, match='raw and vhd'):
+        disks.check_image(instance(root_gb=1), meta)
+    disks.check_image(instance(root_gb=0), meta)  # no root disk to fill
+    disks.check_image(instance(root_gb=1), objects.ImageMeta.from_dict(
+        {'id': IMAGE, 'disk_format': 'vhd', 'size': 10}))
+
+
+def test_template_disks_go_on_the_local_sr_root_at_least_root_gb():
+    text = ('<provision><disk device="0" size="10" sr="" bootable="true" '
+            'type="system"/><disk device="1" size="5" sr="" '
+            'bootable="false" type="user"/></provision>')
+    root = ElementTree.fromstring(guest.provision_disks(text, 'sr-1', 20))
+    assert [(d.get('device'), d.get('size'), d.get('sr'))
+            for d in root] == [('0', '20', 'sr-1'), ('1', '5', 'sr-1')]
+    kept = ElementTree.fromstring(guest.provision_disks(text, 'sr-1', 4))
+    assert kept[0].get('size') == '10'
+
+
+def test_a_port_goes_on_its_bridge_else_the_default_else_fails():
+    networks = {'xenbr0': 'OpaqueRef:n0', 'xapi1': 'OpaqueRef:n1'}
+    port = {'id': 'p1', 'network': {'bridge': 'xapi1'}}
+    assert vifs.network_for(networks, port, 'xenbr0') == 'OpaqueRef:n1'
+    ovs = {'id': 'p2', 'network': {'bridge': 'br-int'}}
+    assert vifs.network_for(networks, ovs, 'xenbr0') == 'OpaqueRef:n0'
+    with pytest.raises(vifs.NoNetworkForBridge,
+                       match='br-int.*default_network_bridge'):
+        vifs.network_for(networks, ovs, None)
+
+
+@pytest.fixture
+def client(sim):
+    with session.XapiClient(sim.url, 'root', 'xenroot') as xapi_client:
+        yield xapi_client
+
+
+def _vdi(client, size):
+    host = client.call('host.get_all')[0]
+    sr, _ = disks.local_sr(client, host)
+    return client.call('host.get_address', host), client.call(
+        'VDI.create', {'SR': sr, 'virtual_size': str(size), 'type': 'user',
+                       'name_label': 'import', 'other_config': {}})
+
+
+def test_import_streams_chunks_into_the_vdi(client):
+    address, vdi = _vdi(client, 8 * MIB)
+    chunks = [b'a' * MIB, b'b' * MIB, b'c' * 10]
+
+    def fill(body):
+        for chunk in chunks:
+            body.write(chunk)
+    assert vdi_import.import_raw_vdi(client, address, vdi, 'raw',
+                                     2 * MIB + 10, fill) == vdi
+
+
+def test_import_refuses_a_short_body_and_keeps_xapis_errors(client):
+    address, vdi = _vdi(client, 4 * MIB)
+    with pytest.raises(vdi_import.ImportFailed, match='TOO_SHORT'):
+        vdi_import.import_raw_vdi(client, address, vdi, 'raw', 100,
+                                  lambda body: body.write(b'x' * 10))
+    with pytest.raises(exception.XapiError) as info:
+        vdi_import.import_raw_vdi(client, address, vdi, 'vhd', 512,
+                                  lambda body: body.write(b'\0' * 512))
+    assert info.value.details == ['VDI_IO_ERROR', 'Device I/O errors']
+    with pytest.raises(vdi_import.ImportFailed, match='FORMAT'):
+        vdi_import.import_raw_vdi(client, address, vdi, 'qcow2', 1, None)
 
 
 def test_no_numa_topology_without_the_nodes():

@@ -151,5 +151,20 @@ Possible values:
   a pool member and the session was redirected to the pool master.
 * The UUID of a host of the pool (``xe host-list``).
 """),
+    cfg.StrOpt(
+        'default_network_bridge',
+        help="""
+Bridge of the XenServer network that a Neutron port's VIF goes on when no
+network of the pool has the bridge the port's binding names (Neutron's
+Open vSwitch agent names its integration bridge, ``br-int`` by default,
+which a XenServer pool rarely has under that name).
+
+Possible values:
+
+* Unset: a port whose bridge no network of the pool has fails the build,
+  naming the bridge.
+* The ``bridge`` of a pool network (``xe network-list params=bridge``),
+  e.g. ``xenbr0``.
+"""),
 ]
 

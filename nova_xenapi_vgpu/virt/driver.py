@@ -18,10 +18,12 @@ from oslo_log import log as logging
 
 from nova_xenapi_vgpu import exception
 from nova_xenapi_vgpu.virt import conf as virtconf
+from nova_xenapi_vgpu.virt import disks
 from nova_xenapi_vgpu.virt import guest
 from nova_xenapi_vgpu.virt import host as hostlib
 from nova_xenapi_vgpu.virt import numa
 from nova_xenapi_vgpu.virt import vgpus
+from nova_xenapi_vgpu.virt import vifs
 from nova_xenapi_vgpu.vm import vgpus as vgpulib
 from nova_xenapi_vgpu.xapi import session
 
@@ -112,15 +114,19 @@ class XenAPIDriver(driver.ComputeDriver):
 
     def update_provider_tree(self, provider_tree, nodename,
                              allocations=None):
-        """VCPU, MEMORY_MB (and DISK_GB once disks exist) on the node."""
+        """VCPU, MEMORY_MB and DISK_GB (the local SR) on the node."""
         inventory = provider_tree.data(nodename).inventory
         ratios = self._get_allocation_ratios(inventory)
         cpus, memory = self.xen.cpus_and_memory()
+        disk_gb, _ = disks.usage_gb(disks.local_sr(
+            self.client, self.xen.host_ref)[1])
         result = {
             'VCPU': _inventory(cpus, ratios['VCPU'],
                                CONF.reserved_host_cpus),
             'MEMORY_MB': _inventory(memory, ratios['MEMORY_MB'],
                                     CONF.reserved_host_memory_mb),
+            'DISK_GB': _inventory(disk_gb, ratios['DISK_GB'], -(
+                -CONF.reserved_host_disk_mb // 1024)),
         }
         provider_tree.update_inventory(nodename, result)
 
@@ -152,14 +158,22 @@ class XenAPIDriver(driver.ComputeDriver):
     def spawn(self, context, instance, image_meta, injected_files,
               admin_password, allocations, network_info=None,
               block_device_info=None, power_on=True, accel_info=None):
-        """VM from the flavor, a VGPU per device Nova allocated, start.
+        """VM from the image's template or the flavor, its disks on the
+        local SR (the root one streamed from Glance), a VIF per port, a
+        VGPU per device Nova allocated, start.
 
-        :raises: RescheduledException when XAPI refuses (rolled back).
+        :raises: ImageUnacceptable (before anything is made);
+                 RescheduledException when XAPI refuses (rolled back).
         """
+        disks.check_image(instance, image_meta)
+        sr, sr_record = disks.local_sr(self.client, self.xen.host_ref)
         vm = guest.build(self.client, self.xen.host_ref, instance,
-                         network_info, numa.cpu_mask(
-                             self.xen.inventory.topology, instance))
+                         numa.cpu_mask(self.xen.inventory.topology,
+                                       instance), sr_record['uuid'])
         try:
+            self._make_disks(context, instance, image_meta, vm, sr)
+            vifs.create(self.client, vm, instance, network_info,
+                        CONF.xenserver.default_network_bridge)
             vgpus.create(self.xen, instance, vm)
             if power_on:
                 guest.start(self.client, self.xen.host_ref, vm)
@@ -171,9 +185,26 @@ class XenAPIDriver(driver.ComputeDriver):
             raise
         self.xen.refresh()
 
+    def _make_disks(self, context, instance, image_meta, vm, sr):
+        """A template's disks tagged; the root disk (made unless the
+        template gave one) filled from the image; the ephemeral disk."""
+        present = disks.on_vm(self.client, vm)
+        disks.tag(self.client, present.values(), instance.uuid)
+        flavor = instance.flavor
+        root = present.get(disks.ROOT)
+        if root is None and flavor.root_gb:
+            root = disks.create(self.client, sr, vm, instance, disks.ROOT,
+                                flavor.root_gb, True)
+        if flavor.root_gb and image_meta.obj_attr_is_set('id'):
+            disks.import_image(self.client, context, self.xen.host_ref,
+                               root, image_meta)
+        if flavor.ephemeral_gb and disks.EPHEMERAL not in present:
+            disks.create(self.client, sr, vm, instance, disks.EPHEMERAL,
+                         flavor.ephemeral_gb, False)
+
     def _roll_back(self, instance, vm):
         try:
-            guest.destroy(self.client, vm)
+            guest.destroy(self.client, vm, instance.uuid)
         except XAPI_ERRORS as exc:
             LOG.error('Rolling back %s: VM %s may remain (%s)',
                       instance.uuid, vm, exc)
@@ -189,7 +220,7 @@ class XenAPIDriver(driver.ComputeDriver):
                 guest.stop(self.client, vm, hard=True)
             vgpulib.destroy(self.client, vm, instance.uuid)
         elif vm is not None:
-            guest.destroy(self.client, vm)
+            guest.destroy(self.client, vm, instance.uuid)
         self.xen.refresh()
 
     def cleanup(self, context, instance, network_info, block_device_info=None,
@@ -258,12 +289,11 @@ class XenAPIDriver(driver.ComputeDriver):
         self.xen.refresh()
 
     def plug_vifs(self, instance, network_info):
-        """No VIFs yet: only an instance without ports can be built."""
-        if network_info:
-            raise NotImplementedError('XenAPIDriver cannot plug VIFs yet')
+        """Nothing to do: spawn makes the VIFs and XAPI plugs them at
+        every start."""
 
     def unplug_vifs(self, instance, network_info):
-        """No VIFs yet."""
+        """Nothing to do: the VIFs go with the VM."""
 
     def instance_on_disk(self, instance):
         """No shared storage assumed."""

@@ -3,17 +3,24 @@
 A VM carries Nova's instance uuid in ``other_config:nova_uuid`` (as
 Nova's former XenAPI driver did) and is named after the instance; its
 ``affinity`` is the compute node's host, so a halted VM still belongs to
-its node. Disks and VIFs are steps of ``build`` that come with the
-simulator's SR/VDI/VIF support; until then a flavor with a root disk or
-an instance with ports is refused with NotImplementedError.
+its node. Disks (``disks``) and VIFs (``vifs``) are made beside it.
 """
 
+import xml.etree.ElementTree as ElementTree
+
+from nova import exception as novaexc
+
 from nova_xenapi_vgpu import exception
+from nova_xenapi_vgpu.virt import disks
 from nova_xenapi_vgpu.vm import lifecycle
 from nova_xenapi_vgpu.xapi import records
 
 NOVA_UUID = 'nova_uuid'
+# The image property xenapi_template, as Nova keeps it on the instance.
+TEMPLATE_KEY = 'image_xenapi_template'
+DISKS_KEY = 'disks'  # a template's <provision> (xapi_templates.ml)
 MIB = 1024 * 1024
+GIB = 1024 * MIB
 # XAPI's power states -> nova.compute.power_state values.
 POWER_STATES = {'Running': 1, 'Paused': 3, 'Halted': 4, 'Suspended': 7}
 NOSTATE = 0
@@ -31,14 +38,19 @@ def find(client, instance):
     return None
 
 
-def build(client, host_ref, instance, network_info=None, cpu_mask=None):
-    """A halted HVM VM for ``instance`` from its flavor; ``cpu_mask``
-    (host CPUs, e.g. ``0,1,2``) keeps its vCPUs on Nova's NUMA nodes.
+def build(client, host_ref, instance, cpu_mask=None, sr_uuid=None):
+    """A halted HVM VM for ``instance``: from the XenServer template its
+    image names (``xenapi_template``), else from its flavor; sized to the
+    flavor either way. ``cpu_mask`` (host CPUs, e.g. ``0,1,2``) keeps its
+    vCPUs on Nova's NUMA nodes.
 
-    :raises: NotImplementedError for a root disk or ports (not yet);
-             XapiError, XapiConnectionError.
+    :raises: TemplateNotFound, XapiError, XapiConnectionError.
     """
-    _check_supported(instance, network_info)
+    name = template_of(instance)
+    if name:
+        vm = from_template(client, name, instance, sr_uuid)
+        move_here(client, host_ref, instance, vm, cpu_mask)
+        return vm
     flavor = instance.flavor
     memory = str(flavor.memory_mb * MIB)
     return client.call('VM.create', {
@@ -57,14 +69,55 @@ def build(client, host_ref, instance, network_info=None, cpu_mask=None):
         'restart', 'is_a_template': False})
 
 
-def _check_supported(instance, network_info):
-    if instance.flavor.root_gb or instance.flavor.ephemeral_gb:
-        raise NotImplementedError(
-            'XenAPIDriver cannot make disks yet (SR/VDI support is still '
-            'to come); use a flavor with disk 0 and ephemeral 0')
-    if network_info:
-        raise NotImplementedError(
-            'XenAPIDriver cannot plug VIFs yet; boot with networks "none"')
+class TemplateNotFound(novaexc.NovaException):
+    """The image's ``xenapi_template`` names no template of the pool."""
+
+    msg_fmt = ("Image property xenapi_template names %(name)s, which is "
+               "no template of the pool (xe template-list)")
+
+
+def template_of(instance):
+    """The template the instance's image names, or None."""
+    return (instance.system_metadata or {}).get(TEMPLATE_KEY) or None
+
+
+def from_template(client, name, instance, sr_uuid):
+    """``VM.clone`` of the template, its disks put on the SR ``sr_uuid``
+    (the root one at least ``root_gb``), ``VM.provision``: what ``xe
+    vm-install`` does. The provisioned disks are tagged the instance's.
+
+    :raises: TemplateNotFound, XapiError, XapiConnectionError.
+    """
+    found = [ref for ref in client.call('VM.get_by_name_label', name)
+             if client.call('VM.get_is_a_template', ref)]
+    if not found:
+        raise TemplateNotFound(name=name)
+    vm = client.call('VM.clone', found[0], instance.name)
+    try:
+        config = client.call('VM.get_other_config', vm)
+        if DISKS_KEY in config:
+            config[DISKS_KEY] = provision_disks(
+                config[DISKS_KEY], sr_uuid, instance.flavor.root_gb * GIB)
+        config[NOVA_UUID] = instance.uuid
+        client.call('VM.set_other_config', vm, config)
+        client.call('VM.set_name_description', vm, instance.uuid)
+        client.call('VM.provision', vm)
+    except exception.XapiError:
+        destroy(client, vm)
+        raise
+    return vm
+
+
+def provision_disks(text, sr_uuid, root_bytes):
+    """A template's ``other_config:disks`` with every disk on ``sr_uuid``
+    and the device-0 disk at least ``root_bytes``."""
+    root = ElementTree.fromstring(text)
+    for disk in root.iter('disk'):
+        disk.set('sr', sr_uuid or '')
+        if disk.get('device') == '0' and root_bytes > int(
+                disk.get('size', '0')):
+            disk.set('size', str(root_bytes))
+    return ElementTree.tostring(root, encoding='unicode')
 
 
 def move_here(client, host_ref, instance, vm, cpu_mask=None):
@@ -106,17 +159,20 @@ def stop(client, vm, hard=False):
         lifecycle.Builder(client, None, None).stop(vm)
 
 
-def destroy(client, vm):
-    """Shut down if need be, then destroy the VM (its VGPUs go with it).
+def destroy(client, vm, instance_uuid=None):
+    """Shut down if need be, then destroy the VM (its VGPUs, VBDs and VIFs
+    go with it) and the disks made for ``instance_uuid``.
 
     :raises: XapiError, XapiConnectionError.
     """
     if client.call('VM.get_power_state', vm) != 'Halted':
         client.call_async('VM.hard_shutdown', vm)
+    vdis = disks.owned(client, vm, instance_uuid) if instance_uuid else []
     try:
         client.call('VM.destroy', vm)
     except exception.HandleInvalid:
         pass
+    disks.destroy(client, vdis)
 
 
 def instance_uuids(client, host_ref):

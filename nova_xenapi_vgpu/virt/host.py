@@ -16,6 +16,7 @@ from nova_xenapi_vgpu.host import dom0 as dom0lib
 from nova_xenapi_vgpu.host import identity
 from nova_xenapi_vgpu.host import reader
 from nova_xenapi_vgpu.vgpu_types import synthetic
+from nova_xenapi_vgpu.virt import disks
 from nova_xenapi_vgpu.virt import numa
 
 LOG = logging.getLogger(__name__)
@@ -91,17 +92,21 @@ class XenHost:
         return cpus, memory
 
     def resources(self):
-        """get_available_resource's answer for this node.
+        """get_available_resource's answer for this node (disk: the
+        local SR's size and use).
 
         :raises: XapiError, XapiConnectionError, PluginError.
         """
         self.refresh()
         cpus, memory = self.cpus_and_memory()
         topology = numa.host_topology(self.inventory.topology)
+        disk_gb, disk_used = disks.usage_gb(
+            disks.local_sr(self.client, self.host_ref)[1])
         return {
-            'vcpus': cpus, 'memory_mb': memory, 'local_gb': 0,
-            'vcpus_used': 0, 'memory_mb_used': 0, 'local_gb_used': 0,
-            'disk_available_least': 0,
+            'vcpus': cpus, 'memory_mb': memory, 'local_gb': disk_gb,
+            'vcpus_used': 0, 'memory_mb_used': 0,
+            'local_gb_used': disk_used,
+            'disk_available_least': disk_gb - disk_used,
             'hypervisor_type': 'xen', 'hypervisor_version': 0,
             'hypervisor_hostname': self.nodename, 'uuid': self.uuid,
             'cpu_info': json.dumps({'arch': 'x86_64'}),

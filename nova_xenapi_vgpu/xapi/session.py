@@ -146,6 +146,27 @@ class XapiClient:
                 session.transport.timeout = self._timeout
         return self._on_master(wait)
 
+    @contextlib.contextmanager
+    def lend_handle(self):
+        """A logged-in session's handle for an HTTP request to XAPI (such
+        as ``PUT /import_raw_vdi``), kept out of the pool until it ends.
+
+        :raises: XapiConnectionError, AuthenticationFailed.
+        """
+        with self._session() as session:
+            yield session.handle
+
+    def http_connection(self, address, timeout=None):
+        """An HTTP(S) connection to the pool host at ``address``, with the
+        scheme, port and TLS verification of ``connection_url``."""
+        parts = urllib.parse.urlsplit(master_url(self.url, address))
+        if parts.scheme == 'https':
+            return http.client.HTTPSConnection(
+                parts.hostname, parts.port or 443, context=self._context,
+                timeout=timeout or self._timeout)
+        return http.client.HTTPConnection(parts.hostname, parts.port or 80,
+                                          timeout=timeout or self._timeout)
+
     def close(self):
         """Log out every idle session; borrowed ones log out on return."""
         self._closed = True

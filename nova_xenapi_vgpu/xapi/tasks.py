@@ -31,17 +31,32 @@ def run(client, method, *args, timeout=600.0, clock=time.monotonic):
     """
     task = client.call('Async.%s' % method, *args)
     try:
-        record = _wait(client, task, clock() + timeout, clock)
-        if not record.done:
-            record = _cancel(client, task, method, args, clock)
-            if record.status == 'cancelled':
-                raise exception.XapiTaskTimeout(method=method,
-                                                seconds=timeout, task=task)
-        if record.status in ('failure', 'cancelled'):
-            raise exception.from_failure(record.error_info)
-        return record.value()
+        return outcome(client, task, method, args, timeout, clock)
     finally:
         _destroy(client, task)
+
+
+def outcome(client, task, method, args=(), timeout=600.0,
+            clock=time.monotonic):
+    """The result of ``task`` (running ``method``) once it has succeeded;
+    cancelled after ``timeout`` s. The caller destroys the task.
+
+    :raises: as ``run``.
+    """
+    record = _wait(client, task, clock() + timeout, clock)
+    if not record.done:
+        record = _cancel(client, task, method, args, clock)
+        if record.status == 'cancelled':
+            raise exception.XapiTaskTimeout(method=method, seconds=timeout,
+                                            task=task)
+    if record.status in ('failure', 'cancelled'):
+        raise exception.from_failure(record.error_info)
+    return record.value()
+
+
+def destroy(client, task):
+    """Destroy ``task``; a failure is only logged."""
+    _destroy(client, task)
 
 
 def _poll(client, task):

@@ -8,6 +8,7 @@ runs as a subprocess (the test process is eventlet-patched: a server in
 it would block every green thread).
 """
 
+import io
 import os
 import subprocess
 import sys
@@ -28,7 +29,9 @@ from nova_xenapi_vgpu.xapi import session
 CONF = novaconf.CONF
 virtconf.register(CONF)
 HERE = os.path.dirname(os.path.abspath(__file__))
-PROFILE = os.path.join(HERE, '..', 'fixtures', 'pinned-pool.yaml')
+# Pinned by gpu-groups pin: one group per PCI address across the members.
+PROFILE = os.path.join(HERE, '..', 'fixtures', 'pinned-pool-by-pin.yaml')
+GIB = 1024 ** 3
 HOSTS = ('xs-nova-01', 'xs-nova-02')
 VGPU_ALIASES = [
     '{"name": "m60-4q", "vgpu_type": "GRID M60-4Q"}',
@@ -189,3 +192,44 @@ class XenAPIDriverTestBase(integrated_helpers._IntegratedTestBase):
                     pgpu['PCI']) == address:
                 return pgpu['GPU_group']
         raise AssertionError('no pGPU %s on %s' % (address, host))
+
+    def disk_flavor(self, spec, root_gb=1, ephemeral_gb=0, memory_mb=512,
+                    vcpus=1):
+        """A flavor with disks asking ``pci_passthrough:alias=spec``."""
+        return self._create_flavor(
+            memory_mb=memory_mb, vcpu=vcpus, disk=root_gb,
+            ephemeral=ephemeral_gb,
+            extra_spec={'pci_passthrough:alias': spec})
+
+    def image(self, data, disk_format='raw', **properties):
+        """A Glance image holding ``data``; its id."""
+        return self.glance.create(self.ctxt, {
+            'name': 'test-%s' % disk_format, 'disk_format': disk_format,
+            'container_format': 'bare', 'size': len(data),
+            'status': 'active', 'visibility': 'public',
+            'properties': properties}, data=io.BytesIO(data))['id']
+
+    def disks_of(self, server):
+        """``{userdevice: (VBD record, VDI record)}`` of the server's VM."""
+        xapi = self.sim.xapi
+        found = {}
+        for vbd in xapi.VM.get_VBDs(self.vm_of(server)):
+            record = xapi.VBD.get_record(vbd)
+            found[record['userdevice']] = (record, xapi.VDI.get_record(
+                record['VDI']))
+        return found
+
+    def tagged_vdis(self, server):
+        """XAPI's VDIs tagged with the server's uuid."""
+        return [v for v in self.sim.xapi.VDI.get_all_records().values()
+                if v['other_config'].get('nova_uuid') == server['id']]
+
+    def local_sr(self, host):
+        """The ref of ``host``'s local SR."""
+        xapi = self.sim.xapi
+        host_ref = xapi.host.get_by_name_label(host)[0]
+        for pbd in xapi.host.get_PBDs(host_ref):
+            sr = xapi.PBD.get_SR(pbd)
+            if not xapi.SR.get_shared(sr):
+                return sr
+        raise AssertionError('no local SR on %s' % host)
