@@ -1,6 +1,7 @@
 """XenAPIDriver's surface: loading by name, what it refuses and says so;
 its disks, templates, VIFs and image import against the simulator."""
 
+import os
 import warnings
 import xml.etree.ElementTree as ElementTree
 
@@ -11,11 +12,16 @@ from nova import objects
 from nova.virt import driver as novadriver
 
 from nova_xenapi_vgpu import exception
+from nova_xenapi_vgpu import tags
+from nova_xenapi_vgpu.simulator import server
 from nova_xenapi_vgpu.virt import disks
 from nova_xenapi_vgpu.virt import driver
 from nova_xenapi_vgpu.virt import guest
+from nova_xenapi_vgpu.virt import host as hostlib
+from nova_xenapi_vgpu.virt import migration
 from nova_xenapi_vgpu.virt import numa
 from nova_xenapi_vgpu.virt import vifs
+from nova_xenapi_vgpu.xapi import records
 from nova_xenapi_vgpu.xapi import session
 from nova_xenapi_vgpu.xapi import vdi_import
 
@@ -43,8 +49,7 @@ def test_stock_nova_loads_it_by_name():
     assert novaconf.CONF.vgpu.numa_policy == 'legacy'
 
 
-@pytest.mark.parametrize('hook', ['suspend', 'live_migration',
-                                  'pause', 'snapshot'])
+@pytest.mark.parametrize('hook', ['rescue', 'snapshot'])
 def test_hooks_not_implemented_say_so(hook):
     with pytest.raises(NotImplementedError, match='does not'):
         getattr(driver.XenAPIDriver(None), hook)(None, None)
@@ -123,3 +128,29 @@ def test_import_refuses_a_short_body_and_keeps_xapis_errors(client):
 def test_no_numa_topology_without_the_nodes():
     assert numa.host_topology(None) is None
     assert numa.cpu_mask(None, instance()) is None
+
+
+def test_live_migration_refuses_a_claim_on_another_pgpu():
+    profile = os.path.join(os.path.dirname(__file__), 'fixtures',
+                           'pinned-pool-by-pin.yaml')
+    with server.Simulator(profile) as simulator, session.XapiClient(
+            simulator.url, 'root', 'xenroot') as client:
+        dest = client.call('host.get_by_name_label', 'xs-nova-02')[0]
+        xen = hostlib.XenHost(client, dest)
+        group = next(p.GPU_group for ref, p in xen.inventory.pgpus.items()
+                     if xen.inventory.address(ref) == '0000:86:00.0')
+        vgpu = records.Vgpu(
+            ref='OpaqueRef:v', uuid='v', VM='OpaqueRef:vm', GPU_group=group,
+            type='OpaqueRef:t', device='0', currently_attached=True,
+            resident_on='OpaqueRef:p', other_config={tags.DEVICE: 'src'})
+        source = [objects.PciDevice(uuid='src', address='f000:86:00.0')]
+        migration.check_claim(xen, {'v': vgpu}, source,
+                              {'f000:86:00.0': 'f001:86:00.0'})
+        with pytest.raises(novaexc.MigrationPreCheckError,
+                           match='f000:87:00.0 on xs-nova-02.*pGPU at '
+                                 '0000:86:00.0'):
+            migration.check_claim(xen, {'v': vgpu}, source,
+                                  {'f000:86:00.0': 'f000:87:00.0'})
+        with pytest.raises(novaexc.MigrationPreCheckError,
+                           match='no device'):
+            migration.check_claim(xen, {'v': vgpu}, source, {})

@@ -17,6 +17,7 @@ from nova_xenapi_vgpu.vgpu_types import alias as aliaslib
 from nova_xenapi_vgpu.vgpu_types import synthetic
 
 PASSTHROUGH = 'passthrough'
+NVIDIA = '10de'  # PCI vendor id
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,6 +65,8 @@ def build(inventory, aliases, placement=False):
                 for vendor, product in sorted(known[model]):
                     spec_, entry = _entries(alias, model, vendor, product,
                                             placement)
+                    if 'live_migratable' in spec:
+                        entry['live_migratable'] = spec['live_migratable']
                     specs[_key(spec_)] = spec_
                     if entry not in result:
                         result.append(entry)
@@ -98,6 +101,10 @@ def _entries(alias, model, vendor, product, placement):
         spec = {'address': {'domain': synthetic.DOMAIN_PATTERN},
                 'vendor_id': vendor,
                 'product_id': synthetic.product_id(model)}
+        if vendor == NVIDIA:
+            # XAPI live-migrates NVIDIA vGPUs only (xapi_vm_lifecycle.ml,
+            # check_vgpu); an alias with live_migratable asks for these.
+            spec['live_migratable'] = 'yes'
         dev_type = 'type-VF'
     entry = {'name': alias.name if alias else None,
              'device_type': dev_type,

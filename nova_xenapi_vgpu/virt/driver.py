@@ -21,6 +21,7 @@ from nova_xenapi_vgpu.virt import conf as virtconf
 from nova_xenapi_vgpu.virt import disks
 from nova_xenapi_vgpu.virt import guest
 from nova_xenapi_vgpu.virt import host as hostlib
+from nova_xenapi_vgpu.virt import migration
 from nova_xenapi_vgpu.virt import numa
 from nova_xenapi_vgpu.virt import vgpus
 from nova_xenapi_vgpu.virt import vifs
@@ -280,13 +281,106 @@ class XenAPIDriver(driver.ComputeDriver):
         vm = self._vm(instance)
         if self.client.call('VM.get_power_state', vm) != 'Halted':
             guest.stop(self.client, vm, hard=True)
+        migration.disks_here(self.client, vm, self.xen.host_ref)
         guest.move_here(self.client, self.xen.host_ref, instance, vm,
                         numa.cpu_mask(self.xen.inventory.topology,
                                       instance))
+        disks.grow_root(self.client, vm, instance)
         vgpus.replace(self.xen, instance, vm, devices)
         if power_on:
             guest.start(self.client, self.xen.host_ref, vm)
         self.xen.refresh()
+
+    def check_can_live_migrate_destination(
+            self, context, instance, src_compute_info, dst_compute_info,
+            block_migration=False, disk_over_commit=False):
+        """XAPI's own check of a live move to this member (vGPUs,
+        memory, disks), before anything moves.
+
+        :raises: MigrationPreCheckError with XAPI's code.
+        """
+        vm = self._vm(instance)
+        try:
+            migration.assert_can_migrate(self.client, vm, self.xen.host_ref)
+        except XAPI_ERRORS as exc:
+            raise novaexc.MigrationPreCheckError(reason=str(exc)) from exc
+        return migration.migrate_data()
+
+    def cleanup_live_migration_destination_check(self, context,
+                                                 dest_check_data):
+        """Nothing was made by the check."""
+
+    def check_can_live_migrate_source(self, context, instance,
+                                      dest_check_data,
+                                      block_device_info=None):
+        """The destination's check covers the source: one pool."""
+        return dest_check_data
+
+    def check_source_migrate_data_at_dest(self, ctxt, instance,
+                                          migrate_data, migration_,
+                                          limits, allocs):
+        """Nova has claimed this member's devices: each must be a slot of
+        the pGPU XAPI will place the vGPU on (its group's, here).
+
+        :raises: MigrationPreCheckError naming the device and the pGPU.
+        """
+        vm = self._vm(instance)
+        self.xen.refresh()
+        source = [d for d in objects.PciDeviceList.get_by_instance_uuid(
+            ctxt, instance.uuid) if d.status == 'allocated']
+        migration.check_claim(
+            self.xen, vgpulib.of_instance(self.client, vm, instance.uuid),
+            source, migrate_data.pci_dev_map_src_dst
+            if 'pci_dev_map_src_dst' in migrate_data else {})
+        return migrate_data
+
+    def pre_live_migration(self, context, instance, block_device_info,
+                           network_info, disk_info, migrate_data):
+        """Nothing to prepare: the pool's networks are everywhere."""
+        return migrate_data
+
+    def live_migration(self, context, instance, dest, post_method,
+                       recover_method, block_migration=False,
+                       migrate_data=None):
+        """VM.migrate_send with every disk to the destination's local SR
+        (VM.pool_migrate without disks); the VGPUs follow in their
+        groups. A refusal leaves the VM where it ran and rolls back."""
+        vm = self._vm(instance)
+        try:
+            target = migration.member(self.client, _dest_node(
+                migrate_data, dest))
+            migration.live(self.client, vm, target)
+            vgpulib.follow_vm(self.client, vm, instance.uuid)
+        except XAPI_ERRORS + (novaexc.ComputeHostNotFound,) as exc:
+            LOG.error('Live migration of %s to %s failed: %s',
+                      instance.uuid, dest, exc)
+            recover_method(context, instance, dest, migrate_data)
+            return
+        self.xen.refresh()
+        post_method(context, instance, dest, block_migration, migrate_data)
+
+    def post_live_migration_at_source(self, context, instance,
+                                      network_info):
+        """Nothing stays: the VIFs moved with the VM."""
+
+    def post_live_migration_at_destination(self, context, instance,
+                                           network_info,
+                                           block_migration=False,
+                                           block_device_info=None):
+        """The VGPUs tagged with the devices Nova allocated here."""
+        vm = self._vm(instance)
+        self.xen.refresh()
+        node = objects.ComputeNode.get_by_host_and_nodename(
+            context, CONF.host, self.xen.nodename)
+        devices = [d for d in objects.PciDeviceList.get_by_instance_uuid(
+            context, instance.uuid) if d.compute_node_id == node.id]
+        migration.retag(self.client, self.xen, vgpulib.of_instance(
+            self.client, vm, instance.uuid), devices)
+
+    def rollback_live_migration_at_destination(
+            self, context, instance, network_info, block_device_info,
+            destroy_disks=True, migrate_data=None):
+        """Nothing was made here: the VM stayed on the source."""
 
     def plug_vifs(self, instance, network_info):
         """Nothing to do: spawn makes the VIFs and XAPI plugs them at
@@ -320,11 +414,18 @@ class XenAPIDriver(driver.ComputeDriver):
     detach_volume = _not_yet('detach volumes')
     attach_interface = _not_yet('attach interfaces')
     detach_interface = _not_yet('detach interfaces')
-    check_can_live_migrate_destination = _not_yet('live-migrate')
-    check_can_live_migrate_source = _not_yet('live-migrate')
-    live_migration = _not_yet('live-migrate')
     get_console_output = _not_yet('show the console output')
     get_vnc_console = _not_yet('offer a VNC console')
+
+
+def _dest_node(migrate_data, dest):
+    """The destination's nodename (a member's name label)."""
+    found = getattr(migrate_data, 'migration', None) if (
+        migrate_data is not None and 'migration' in migrate_data) else None
+    if found is not None and found.obj_attr_is_set('dest_node') and (
+            found.dest_node):
+        return found.dest_node
+    return dest
 
 
 def _inventory(total, ratio, reserved):

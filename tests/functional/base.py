@@ -39,6 +39,8 @@ VGPU_ALIASES = [
     '{"name": "t4-8q", "vgpu_type": "GRID T4-8Q"}',
     '{"name": "m60-2q", "vgpu_type": "GRID M60-2Q"}',
     '{"name": "whole", "vgpu_type": "passthrough"}',
+    '{"name": "m60-4q-live", "vgpu_type": "GRID M60-4Q", '
+    '"live_migratable": "true"}',
 ]
 
 VM_RECORD = {

@@ -62,3 +62,62 @@ class VgpuMoveTest(base.XenAPIDriverTestBase):
                    '0000:86:00.0')
         self.assertTrue(all(d.status == 'available'
                             for d in self.devices(source)))
+
+
+class LiveMigrationTest(base.XenAPIDriverTestBase):
+    """A live migration between members: XAPI moves the VM, its disk
+    and its VGPU (in its group, to the pGPU at the same address); Nova's
+    claim on the destination is that pGPU's slot, and the VGPU carries
+    its uuid afterwards."""
+
+    def test_live_migration_with_a_disk_the_vgpu_follows(self):
+        source, dest = base.HOSTS
+        server = self._create_server(
+            flavor_id=self.disk_flavor('m60-4q-live:1', root_gb=1),
+            image_uuid=self.image(b'l' * 2 ** 20), networks='none',
+            host=source)
+        vm = self.vm_of(server)
+        [before] = self.allocated(server)
+        server = self._live_migrate(server)
+        self.assertEqual(dest, server['OS-EXT-SRV-ATTR:host'])
+        self.assertEqual(vm, self.vm_of(server))  # the pool's one VM
+        xapi = self.sim.xapi
+        dest_ref = xapi.host.get_by_name_label(dest)[0]
+        self.assertEqual(dest_ref, xapi.VM.get_resident_on(vm))
+        self.assertEqual('Running', xapi.VM.get_power_state(vm))
+        [after] = self.allocated(server)
+        self.assertEqual(('allocated', '0000:86:00.0'),
+                         (after.status, after.parent_addr))
+        self.assertEqual(before.parent_addr, after.parent_addr)
+        [vgpu] = self.vgpus_of(server)
+        pgpu = xapi.PGPU.get_record(vgpu['resident_on'])
+        self.assertEqual(dest_ref, pgpu['host'])
+        self.assertEqual('0000:86:00.0', xapi.PCI.get_pci_id(pgpu['PCI']))
+        self.assertEqual(after.uuid,
+                         vgpu['other_config']['nova_xenapi_vgpu_device'])
+        self.assertEqual(xapi.host.get_uuid(dest_ref),
+                         vgpu['other_config']['nova_xenapi_vgpu_host'])
+        _, root = self.disks_of(server)['0']
+        self.assertEqual(self.local_sr(dest), root['SR'])
+        self.assertTrue(all(d.status == 'available'
+                            for d in self.devices(source)))
+        self._delete_server(server)
+        self.assertEqual([], self.tagged_vdis(server))
+
+    def test_cold_migration_carries_the_disks(self):
+        source, dest = base.HOSTS
+        server = self._create_server(
+            flavor_id=self.disk_flavor('m60-4q:1', root_gb=1,
+                                       ephemeral_gb=1),
+            image_uuid=self.image(b'c' * 2 ** 20), networks='none',
+            host=source)
+        server = self._migrate_server(server)
+        server = self._confirm_resize(server)
+        self.moved(server, dest, 'GRID M60-4Q', '0000:86:00.0')
+        parts = self.disks_of(server)
+        self.assertEqual({'0', '1'}, set(parts))
+        self.assertEqual({self.local_sr(dest)},
+                         {vdi['SR'] for _, vdi in parts.values()})
+        self.assertEqual(2, len(self.tagged_vdis(server)))
+
+    moved = VgpuMoveTest.moved

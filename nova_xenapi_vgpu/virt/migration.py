@@ -1,0 +1,159 @@
+"""Moves inside the pool: live migration with the vGPUs following, and
+the disks of a halted VM carried to another member's local SR.
+
+Inside a pool XAPI keeps a VGPU's GPU group on a live migration
+(``VGPU.GPU_group`` is read-only; ``vgpu_map`` serves cross-pool moves
+only, xapi_vm_migrate.ml) and places the VGPU on the destination's pGPU
+of that group. On a pool pinned by ``gpu-groups pin`` that is the pGPU at
+the same PCI address. Nova claims the destination's slots on its own, so
+before anything moves the destination checks that Nova's slot for each
+vGPU is on that very pGPU (``check_claim``) and refuses the move
+otherwise. Disks: ``VM.migrate_send`` with every disk in the ``vdi_map``
+(to the destination's local SR) and no ``vif_map``; ``VM.pool_migrate``
+for a VM without disks.
+
+Nova 34 has no LiveMigrateData of its own for XenServer, and conductor
+deserialises the driver's object: ``MigrateData`` is Nova's registered
+``HyperVLiveMigrateData`` with ``is_shared_instance_path`` true (the
+pool holds the one VM: the source has nothing to clean up).
+"""
+
+from nova import exception as novaexc
+from nova.objects import migrate_data as migrate_data_obj
+
+from nova_xenapi_vgpu import tags
+from nova_xenapi_vgpu.vgpu_types import synthetic
+from nova_xenapi_vgpu.virt import disks
+
+MigrateData = migrate_data_obj.HyperVLiveMigrateData
+
+
+def migrate_data():
+    """The driver's LiveMigrateData."""
+    return MigrateData(is_shared_instance_path=True)
+
+
+def member(client, nodename):
+    """The ref of the pool member named ``nodename`` (its name label).
+
+    :raises: ComputeHostNotFound.
+    """
+    found = client.call('host.get_by_name_label', nodename)
+    if len(found) != 1:
+        raise novaexc.ComputeHostNotFound(host=nodename)
+    return found[0]
+
+
+def receive(client, host_ref):
+    """``host.migrate_receive`` on the member's management network."""
+    for pif in client.call('host.get_PIFs', host_ref):
+        if client.call('PIF.get_management', pif):
+            network = client.call('PIF.get_network', pif)
+            return client.call('host.migrate_receive', host_ref, network,
+                               {})
+    raise novaexc.MigrationPreCheckError(
+        reason='XenServer host %s has no management network' % host_ref)
+
+
+def vdi_map(client, vm, host_ref):
+    """Every disk of ``vm`` to the member's local SR."""
+    sr, _ = disks.local_sr(client, host_ref)
+    return {vdi: sr for vdi in disks.on_vm(client, vm).values()}
+
+
+def assert_can_migrate(client, vm, host_ref):
+    """XAPI's own check of a live move to the member (vGPUs, memory,
+    disks), nothing moved.
+
+    :raises: XapiError, XapiConnectionError.
+    """
+    client.call('VM.assert_can_migrate', vm, receive(client, host_ref),
+                True, vdi_map(client, vm, host_ref), {}, {}, {})
+
+
+def live(client, vm, host_ref):
+    """Move the running VM to the member: migrate_send with its disks,
+    else pool_migrate.
+
+    :raises: XapiError, XapiConnectionError.
+    """
+    mapping = vdi_map(client, vm, host_ref)
+    if mapping:
+        client.call_async('VM.migrate_send', vm, receive(client, host_ref),
+                          True, mapping, {}, {}, {})
+    else:
+        client.call_async('VM.pool_migrate', vm, host_ref,
+                          {'live': 'true'})
+
+
+def disks_here(client, vm, host_ref):
+    """A halted VM's disks moved to the member's local SR (those not
+    there already): migrate_send of the halted VM.
+
+    :raises: XapiError, XapiConnectionError.
+    """
+    mapping = vdi_map(client, vm, host_ref)
+    if any(client.call('VDI.get_SR', vdi) != sr
+           for vdi, sr in mapping.items()):
+        client.call_async('VM.migrate_send', vm, receive(client, host_ref),
+                          False, mapping, {}, {}, {})
+
+
+def pgpu_address(address):
+    """The pGPU of a Nova device: its slot's parent, or itself (PF)."""
+    parsed = synthetic.parse_synthetic(address)
+    return parsed[0] if parsed else address
+
+
+def check_claim(xen, vgpus, source_devices, pci_map):
+    """Nova's destination device for each vGPU must be a slot of this
+    host's pGPU in the VGPU's own group: where XAPI will put it.
+
+    :param vgpus: ``{ref: records.Vgpu}`` of the instance.
+    :param source_devices: Nova's devices of the instance on the source.
+    :param pci_map: Nova's ``pci_dev_map_src_dst`` (addresses).
+    :raises: MigrationPreCheckError naming the device, the slot and the
+             pGPU XAPI would use.
+    """
+    addresses = {d.uuid: d.address for d in source_devices}
+    for vgpu in vgpus.values():
+        source = addresses.get(vgpu.other_config.get(tags.DEVICE))
+        target = pci_map.get(source)
+        slot = synthetic.slot_of(xen.inventory, target or '', None,
+                                 xen.enabled)
+        if slot is None or slot.group_ref != vgpu.GPU_group:
+            raise novaexc.MigrationPreCheckError(reason=_mismatch(
+                xen, vgpu, source, target))
+
+
+def _mismatch(xen, vgpu, source, target):
+    inventory = xen.inventory
+    wanted = [inventory.address(ref) for ref, pgpu in
+              inventory.pgpus.items() if pgpu.GPU_group == vgpu.GPU_group]
+    where = ('the pGPU at %s' % wanted[0] if wanted else
+             'no pGPU (the group has none here: run gpu-groups pin)')
+    return ('Nova claimed %s on %s for the vGPU of device %s, but XAPI '
+            'keeps a VGPU\'s GPU group on a live migration and would put '
+            'it on %s; the vGPU cannot follow Nova\'s claim (migrate to '
+            'another host, or cold-migrate)' % (
+                target or 'no device', xen.nodename, source, where))
+
+
+def retag(client, xen, vgpus, devices):
+    """The VGPUs tagged with Nova's devices on this host (and the host):
+    on each pGPU, its VGPUs and Nova's slots of it paired in order.
+
+    :raises: XapiError, XapiConnectionError.
+    """
+    by_pgpu = {}
+    for device in sorted(devices, key=lambda d: d.address):
+        by_pgpu.setdefault(pgpu_address(device.address), []).append(device)
+    for ref, vgpu in sorted(vgpus.items(), key=lambda i: int(i[1].device)):
+        address = xen.inventory.address(vgpu.resident_on) if (
+            vgpu.resident_on in xen.inventory.pgpus) else None
+        mine = by_pgpu.get(address) or []
+        if not mine:
+            continue
+        client.call('VGPU.set_other_config', ref, dict(
+            vgpu.other_config, **{tags.DEVICE: mine.pop(0).uuid,
+                                  tags.HOST: xen.uuid}))
