@@ -45,7 +45,7 @@ def usage_gb(record):
 
 
 def check_image(instance, image_meta):
-    """A root disk needs a ``raw`` or ``vhd`` image with a known size.
+    """A root disk needs a ``raw`` or ``vhd`` image.
 
     :raises: ImageUnacceptable.
     """
@@ -57,9 +57,6 @@ def check_image(instance, image_meta):
         raise novaexc.ImageUnacceptable(
             image_id=image_meta.id, reason='XenAPIDriver imports raw and '
             'vhd images only, not %s' % fmt)
-    if not image_meta.obj_attr_is_set('size') or image_meta.size is None:
-        raise novaexc.ImageUnacceptable(image_id=image_meta.id,
-                                        reason='Glance gives no size')
 
 
 def create(client, sr, vm, instance, userdevice, size_gb, bootable):
@@ -98,9 +95,13 @@ def import_image(client, context, host_ref, vdi, image_meta):
              Nova's image errors.
     """
     api = glance.API()
+    image = api.get(context, image_meta.id)  # its size, as Glance has it
+    if image.get('size') is None:
+        raise novaexc.ImageUnacceptable(image_id=image_meta.id,
+                                        reason='Glance gives no size')
     vdi_import.import_raw_vdi(
         client, client.call('host.get_address', host_ref), vdi,
-        image_meta.disk_format, image_meta.size,
+        image['disk_format'], int(image['size']),
         lambda body: api.download(context, image_meta.id, data=body))
 
 

@@ -32,6 +32,7 @@ LOG = logging.getLogger(__name__)
 CONF = novaconf.CONF
 XAPI_ERRORS = (exception.XapiError, exception.XapiConnectionError)
 RESIZE_REVERTING = 'resize_reverting'  # nova.compute.task_states
+REBUILD_SPAWNING = 'rebuild_spawning'  # nova.compute.task_states
 
 
 def _not_yet(operation):
@@ -47,7 +48,8 @@ class XenAPIDriver(driver.ComputeDriver):
     """One XenServer pool member as one Nova compute node."""
 
     capabilities = dict(driver.ComputeDriver.capabilities,
-                        supports_socket_pci_numa_affinity=True)
+                        supports_socket_pci_numa_affinity=True,
+                        supports_evacuate=True)
 
     def __init__(self, virtapi, read_only=False):
         super().__init__(virtapi)
@@ -144,8 +146,11 @@ class XenAPIDriver(driver.ComputeDriver):
         return self.list_instance_uuids()
 
     def instance_exists(self, instance):
-        """Whether the instance's VM exists."""
-        return guest.find(self.client, instance) is not None
+        """Whether the instance's VM is this member's (the pool's VMs
+        are everywhere; one runs or belongs on one member)."""
+        vm = guest.find(self.client, instance)
+        return vm is not None and guest.belongs_to(self.client, vm,
+                                                   self.xen.host_ref)
 
     def get_info(self, instance, use_cache=True):
         """The VM's power state.
@@ -167,6 +172,8 @@ class XenAPIDriver(driver.ComputeDriver):
                  RescheduledException when XAPI refuses (rolled back).
         """
         disks.check_image(instance, image_meta)
+        if instance.task_state == REBUILD_SPAWNING:
+            self._take_over(instance)
         sr, sr_record = disks.local_sr(self.client, self.xen.host_ref)
         vm = guest.build(self.client, self.xen.host_ref, instance,
                          numa.cpu_mask(self.xen.inventory.topology,
@@ -185,6 +192,17 @@ class XenAPIDriver(driver.ComputeDriver):
                     instance_uuid=instance.uuid, reason=str(exc)) from exc
             raise
         self.xen.refresh()
+
+    def _take_over(self, instance):
+        """Evacuation (a rebuild here while the source member is down in
+        Nova): the old VM is stopped by the pool and removed, so the
+        instance never runs twice; then it is built here anew."""
+        old = guest.find(self.client, instance)
+        if old is not None and not guest.belongs_to(self.client, old,
+                                                    self.xen.host_ref):
+            LOG.info('Evacuating %s: removing its VM %s from the failed '
+                     'member', instance.uuid, old)
+            guest.evict(self.client, old, instance.uuid)
 
     def _make_disks(self, context, instance, image_meta, vm, sr):
         """A template's disks tagged; the root disk (made unless the
@@ -216,7 +234,12 @@ class XenAPIDriver(driver.ComputeDriver):
         resize revert only this member's part goes: the pool's one VM
         returns to the source."""
         vm = guest.find(self.client, instance)
-        if vm is not None and instance.task_state == RESIZE_REVERTING:
+        if vm is not None and not guest.belongs_to(
+                self.client, vm, self.xen.host_ref) and (
+                instance.task_state != RESIZE_REVERTING):
+            LOG.info('VM %s of %s belongs to another member now (moved or '
+                     'evacuated): left alone', vm, instance.uuid)
+        elif vm is not None and instance.task_state == RESIZE_REVERTING:
             if self.client.call('VM.get_power_state', vm) != 'Halted':
                 guest.stop(self.client, vm, hard=True)
             vgpulib.destroy(self.client, vm, instance.uuid)
@@ -376,6 +399,7 @@ class XenAPIDriver(driver.ComputeDriver):
             context, instance.uuid) if d.compute_node_id == node.id]
         migration.retag(self.client, self.xen, vgpulib.of_instance(
             self.client, vm, instance.uuid), devices)
+        self.client.call('VM.set_affinity', vm, self.xen.host_ref)
 
     def rollback_live_migration_at_destination(
             self, context, instance, network_info, block_device_info,
@@ -403,13 +427,44 @@ class XenAPIDriver(driver.ComputeDriver):
             raise novaexc.InstanceNotFound(instance_id=instance.uuid)
         return vm
 
-    suspend = _not_yet('suspend')
-    resume = _not_yet('resume')
-    pause = _not_yet('pause')
-    unpause = _not_yet('unpause')
+    def suspend(self, context, instance):
+        """VM.suspend where XAPI allows it with the instance's vGPUs
+        (NVIDIA ones on pGPUs with NVIDIA's metadata); the VGPUs stay.
+
+        :raises: InstanceFaultRollback (InstanceSuspendFailure) before
+                 any call otherwise: the instance stays ACTIVE.
+        """
+        vm = self._vm(instance)
+        try:
+            vgpulib.assert_movable(self.xen.inventory, vm, vgpulib.
+                                   of_instance(self.client, vm,
+                                               instance.uuid), 'suspend')
+        except exception.OperationRefused as exc:
+            # Nova keeps the instance ACTIVE and records the inner fault.
+            raise novaexc.InstanceFaultRollback(
+                inner_exception=novaexc.InstanceSuspendFailure(
+                    reason=str(exc))) from exc
+        self.client.call_async('VM.suspend', vm)
+        self.xen.refresh()
+
+    def resume(self, context, instance, network_info,
+               block_device_info=None, share_info=None):
+        """VM.resume_on this member: XAPI places the vGPUs again in
+        their groups (the pinned pGPU)."""
+        self.client.call_async('VM.resume_on', self._vm(instance),
+                               self.xen.host_ref, False, False)
+        self.xen.refresh()
+
+    def pause(self, instance):
+        """VM.pause: the domain keeps its memory and vGPUs."""
+        self.client.call('VM.pause', self._vm(instance))
+
+    def unpause(self, instance):
+        """VM.unpause."""
+        self.client.call('VM.unpause', self._vm(instance))
+
     rescue = _not_yet('rescue')
     snapshot = _not_yet('snapshot')
-    rebuild = _not_yet('rebuild')
     attach_volume = _not_yet('attach volumes')
     detach_volume = _not_yet('detach volumes')
     attach_interface = _not_yet('attach interfaces')

@@ -9,6 +9,7 @@ its node. Disks (``disks``) and VIFs (``vifs``) are made beside it.
 import xml.etree.ElementTree as ElementTree
 
 from nova import exception as novaexc
+from oslo_log import log as logging
 
 from nova_xenapi_vgpu import exception
 from nova_xenapi_vgpu.virt import disks
@@ -24,6 +25,9 @@ GIB = 1024 * MIB
 # XAPI's power states -> nova.compute.power_state values.
 POWER_STATES = {'Running': 1, 'Paused': 3, 'Halted': 4, 'Suspended': 7}
 NOSTATE = 0
+# What a call to a VM on a member that is down fails with.
+HOST_DOWN = ('HOST_OFFLINE', 'HOST_NOT_LIVE')
+LOG = logging.getLogger(__name__)
 
 
 def find(client, instance):
@@ -173,6 +177,38 @@ def destroy(client, vm, instance_uuid=None):
     except exception.HandleInvalid:
         pass
     disks.destroy(client, vdis)
+
+
+def belongs_to(client, vm, host_ref):
+    """Whether the VM is this member's: it runs here or its affinity is
+    here (a VM another member runs after an evacuation is not)."""
+    return host_ref in (client.call('VM.get_resident_on', vm),
+                        client.call('VM.get_affinity', vm))
+
+
+def evict(client, vm, instance_uuid):
+    """An evacuated instance's old VM gone with its disks: stopped by
+    the pool (``hard_shutdown``; ``power_state_reset`` when its host is
+    down, xapi_vm.ml), destroyed; a disk on an SR nobody sees is left
+    and logged.
+
+    :raises: XapiError, XapiConnectionError.
+    """
+    if client.call('VM.get_power_state', vm) != 'Halted':
+        try:
+            client.call_async('VM.hard_shutdown', vm)
+        except exception.XapiError as exc:
+            if exc.code not in HOST_DOWN:
+                raise
+            client.call('VM.power_state_reset', vm)
+    vdis = disks.owned(client, vm, instance_uuid)
+    client.call('VM.destroy', vm)
+    for vdi in vdis:
+        try:
+            client.call('VDI.destroy', vdi)
+        except exception.XapiError as exc:
+            LOG.warning('Disk %s of evacuated instance %s stays (%s)', vdi,
+                        instance_uuid, exc)
 
 
 def instance_uuids(client, host_ref):

@@ -1,5 +1,8 @@
 """Resize and cold migration between pool members, the vGPU following."""
 
+from nova import objects
+from nova.tests.functional.api import client
+
 from tests.functional import base
 
 
@@ -121,3 +124,97 @@ class LiveMigrationTest(base.XenAPIDriverTestBase):
         self.assertEqual(2, len(self.tagged_vdis(server)))
 
     moved = VgpuMoveTest.moved
+
+
+class EvacuateTest(base.XenAPIDriverTestBase):
+    """The source member's compute service is down: the instance is
+    rebuilt on the other member from its image, the old VM stopped by
+    the pool and removed, so it never runs twice."""
+
+    def test_evacuate_rebuilds_on_the_other_member(self):
+        source, dest = base.HOSTS
+        server = self._create_server(
+            flavor_id=self.disk_flavor('m60-4q:1', root_gb=1),
+            image_uuid=self.image(b'e' * 2 ** 20), networks='none',
+            host=source)
+        old_vm = self.vm_of(server)
+        [old_vgpu] = self.vgpus_of(server)
+        service = self.api.get_services(host=source,
+                                        binary='nova-compute')[0]['id']
+        self.computes[source].stop()
+        self.api.put_service(service, {'forced_down': 'true'})
+        # Since microversion 2.95 an evacuated server arrives stopped.
+        server = self._evacuate_server(server, expected_host=dest)
+        xapi = self.sim.xapi
+        self.assertNotIn(old_vm, xapi.VM.get_all())
+        vm = self.vm_of(server)
+        self.assertEqual('Halted', xapi.VM.get_power_state(vm))
+        server = self._start_server(server)
+        dest_ref = xapi.host.get_by_name_label(dest)[0]
+        self.assertEqual(dest_ref, xapi.VM.get_resident_on(vm))
+        [device] = self.allocated(server)
+        [vgpu] = self.vgpus_of(server)
+        self.assertEqual(self.group_of(dest, '0000:86:00.0'),
+                         vgpu['GPU_group'])
+        self.assertEqual(device.uuid,
+                         vgpu['other_config']['nova_xenapi_vgpu_device'])
+        self.assertNotEqual(old_vgpu['uuid'], vgpu['uuid'])
+        [(_, root)] = [self.disks_of(server)['0']]
+        self.assertEqual(self.local_sr(dest), root['SR'])
+        self.assertEqual(1, len(self.tagged_vdis(server)))
+        # The source comes back: Nova cleans up there; the new VM stays.
+        self.computes[source] = self.restart_compute_service(
+            self.computes[source], keep_hypervisor_state=False)
+        self.api.put_service(service, {'forced_down': 'false'})
+        self._run_periodics()
+        self.assertEqual('Running', xapi.VM.get_power_state(vm))
+        self.assertTrue(all(d.status == 'available'
+                            for d in self.devices(source)))
+
+
+class SuspendPauseTest(base.XenAPIDriverTestBase):
+    """Suspend/resume and pause/unpause keep the vGPU where XAPI allows
+    it; a passthrough GPU cannot be suspended and Nova says so."""
+
+    def test_suspend_resume_pause_unpause(self):
+        server = self.boot(self.flavor('m60-4q:1'))
+        vm = self.vm_of(server)
+        xapi = self.sim.xapi
+        [device] = self.allocated(server)
+        server = self._suspend_server(server)
+        self.assertEqual('Suspended', xapi.VM.get_power_state(vm))
+        self.assertEqual([device.uuid],
+                         [d.uuid for d in self.allocated(server)])
+        server = self._resume_server(server)
+        self.assertEqual('Running', xapi.VM.get_power_state(vm))
+        [vgpu] = self.vgpus_of(server)
+        self.assertTrue(vgpu['currently_attached'])
+        pgpu = xapi.PGPU.get_record(vgpu['resident_on'])
+        self.assertEqual('0000:86:00.0', xapi.PCI.get_pci_id(pgpu['PCI']))
+        self.api.post_server_action(server['id'], {'pause': {}})
+        server = self._wait_for_state_change(server, 'PAUSED')
+        self.assertEqual('Paused', xapi.VM.get_power_state(vm))
+        self.api.post_server_action(server['id'], {'unpause': {}})
+        server = self._wait_for_state_change(server, 'ACTIVE')
+        self.assertEqual('Running', xapi.VM.get_power_state(vm))
+
+    def test_passthrough_cannot_be_suspended(self):
+        server = self.boot(self.flavor('whole:1'))
+        # Under the framework's CastAsCall the compute's refusal reaches
+        # the API call; in a deployment suspend is a cast and Nova records
+        # the fault.
+        self.assertRaises(client.OpenStackApiException,
+                          self.api.post_server_action, server['id'],
+                          {'suspend': {}})
+        server = self._wait_for_state_change(server, 'ACTIVE')
+        self.assertEqual('Running', self.sim.xapi.VM.get_power_state(
+            self.vm_of(server)))
+        actions = self.api.get_instance_actions(server['id'])
+        suspend = [a for a in actions if a['action'] == 'suspend'][0]
+        events = self.api.get_instance_action_details(
+            server['id'], suspend['request_id'])['events']
+        self.assertEqual('Error', events[0]['result'])
+        fault = objects.InstanceFault.get_latest_for_instance(
+            self.ctxt, server['id'])
+        self.assertIn('XAPI cannot suspend a VM with a passthrough vGPU',
+                      fault.message)
