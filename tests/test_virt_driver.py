@@ -154,3 +154,28 @@ def test_live_migration_refuses_a_claim_on_another_pgpu():
         with pytest.raises(novaexc.MigrationPreCheckError,
                            match='no device'):
             migration.check_claim(xen, {'v': vgpu}, source, {})
+
+
+def test_evacuation_removes_the_vm_of_a_dead_member(pool_sim):
+    with session.XapiClient(pool_sim.url, 'root', 'xenroot') as client:
+        master = client.call('pool.get_master',
+                             client.call('pool.get_all')[0])
+        member = [h for h in client.call('host.get_all') if h != master][0]
+        vm = client.call('VM.create', {
+            'name_label': 'instance-1', 'HVM_boot_policy': 'BIOS order',
+            'memory_static_max': str(2 ** 30), 'VCPUs_max': '1',
+            'VCPUs_at_startup': '1', 'other_config': {}})
+        sr, _ = disks.local_sr(client, member)
+        evacuated = instance()
+        evacuated.id = 1  # its name, instance-00000001
+        disks.create(client, sr, vm, evacuated, '0', 1, True)
+        client.call('VM.start_on', vm, member, False, False)
+        with pool_sim.db.lock:  # the member stops answering
+            pool_sim.db.set('host_metrics', pool_sim.db.get(
+                'host', member)['metrics'], 'live', False)
+        pool_sim.faults.fail_call('Async.VM.hard_shutdown', 1,
+                                  'HOST_OFFLINE', member)
+        [vdi] = disks.owned(client, vm, evacuated.uuid)
+        guest.evict(client, vm, evacuated.uuid)
+        assert vm not in client.call('VM.get_all')
+        assert vdi not in client.call('VDI.get_all')

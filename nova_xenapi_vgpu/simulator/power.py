@@ -14,6 +14,7 @@ import itertools
 from nova_xenapi_vgpu.simulator import boot
 from nova_xenapi_vgpu.simulator import devices
 from nova_xenapi_vgpu.simulator import vm as vmlib
+from nova_xenapi_vgpu.simulator.errors import XapiFailure
 
 _domids = itertools.count(10000)
 
@@ -44,6 +45,33 @@ def pause(db, vm, paused=True):
         task = vmlib.begin(db, vm, 'pause' if paused else 'unpause')
         db.set('VM', vm, 'power_state', 'Paused' if paused else 'Running')
         vmlib.end(db, vm, task)
+
+
+def power_state_reset(db, vm):
+    """VM.power_state_reset (xapi_vm.ml): for a VM whose host died. A
+    control domain is refused; a running or paused VM is refused while
+    its host lives (``DOMAIN_EXISTS`` on the master, which asks its own
+    xenopsd; ``HOST_IS_LIVE`` elsewhere); then force_state_reset marks it
+    Halted and frees its devices."""
+    with db.lock:
+        record = db.get('VM', vm)
+        if record['is_control_domain']:
+            raise XapiFailure('CANNOT_RESET_CONTROL_DOMAIN', vm)
+        host = record['resident_on']
+        if record['power_state'] in vmlib.LIVE and _host_live(db, host):
+            if host == db.get('pool', db.pool)['master']:
+                raise XapiFailure('DOMAIN_EXISTS', vm)
+            raise XapiFailure('HOST_IS_LIVE', host)
+        boot.unplug(db, vm, 'Halted')
+
+
+def _host_live(db, host):
+    """host_metrics.live of ``host`` (Xapi_host.is_host_alive)."""
+    if host not in db.objects['host']:
+        return False
+    metrics = db.get('host', host)['metrics']
+    return metrics not in db.objects['host_metrics'] or db.get(
+        'host_metrics', metrics)['live']
 
 
 # xenopsd: what each action does to a domain whose guest stopped.
@@ -83,6 +111,8 @@ def handlers():
         'VM.hard_reboot': lambda ctx, vm: _(reboot(ctx.db, vm, hard=True)),
         'VM.pause': lambda ctx, vm: _(pause(ctx.db, vm)),
         'VM.unpause': lambda ctx, vm: _(pause(ctx.db, vm, paused=False)),
+        'VM.power_state_reset': lambda ctx, vm: _(power_state_reset(
+            ctx.db, vm)),
     }
 
 
