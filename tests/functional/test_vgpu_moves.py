@@ -83,10 +83,11 @@ class LiveMigrationTest(base.XenAPIDriverTestBase):
 
     def test_live_migration_with_a_disk_the_vgpu_follows(self):
         source, dest = base.HOSTS
+        self.flags(ovs_bridge='xenbr0', group='neutron')
         server = self._create_server(
             flavor_id=self.disk_flavor('m60-4q-live:1', root_gb=1),
-            image_uuid=self.image(b'l' * 2 ** 20), networks='none',
-            host=source)
+            image_uuid=self.image(b'l' * 2 ** 20),
+            networks=[{'port': self.neutron.port_1['id']}], host=source)
         vm = self.vm_of(server)
         [before] = self.allocated(server)
         server = self._live_migrate(server)
@@ -110,6 +111,9 @@ class LiveMigrationTest(base.XenAPIDriverTestBase):
                          vgpu['other_config']['nova_xenapi_vgpu_host'])
         _, root = self.disks_of(server)['0']
         self.assertEqual(self.local_sr(dest), root['SR'])
+        [vif] = xapi.VM.get_VIFs(vm)  # the pool's network, kept
+        self.assertEqual(self.neutron.port_1['mac_address'],
+                         xapi.VIF.get_MAC(vif))
         self.assertTrue(all(d.status == 'available'
                             for d in self.devices(source)))
         self._delete_server(server)
@@ -287,3 +291,31 @@ class LiveMigrationClaimMismatchTest(base.XenAPIDriverTestBase):
         return self._create_server(
             flavor_id=self.flavor('m60-4q-live:1'), networks='none',
             host=host)
+
+
+class LiveMigrationPlacementTest(base.XenAPIDriverTestBase):
+    """The same live migration with PCI in Placement: the vGPU's
+    resource class moves to the destination pGPU's provider."""
+
+    PLACEMENT = True
+
+    def test_live_migration_moves_the_allocation(self):
+        source, dest = base.HOSTS
+        server = self._create_server(
+            flavor_id=self.flavor('m60-4q-live:1'), networks='none',
+            host=source)
+        server = self._live_migrate(server)
+        self.assertEqual(dest, server['OS-EXT-SRV-ATTR:host'])
+        [device] = self.allocated(server)
+        allocations = self.placement.get(
+            '/allocations/%s' % server['id']).body['allocations']
+        [provider] = [rp for rp, a in allocations.items()
+                      if 'CUSTOM_VGPU_GRID_M60_4Q' in a['resources']]
+        self.assertEqual('%s_%s' % (dest, device.parent_addr),
+                         self.placement.get('/resource_providers/%s'
+                                            % provider).body['name'])
+        [vgpu] = self.vgpus_of(server)
+        self.assertEqual(device.uuid,
+                         vgpu['other_config']['nova_xenapi_vgpu_device'])
+        self.assertEqual(self.sim.xapi.host.get_by_name_label(dest)[0],
+                         self.sim.xapi.PGPU.get_host(vgpu['resident_on']))
