@@ -230,20 +230,21 @@ class XenAPIDriver(driver.ComputeDriver):
 
     def destroy(self, context, instance, network_info, block_device_info=None,
                 destroy_disks=True, destroy_secrets=True):
-        """The VM and its VGPUs gone; nothing to do when it is gone. On a
+        """The VM gone with its VGPUs, VBDs, VIFs and the instance's
+        VDIs; nothing to do when it is gone or another member's. On a
         resize revert only this member's part goes: the pool's one VM
         returns to the source."""
         vm = guest.find(self.client, instance)
-        if vm is not None and not guest.belongs_to(
-                self.client, vm, self.xen.host_ref) and (
-                instance.task_state != RESIZE_REVERTING):
-            LOG.info('VM %s of %s belongs to another member now (moved or '
-                     'evacuated): left alone', vm, instance.uuid)
-        elif vm is not None and instance.task_state == RESIZE_REVERTING:
+        if vm is None:
+            pass
+        elif instance.task_state == RESIZE_REVERTING:
             if self.client.call('VM.get_power_state', vm) != 'Halted':
                 guest.stop(self.client, vm, hard=True)
             vgpulib.destroy(self.client, vm, instance.uuid)
-        elif vm is not None:
+        elif not guest.belongs_to(self.client, vm, self.xen.host_ref):
+            LOG.info('VM %s of %s belongs to another member now (moved or '
+                     'evacuated): left alone', vm, instance.uuid)
+        else:
             guest.destroy(self.client, vm, instance.uuid)
         self.xen.refresh()
 

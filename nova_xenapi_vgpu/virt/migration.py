@@ -20,12 +20,14 @@ pool holds the one VM: the source has nothing to clean up).
 
 from nova import exception as novaexc
 from nova.objects import migrate_data as migrate_data_obj
+from oslo_log import log as logging
 
 from nova_xenapi_vgpu import tags
 from nova_xenapi_vgpu.vgpu_types import synthetic
 from nova_xenapi_vgpu.virt import disks
 
 MigrateData = migrate_data_obj.HyperVLiveMigrateData
+LOG = logging.getLogger(__name__)
 
 
 def migrate_data():
@@ -153,6 +155,9 @@ def retag(client, xen, vgpus, devices):
             vgpu.resident_on in xen.inventory.pgpus) else None
         mine = by_pgpu.get(address) or []
         if not mine:
+            LOG.warning('VGPU %s runs on pGPU %s of %s, where Nova '
+                        'allocated no device of the instance: left '
+                        'untagged', ref, address, xen.nodename)
             continue
         client.call('VGPU.set_other_config', ref, dict(
             vgpu.other_config, **{tags.DEVICE: mine.pop(0).uuid,
