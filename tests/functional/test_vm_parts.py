@@ -118,3 +118,20 @@ class VmPartsTest(base.XenAPIDriverTestBase):
             expected_state='ERROR')
         self.assertIn('raw and vhd', server['fault']['message'])
         self.assertIsNone(self.vm_of(server))
+
+    def test_rebuild_makes_the_root_disk_anew_from_the_new_image(self):
+        host = base.HOSTS[1]  # a thin SR: a VDI uses what was written
+        server = self._create_server(
+            flavor_id=self.disk_flavor('m60-4q:1', root_gb=1),
+            image_uuid=self.image(b'a' * MIB), networks='none', host=host)
+        [old] = self.tagged_vdis(server)
+        [device] = self.allocated(server)
+        server = self._rebuild_server(server, self.image(b'b' * 3 * MIB))
+        [new] = self.tagged_vdis(server)
+        self.assertNotEqual(old['uuid'], new['uuid'])
+        self.assertEqual(str(3 * MIB), new['physical_utilisation'])
+        self.assertEqual('Running', self.sim.xapi.VM.get_power_state(
+            self.vm_of(server)))
+        [vgpu] = self.vgpus_of(server)
+        self.assertEqual(device.uuid,
+                         vgpu['other_config']['nova_xenapi_vgpu_device'])
