@@ -179,3 +179,17 @@ def test_evacuation_removes_the_vm_of_a_dead_member(pool_sim):
         guest.evict(client, vm, evacuated.uuid)
         assert vm not in client.call('VM.get_all')
         assert vdi not in client.call('VDI.get_all')
+
+
+def test_vcpus_and_memory_are_xapis_not_the_numa_nodes():
+    profile = {'hosts': [{'name': 'xs-big', 'memory_mib': 65536,
+                          'numa_nodes': [{'cpus': '0-3',
+                                          'memory_mib': 8192}],
+                          'pgpus': []}]}
+    with server.Simulator(profile) as simulator, session.XapiClient(
+            simulator.url, 'root', 'xenroot') as client:
+        xen = hostlib.XenHost(client, client.call('host.get_all')[0])
+        assert xen.cpus_and_memory() == (4, 65536)
+        resources = xen.resources()
+        assert (resources['vcpus'], resources['memory_mb'],
+                resources['local_gb']) == (4, 65536, 1024)

@@ -8,7 +8,6 @@ host``, else the host the connection URL names.
 
 import json
 
-from nova.virt import hardware
 from oslo_log import log as logging
 
 from nova_xenapi_vgpu import exception
@@ -20,6 +19,7 @@ from nova_xenapi_vgpu.virt import disks
 from nova_xenapi_vgpu.virt import numa
 
 LOG = logging.getLogger(__name__)
+MIB = 1024 * 1024
 
 
 def resolve(client, host_uuid, nova_host):
@@ -84,11 +84,16 @@ class XenHost:
         return devices
 
     def cpus_and_memory(self):
-        """``(VCPUs, memory MB)`` of the host, from its NUMA nodes."""
-        topology = self.inventory.topology
-        nodes = topology.numa_nodes if topology else ()
-        cpus = sum(len(hardware.parse_cpu_spec(n.cpulist)) for n in nodes)
-        memory = sum((n.memory_kib or 0) for n in nodes) // 1024
+        """``(VCPUs, memory MB)`` of the host as XAPI counts them: its
+        ``host_CPUs`` and its ``host_metrics.memory_total`` (dom0's share
+        is Nova's ``reserved_host_memory_mb``); no dom0 plugin needed.
+
+        :raises: XapiError, XapiConnectionError.
+        """
+        cpus = len(self.client.call('host.get_host_CPUs', self.host_ref))
+        metrics = self.client.call('host.get_metrics', self.host_ref)
+        memory = int(self.client.call('host_metrics.get_memory_total',
+                                      metrics)) // MIB
         return cpus, memory
 
     def resources(self):
