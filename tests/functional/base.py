@@ -41,7 +41,10 @@ VGPU_ALIASES = [
     '{"name": "whole", "vgpu_type": "passthrough"}',
     '{"name": "m60-4q-live", "vgpu_type": "GRID M60-4Q", '
     '"live_migratable": "true"}',
-]
+] + ['{"name": "%s-%s", "vgpu_type": "%s", "numa_policy": "%s"}' % (
+    alias, policy, model, policy)
+    for alias, model in (('m60-8q', 'GRID M60-8Q'), ('t4-8q', 'GRID T4-8Q'))
+    for policy in ('required', 'preferred', 'socket')]
 
 VM_RECORD = {
     'name_label': '', 'name_description': '', 'user_version': '1',

@@ -1,0 +1,75 @@
+"""NUMA policies and restarts in any order, through Nova's API.
+
+On both members the M60-8Q pGPU sits on NUMA node 1 (socket 1) and the
+T4-8Q pGPU on node 0 (socket 0); a one-cell guest asking both can meet
+`required` and `socket` nowhere (the scheduler says so), `preferred`
+anywhere (and XAPI then refuses the two types in one VM).
+"""
+
+import itertools
+
+from tests.functional import base
+
+
+class NumaPolicyTest(base.XenAPIDriverTestBase):
+    """Nova's NUMA fitting over the driver's devices and topology."""
+
+    def one_cell(self, spec):
+        return self._create_flavor(
+            memory_mb=512, vcpu=2, disk=0, ephemeral=0, extra_spec={
+                'pci_passthrough:alias': spec, 'hw:numa_nodes': '1'})
+
+    def host_nodes(self, server):
+        topology = self.api.api_get(
+            '/servers/%s/topology' % server['id']).body
+        return [n['host_node'] for n in topology['nodes']]
+
+    def test_required_and_socket_put_the_guest_on_its_vgpus_node(self):
+        for policy in ('required', 'socket'):
+            server = self.boot(self.one_cell('m60-8q-%s:1' % policy))
+            self.assertEqual([1], self.host_nodes(server))
+            [device] = self.allocated(server)
+            self.assertEqual(1, device.numa_node)
+            self._delete_server(server)
+
+    def test_required_and_socket_refuse_vgpus_on_two_nodes(self):
+        for policy in ('required', 'socket'):
+            server = self.boot(self.one_cell(
+                'm60-8q-%s:1,t4-8q-%s:1' % (policy, policy)),
+                expected_state='ERROR')
+            self.assertIn('No valid host', server['fault']['message'])
+            self.assertEqual(None, self.vm_of(server))
+            self._delete_server(server)
+
+    def test_preferred_accepts_what_required_refuses_at_the_scheduler(self):
+        # Nova's fitting takes the two vGPUs from both nodes; XAPI then
+        # refuses an M60-8Q beside a T4-8Q in one VM (compatible types),
+        # so the build is rescheduled, never overcommitted.
+        server = self.boot(self.one_cell('m60-8q-preferred:1,'
+                                         't4-8q-preferred:1'),
+                           expected_state='ERROR')
+        self.assertIn('retries', server['fault']['message'])
+        self.assertEqual([], self.vgpus_of(server))
+
+
+class RestartOrderTest(base.XenAPIDriverTestBase):
+    """Every server stopped (a reboot of the pool), started in any order:
+    each gets its vGPU back on the pGPU Nova allocated."""
+
+    def test_every_order_restarts_every_server(self):
+        specs = ('m60-4q:1', 'm60-4q:1', 'm60-8q:1', 't4-8q:2')
+        servers = [self.boot(self.flavor(spec)) for spec in specs]
+        parents = {s['id']: sorted(d.parent_addr for d in self.allocated(s))
+                   for s in servers}
+        for order in itertools.islice(itertools.permutations(servers), 3):
+            for server in servers:
+                self._stop_server(server)
+            for server in reversed(order):
+                self._start_server(server)
+            xapi = self.sim.xapi
+            for server in servers:
+                vgpus = self.vgpus_of(server)
+                self.assertTrue(all(v['currently_attached'] for v in vgpus))
+                self.assertEqual(parents[server['id']], sorted(
+                    xapi.PCI.get_pci_id(xapi.PGPU.get_PCI(v['resident_on']))
+                    for v in vgpus))
