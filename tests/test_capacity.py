@@ -62,11 +62,11 @@ def test_remaining_capacity_as_xapi_counts_it(case, vgpu_type, kwargs,
             usage.blocked_by) == expected, case
 
 
-def test_an_attached_pci_device_takes_passthrough():
-    usage = capacity.usage(pgpu(), TYPES[PT], [], TYPES, pci_attached=True)
-    assert (usage.remaining, usage.blocked_by) == (0, 'PCI device attached')
-    assert capacity.usage(pgpu(), TYPES[Q4], [], TYPES,
-                          pci_attached=True).remaining == 2
+@pytest.mark.parametrize('maximum, held, count, expected', [
+    (4, (), 0, 4), (4, {Q4}, 3, 1), (4, {Q4}, 4, 0), (4, {Q4}, 6, 0),
+    (4, {Q8}, 1, 0), (4, {Q4, Q8}, 2, 0), (0, (), 0, 0), (1, (), 0, 1)])
+def test_room_is_the_one_rule(maximum, held, count, expected):
+    assert capacity.room(maximum, held, count, Q4) == expected
 
 
 def test_the_inventory_model_from_plain_records():

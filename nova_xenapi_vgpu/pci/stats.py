@@ -188,9 +188,11 @@ class VgpuStats:
     # -- requests ------------------------------------------------------------
 
     def support_requests(self, requests, numa_cells=None):
-        """Whether the host can promise ``requests`` (nothing changes)."""
+        """Whether the host can promise ``requests`` (nothing changes):
+        decided under the lock, as a claim is."""
         try:
-            self._plan(requests, numa_cells)
+            with self._lock:
+                self._plan(requests, numa_cells)
         except exception.ClaimRefused as exc:
             LOG.debug('Cannot support %s: %s', requests, exc)
             return False
