@@ -343,3 +343,82 @@ def test_each_refresh_is_seen_even_where_an_old_inventory_id_comes_back():
         stats.refresh(host.inventory())
         assert not stats.support_requests(ask('t4:1'))
         host.vgpus.clear()
+
+
+class MeetingStats(statslib.VgpuStats):
+    """Deciders that wait for each other inside the decision: with the
+    lock the second cannot enter, so the first waits in vain (the barrier
+    breaks); without it they meet, both having seen the same room."""
+
+    def __init__(self, inventory, barrier):
+        self.barrier = barrier
+        super().__init__(inventory)
+
+    def _refusal(self, demand):
+        reason = super()._refusal(demand)
+        try:
+            self.barrier.wait()
+        except threading.BrokenBarrierError:
+            pass
+        return reason
+
+
+@pytest.mark.parametrize('decide', ['apply_requests', 'claim_demand'])
+def test_a_decision_is_whole_under_the_lock(decide):
+    host = HostBuilder()
+    group = host.group('m60')
+    host.pgpu(group, '0000:86:00.0')  # room for one 8Q
+    barrier = threading.Barrier(2, timeout=0.5)
+    stats = MeetingStats(host.inventory(), barrier)
+    accepted = []
+
+    def claim(instance):
+        try:
+            if decide == 'apply_requests':
+                stats.apply_requests(ask('8q:1'), instance=instance)
+            else:
+                stats.claim_demand(instance, (
+                    (group, type_ref('GRID M60-8Q')),))
+            accepted.append(instance)
+        except exception.ClaimRefused:
+            pass
+    threads = [threading.Thread(target=claim, args=(name,))
+               for name in ('a', 'b')]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert len(accepted) == 1, accepted
+    assert barrier.broken  # the two decisions never overlapped
+
+
+def test_support_requests_decides_under_the_lock():
+    host = HostBuilder()
+    group = host.group('m60')
+    host.pgpu(group, '0000:86:00.0')
+    barrier = threading.Barrier(2, timeout=0.5)
+    stats = MeetingStats(host.inventory(), barrier)
+    answers = []
+    threads = [threading.Thread(target=lambda: answers.append(
+        stats.support_requests(ask('8q:1')))) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert answers == [True, True]
+    assert barrier.broken
+
+
+def test_a_prediction_breaks_ties_to_the_lowest_address_across_kinds():
+    # 86 and 88 enable every type, 87 only 4Q: two kinds of pGPU, tied
+    # for 4Q under breadth_first.
+    host = HostBuilder()
+    group = host.group('m60', 'breadth_first')
+    a = host.pgpu(group, '0000:86:00.0')
+    b = host.pgpu(group, '0000:87:00.0')
+    host.pgpu(group, '0000:88:00.0')
+    host.pgpus[b] = dataclasses.replace(
+        host.pgpus[b], enabled_VGPU_types=(type_ref('GRID M60-4Q'),))
+    stats = statslib.VgpuStats(host.inventory())
+    first, second = claim_all(stats, '4q:1', '4q:1')
+    assert (first.pgpus, second.pgpus) == ((a,), (b,))
