@@ -119,7 +119,9 @@ def equivalents():
 
 
 def figures(statuses, equivalent):
-    """(score, killed, survived, equivalent, survivors)."""
+    """(score, killed, survived, equivalent, survivors); mutants not yet
+    checked (a run cut short) are left out."""
+    statuses = {n: s for n, s in statuses.items() if s != 'not checked'}
     killed = sum(1 for s in statuses.values() if s in KILLED)
     same = sum(1 for n in statuses if n in equivalent)
     survivors = sorted(n for n, s in statuses.items()
@@ -152,7 +154,9 @@ def main():
         totals.update(statuses)
         score, killed, survived, same, survivors = figures(statuses,
                                                            equivalent)
-        print('%s: %s' % (module, line(score, killed, survived, same)))
+        unchecked = sum(1 for s in statuses.values() if s == 'not checked')
+        print('%s: %s not_checked=%d' % (
+            module, line(score, killed, survived, same), unchecked))
         for name in survivors:
             print('  survived: %s (%s)' % (name, statuses[name]))
     print(line(*figures(totals, equivalent)[:4]))

@@ -1,15 +1,23 @@
 """This host's inventory and the dom0 plugin client, against the simulator."""
 
 import logging
+import types
 
 import pytest
 
 from nova_xenapi_vgpu import exception
+from nova_xenapi_vgpu import tags
 from nova_xenapi_vgpu.host import dom0
 from nova_xenapi_vgpu.host import identity
 from nova_xenapi_vgpu.host import reader
+from nova_xenapi_vgpu.simulator import boot
+from nova_xenapi_vgpu.simulator import events
+from nova_xenapi_vgpu.simulator import gpu
 from nova_xenapi_vgpu.simulator import hardware
+from nova_xenapi_vgpu.simulator import profiles
 from nova_xenapi_vgpu.simulator import server
+from nova_xenapi_vgpu.simulator import vm as simvm
+from nova_xenapi_vgpu.simulator import world
 from nova_xenapi_vgpu.xapi import session as sessionlib
 from tests.conftest import login
 from tests.simhelpers import group_of
@@ -245,3 +253,49 @@ def test_malformed_plugin_answers_are_plugin_errors(tmp_path, topology,
             with pytest.raises(exception.PluginError) as info:
                 plugin.vgpu_usage()
             assert 'get_nvidia_vgpu_usage' in str(info.value)
+
+
+def test_refresh_applies_deletions(m60_sim):
+    # A stopped instance's VGPU (kept by its host tag) destroyed: only
+    # event.from's ``del`` says so.
+    xapi = login(m60_sim.url).xenapi
+    with sessionlib.XapiClient(m60_sim.url, 'root', 'xenroot') as client:
+        host = identity.resolve_host(client)
+        vm = xapi.VM.create({'name_label': 'halted', 'HVM_boot_policy':
+                             'BIOS order', 'other_config': {}})
+        vgpu = xapi.VGPU.create(
+            vm, group_of(xapi, 'Tesla M60'), '0', {
+                tags.HOST: xapi.host.get_uuid(host), tags.INSTANCE: 'i'},
+            vgpu_type(xapi, 'GRID M60-8Q'))
+        before = reader.read_inventory(client, host)
+        assert list(before.stopped().values()) == [[before.vgpus[vgpu]]]
+        xapi.VGPU.destroy(vgpu)
+        after = reader.refresh(client, before)
+        fresh = reader.read_inventory(client, host)
+    assert vgpu not in after.vgpus and after.stopped() == {}
+    assert after.vgpus == fresh.vgpus == {}
+
+
+def test_scheduled_vgpus_are_allocated():
+    # In XAPI's boot window a VGPU is scheduled on a pGPU, not resident:
+    # it belongs to this host and holds its pGPU all the same.
+    db = world.build(profiles.load('m60'))
+    host = next(iter(db.objects['host']))
+    vm = simvm.create(db, {'name_label': 'booting',
+                           'HVM_boot_policy': 'BIOS order'})
+    t4q = next(r for r, t in db.objects['VGPU_type'].items()
+               if t['model_name'] == 'GRID M60-4Q')
+    vgpu = gpu.vgpu_create(db, vm, next(iter(db.objects['GPU_group'])),
+                           '0', {}, t4q)
+    boot._reserve(db, vm, host)
+    model = reader.from_snapshot(host, events.event_from(
+        types.SimpleNamespace(db=db), list(reader.ORDER), '', 0))
+    record = model.vgpus[vgpu]
+    assert record.resident_on is None
+    pgpu = record.scheduled_to_be_resident_on
+    assert model.allocated(pgpu) == [record]
+    assert model.stopped() == {}
+    assert model.usage(pgpu, model.types[t4q]).remaining == 1
+    other = next(r for r, t in model.types.items()
+                 if t.model_name == 'GRID M60-8Q')
+    assert model.usage(pgpu, model.types[other]).blocked_by == 'GRID M60-4Q'
