@@ -1,8 +1,10 @@
 """Aliases and flavor specs: Nova's rules plus vgpu_type (no simulator)."""
 
+import collections
 import json
 
 import pytest
+from hypothesis import event
 from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
@@ -132,31 +134,104 @@ def test_bad_flavor_specs(spec, words):
         assert word in str(info.value)
 
 
-@settings(max_examples=200, deadline=None)
-@given(st.recursive(
+FUZZ_ALIAS = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(max_size=20),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
         st.sampled_from(['name', 'vgpu_type', 'vendor_id', 'product_id',
                          'numa_policy', 'device_type', 'live_migratable',
                          'traits', 'x']), inner, max_size=5),
-    max_leaves=8))
-def test_any_alias_value_is_parsed_or_refused_cleanly(value):
+    max_leaves=8)
+HEX4 = st.text('0123456789abcdefABCDEF', min_size=4, max_size=4)
+MODEL = st.text('GRIDMT0123456789Q- ', min_size=1, max_size=16).filter(
+    str.strip)
+COMMON = {'numa_policy': st.sampled_from(aliaslib.NUMA_POLICIES),
+          'device_type': st.sampled_from(aliaslib.DEVICE_TYPES),
+          'live_migratable': st.sampled_from(['yes', 'No', 'true', '0']),
+          'traits': st.text(max_size=10)}
+# What Nova accepts: a vGPU alias (vgpu_type, ids optional) or a PCI one
+# (both ids).
+VALID_ALIAS = st.fixed_dictionaries(
+    {'name': st.text(min_size=1, max_size=20),
+     'vgpu_type': MODEL | st.lists(MODEL, min_size=1, max_size=3)},
+    optional=dict(COMMON, vendor_id=HEX4, product_id=HEX4)) | (
+    st.fixed_dictionaries({'name': st.text(min_size=1, max_size=20),
+                           'vendor_id': HEX4, 'product_id': HEX4},
+                          optional=COMMON))
+
+
+def run_counting(strategy, check, examples=300):
+    """Run ``check`` over ``strategy``; the count of each outcome it
+    returns (also hypothesis events, seen with --hypothesis-show-stats)."""
+    outcomes = collections.Counter()
+
+    @settings(max_examples=examples, deadline=None)
+    @given(strategy)
+    def each(value):
+        outcome = check(value)
+        event(outcome)
+        outcomes[outcome] += 1
+    each()
+    return outcomes
+
+
+def parse_or_refuse(value):
     try:
         parsed = aliaslib.parse_aliases([json.dumps(value)])
     except exception.InvalidAlias as exc:
         assert str(exc).startswith('Invalid [vgpu] alias ')
-        return
+        return 'refused'
     (found,) = parsed.values()
-    assert found.specs
+    assert found.name == value['name'].strip()
+    assert found.numa_policy == value.get('numa_policy', 'legacy')
+    (spec,) = found.specs
+    types = value.get('vgpu_type')
+    assert spec.get(aliaslib.VGPU_TAG) == (
+        [types] if isinstance(types, str) else types)
+    assert found.is_vgpu is (types is not None)
+    for key in ('vendor_id', 'product_id', 'traits'):
+        assert spec.get(key) == value.get(key)
+    assert spec.get('dev_type') == value.get('device_type')
+    if 'live_migratable' in value:
+        assert spec['live_migratable'] == (
+            'true' if value['live_migratable'] in ('yes', 'true')
+            else 'false')
+    return 'accepted'
 
 
-@settings(max_examples=200, deadline=None)
-@given(st.text(max_size=40))
-def test_any_flavor_spec_is_read_or_refused_cleanly(text):
+def test_any_alias_value_is_parsed_or_refused_cleanly():
+    outcomes = run_counting(FUZZ_ALIAS | VALID_ALIAS, parse_or_refuse)
+    total = sum(outcomes.values())
+    assert outcomes['accepted'] >= 0.1 * total, outcomes
+    assert outcomes['refused'] >= 0.1 * total, outcomes
+
+
+SPEC_PART = st.tuples(st.sampled_from(['4q', 'any', 'nic']),
+                      st.integers(1, 99), st.sampled_from(['', ' ']))
+TYPES_OF = {'4q': ('GRID M60-4Q',), 'any': ('GRID M60-8Q', 'GRID T4-8Q')}
+VALID_SPEC = st.lists(SPEC_PART, min_size=1, max_size=4)
+
+
+def read_or_refuse(value):
+    text = value if isinstance(value, str) else ','.join(
+        '%s%s:%s%d' % (pad, name, pad, count) for name, count, pad in value)
     try:
         vgpus, others = requestslib.requests_from_spec(text, ALIASES)
     except exception.InvalidVgpuRequest as exc:
         assert str(exc).startswith('Invalid vGPU request ')
-        return
+        return 'refused'
+    if not isinstance(value, str):
+        assert [(r.alias_name, r.count) for r in vgpus] == [
+            (n, c) for n, c, _ in value if n != 'nic']
+        assert others == [(n, c) for n, c, _ in value if n == 'nic']
+        assert all(r.vgpu_types == TYPES_OF[r.alias_name] for r in vgpus)
     assert all(r.count >= 1 for r in vgpus)
     assert all(count >= 1 for _, count in others)
+    return 'accepted'
+
+
+def test_any_flavor_spec_is_read_or_refused_cleanly():
+    outcomes = run_counting(st.text(max_size=40) | VALID_SPEC,
+                            read_or_refuse)
+    total = sum(outcomes.values())
+    assert outcomes['accepted'] >= 0.1 * total, outcomes
+    assert outcomes['refused'] >= 0.1 * total, outcomes
