@@ -7,7 +7,9 @@ Each module of the core is mutated in a copy of the work tree of its own
 whose code or tests changed) and judged by the test files that guard it,
 not by the whole suite, so that a run fits on a small machine. Mutants
 listed in ``benchmarks/mutation_equivalent.txt`` (one a line, then why
-the change cannot be seen) count as equivalent, not as survivors.
+the change cannot be seen) count as equivalent, not as survivors. Log
+calls (``LOG.debug(...)`` and the like) are not mutated: their wording
+is not behaviour.
 
 Prints, per module and last for all of them,
 ``mutation_score= killed= survived= equivalent=`` (timeouts count as
@@ -16,7 +18,7 @@ names every survivor. Not part of CI's run: a full run takes hours on
 two cores.
 
 Usage: python benchmarks/mutation.py [--module pci --module host]
-       [--jobs 2] [--report-only]
+       [--jobs 2] [--report-only | --survivors]
 """
 
 import argparse
@@ -77,6 +79,7 @@ def prepare(module):
         config.write('\n[tool.mutmut]\nsource_paths = ["%s"]\n'
                      'only_mutate = %s\n'
                      'also_copy = ["dom0_plugins", "etc"]\n'
+                     'do_not_mutate_patterns = ["LOG\\\\.[a-z]+\\\\("]\n'
                      'pytest_add_cli_args_test_selection = %s\n'
                      'pytest_add_cli_args = ["-p", "no:cacheprovider", '
                      '"-x", "-q"]\n' % (
@@ -86,12 +89,14 @@ def prepare(module):
     return where
 
 
-def run(module, jobs):
-    """mutmut run in the module's copy (its output goes to a log)."""
+def run(module, jobs, names=()):
+    """mutmut run in the module's copy (its output goes to a log); only
+    the mutants ``names`` if given (mutmut reruns those, with new tests
+    found by their coverage)."""
     where = prepare(module)
     with open(where / 'mutmut.log', 'w') as log:
         subprocess.run([sys.executable, '-m', 'mutmut', 'run',
-                        '--max-children', str(jobs)], cwd=where,
+                        '--max-children', str(jobs), *names], cwd=where,
                        stdout=log, stderr=subprocess.STDOUT,
                        env=dict(os.environ, PYTHONHASHSEED='0'))
 
@@ -145,11 +150,16 @@ def main():
                         help='mutants tested at once')
     parser.add_argument('--report-only', action='store_true',
                         help='print the figures of the last runs')
+    parser.add_argument('--survivors', action='store_true',
+                        help='run again only the mutants that survived '
+                             'the last run (after new tests)')
     args = parser.parse_args()
     equivalent = equivalents()
     totals = {}
     for module in args.module or list(MODULES):
-        if not args.report_only:
+        if args.survivors:
+            run(module, args.jobs, figures(results(module), equivalent)[4])
+        elif not args.report_only:
             run(module, args.jobs)
         statuses = results(module)
         totals.update(statuses)

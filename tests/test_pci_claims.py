@@ -172,7 +172,10 @@ def test_a_group_spanning_nodes_promises_no_locality():
     assert {p.key.numa_node for p in stats.pools()} == {None}
     with pytest.raises(exception.ClaimRefused) as info:
         stats.apply_requests(ask('near:1'), [0])
-    assert 'a GPU group spanning NUMA nodes' in str(info.value)
+    assert str(info.value) == (
+        'vGPU claim refused: no GRID M60-4Q on NUMA node(s) 0 (numa_policy '
+        'required) for alias near; a GPU group spanning NUMA nodes promises '
+        'none (see gpu-groups split)')
     # legacy takes devices with no NUMA information.
     assert stats.support_requests(ask('4q:1'), [0])
 
@@ -183,7 +186,9 @@ def test_a_host_without_plugin_answer_says_its_numa_is_unknown():
     stats = statslib.VgpuStats(unknown)
     with pytest.raises(exception.ClaimRefused) as info:
         stats.apply_requests(ask('near:1'), [0])
-    assert "NUMA nodes are unknown (the dom0 plugin" in str(info.value)
+    assert str(info.value).endswith(
+        "for alias near; this host's NUMA nodes are unknown (the dom0 "
+        'plugin did not answer)')
 
 
 def test_socket_policy_needs_sockets():
@@ -196,6 +201,16 @@ def test_socket_policy_needs_sockets():
     stats = statslib.VgpuStats(host.inventory(sockets={0: 0, 1: 0}))
     claim = stats.apply_requests(ask('socket:1'), [1], instance='j')
     assert claim.demand[0][0] == 'OpaqueRef:group-node0'
+    # A node on two sockets, or none listed: the host does not say which.
+    inventory = host.inventory(sockets={0: 0, 1: 0})
+    nodes = inventory.topology.numa_nodes
+    for numa_nodes in ((nodes[0], dataclasses.replace(nodes[1],
+                                                      sockets=(0, 1))),
+                       ()):
+        unsure = dataclasses.replace(inventory, topology=dataclasses.replace(
+            inventory.topology, numa_nodes=numa_nodes))
+        assert not statslib.VgpuStats(unsure).support_requests(
+            ask('socket:1'), [1])
 
 
 def test_slots_are_devices_with_one_type_per_pgpu():
@@ -280,7 +295,9 @@ def test_unprovable_is_refused_not_accepted():
     claim_all(stats, '1q:1', '1q:1')
     with pytest.raises(exception.ClaimRefused) as info:
         stats.apply_requests(ask('4q:1'), instance='more')
-    assert 'too many claims' in str(info.value)
+    assert str(info.value) == (
+        'vGPU claim refused: too many claims pending in these GPU groups to '
+        'prove that XAPI honours them all (pin the pGPUs: gpu-groups pin)')
 
 
 def test_the_search_is_memoised_on_host_shapes():
@@ -422,3 +439,189 @@ def test_a_prediction_breaks_ties_to_the_lowest_address_across_kinds():
     stats = statslib.VgpuStats(host.inventory())
     first, second = claim_all(stats, '4q:1', '4q:1')
     assert (first.pgpus, second.pgpus) == ((a,), (b,))
+
+
+def one_pinned_m60():
+    """A group with one pGPU on this host: pinned."""
+    host = HostBuilder()
+    group = host.group('m60')
+    return host, group, host.pgpu(group, '0000:86:00.0')
+
+
+def refusal(stats, spec, instance='new'):
+    with pytest.raises(exception.ClaimRefused) as info:
+        stats.apply_requests(ask(spec), instance=instance)
+    return str(info.value)
+
+
+def test_a_pinned_refusal_names_what_the_pgpu_holds_and_owes():
+    host, group, pgpu = one_pinned_m60()
+    host.vgpu(group, 'GRID M60-8Q', pgpu=pgpu, instance='running')
+    stats = statslib.VgpuStats(host.inventory())
+    assert refusal(stats, '4q:1').endswith(
+        'pinned pGPU 0000:86:00.0 has no room for this request '
+        '(GRID M60-4Q): it holds 1 x GRID M60-8Q and owes nothing more')
+    host, group, pgpu = one_pinned_m60()
+    stats = statslib.VgpuStats(host.inventory())
+    claim_all(stats, '4q:1', '4q:1')
+    assert refusal(stats, '4q:1').endswith(
+        'pinned pGPU 0000:86:00.0 has no room for this request '
+        '(GRID M60-4Q): it holds nothing and owes vm0 (GRID M60-4Q), '
+        'vm1 (GRID M60-4Q)')
+
+
+def test_a_stranded_instance_is_named_in_the_refusal():
+    host, group, pgpu = one_pinned_m60()
+    host.vgpu(group, 'GRID M60-4Q', pgpu=pgpu, instance='running')
+    host.vgpu(group, 'GRID M60-8Q', instance='stopped')
+    stats = statslib.VgpuStats(host.inventory())
+    assert refusal(stats, '4q:1').endswith(
+        'pinned pGPU 0000:86:00.0 cannot hold what it already owes: '
+        'stopped (GRID M60-8Q) does not fit beside 1 x GRID M60-4Q and '
+        'nothing more; that instance is stranded (restore its type, or '
+        'move it) and blocks this pGPU only')
+
+
+def test_a_shared_refusal_names_the_failing_order():
+    host, _, _, _ = two_m60s('breadth_first')
+    stats = statslib.VgpuStats(host.inventory())
+    claim_all(stats, '4q:1', '4q:1', '4q:1')
+    assert refusal(stats, '8q:1').endswith(
+        'XAPI would not honour every claim: if the VMs start in the order '
+        'vm0 -> vm1 -> vm2 -> this request, XAPI (breadth_first) has no '
+        'pGPU left '
+        'for this request (GRID M60-8Q)')
+    # One T4 taken by a 4Q, the other with room for one 8Q: no start
+    # order at all fits two 8Q.
+    host = HostBuilder()
+    group = host.group('t4', 'depth_first')
+    one = host.pgpu(group, '0000:3b:00.0', model='t4')
+    two = host.pgpu(group, '0000:3c:00.0', model='t4')
+    host.vgpu(group, 'GRID T4-4Q', pgpu=one, instance='a')
+    host.vgpu(group, 'GRID T4-8Q', pgpu=two, instance='b')
+    stats = statslib.VgpuStats(host.inventory())
+    assert refusal(stats, 't4:2') == (
+        'vGPU claim refused: XAPI (depth_first) has no room for this '
+        'request (2 x GRID T4-8Q) on this host')
+
+
+def test_claim_demand_takes_exactly_that_demand_or_says_why():
+    host, group, a, b = two_m60s('depth_first')
+    stats = statslib.VgpuStats(host.inventory())
+    eight = ((group, type_ref('GRID M60-8Q')),)
+    first = stats.claim_demand('in-1', eight)
+    second = stats.claim_demand('in-2', eight)
+    assert (first.instance, first.demand, first.pgpus) == ('in-1', eight,
+                                                           (a,))
+    # Predicted beside the first claim, not onto its pGPU.
+    assert second.pgpus == (b,)
+    with pytest.raises(exception.ClaimRefused) as info:
+        stats.claim_demand('in-3', eight)
+    assert str(info.value) == (
+        'vGPU claim refused: XAPI would not honour every claim: if the VMs '
+        'start in the order in-1 -> in-2 -> this request, XAPI '
+        '(depth_first) has no pGPU left for this request (GRID M60-8Q)')
+    assert set(stats.claims) == {'in-1', 'in-2'}
+
+
+def test_explain_says_what_a_claim_would_take_and_changes_nothing():
+    host, group, a, b = two_m60s('depth_first')
+    stats = statslib.VgpuStats(host.inventory())
+    claim_all(stats, '8q:1')
+    demand, pgpus = stats.explain(ask('4q:1'))
+    assert demand == ((group, type_ref('GRID M60-4Q')),)
+    assert pgpus == [b]
+    assert set(stats.claims) == {'vm0'}
+    stats.apply_requests(ask('8q:1'), instance='other')
+    with pytest.raises(exception.ClaimRefused):
+        stats.explain(ask('4q:1'))
+
+
+def test_a_snapshot_is_what_the_decision_saw():
+    host, group, a, _ = two_m60s('depth_first')
+    host.vgpu(group, 'GRID M60-4Q', instance='stopped')
+    inventory = host.inventory()
+    stats = statslib.VgpuStats(inventory)
+    claim_all(stats, '8q:1')
+    snapshot = stats.snapshot()
+    four, eight = type_ref('GRID M60-4Q'), type_ref('GRID M60-8Q')
+    assert snapshot.inventory is inventory
+    assert snapshot.pending == (((group, four),), ((group, eight),))
+    assert [c.instance for c in snapshot.claims] == ['vm0']
+    assert sorted(p.count for p in snapshot.host.pgpus) == [0, 0]
+    with pytest.raises(exception.ClaimRefused) as info:
+        stats.apply_requests(ask('8q:1'), instance='big')
+    assert info.value.snapshot.pending[-1] == ((group, eight),)
+    assert len(info.value.snapshot.pending) == 2
+
+
+def test_rebind_checks_the_count_and_moves_the_claim():
+    host, _, a, b = two_m60s('depth_first')
+    stats = statslib.VgpuStats(host.inventory())
+    stats.apply_requests(ask('4q:1'), instance='i')
+    with pytest.raises(ValueError) as info:
+        stats.rebind('i', [a, b])
+    assert str(info.value) == '2 pGPUs for 1 vGPUs'
+    stats.rebind('i', [b])
+    assert stats.claims['i'].pgpus == (b,) and stats.claims['i'].started
+    stats.rebind('gone', [a])  # a refresh already ended it: nothing to do
+    assert set(stats.claims) == {'i'}
+
+
+def test_devices_of_an_instance_among_the_enabled_types():
+    host, _, a, _ = two_m60s('depth_first')
+    stats = statslib.VgpuStats(host.inventory(), enabled=('GRID M60-4Q',))
+    assert {s.vgpu_type.model_name for s in stats.devices()} == {
+        'GRID M60-4Q'}
+    stats.consume_requests(ask('4q:1'), instance='h')
+    stats.consume_requests(ask('4q:1'), instance='i')
+    taken = stats.devices_of('i')
+    assert [(s.pgpu_ref, s.index, s.claimed_by) for s in taken] == [
+        (a, 1, 'i')]
+    assert stats.devices_of('other') == []
+
+
+def test_the_pools_follow_every_change_of_claims():
+    # The pools are kept per version of the claims: a change that brought
+    # the version back to one already counted would show stale pools.
+    host, _, _, _ = two_m60s('depth_first')
+    stats = statslib.VgpuStats(host.inventory())
+
+    def available(name):
+        return sum(p.count for p in stats.pools()
+                   if p.key.vgpu_type == name)
+    stats.apply_requests(ask('8q:1'), instance='a')
+    assert available('GRID M60-8Q') == 1
+    stats.free('a')
+    stats.apply_requests(ask('4q:1'), instance='b')
+    assert (available('GRID M60-8Q'), available('GRID M60-4Q')) == (1, 3)
+    stats.free('b')
+    stats.free('b')  # idempotent
+    assert (available('GRID M60-8Q'), available('GRID M60-4Q')) == (2, 4)
+    stats.claim_demand('c', stats.explain(ask('1q:1'))[0])
+    stats.rebind('c', [stats.claims['c'].pgpus[0]])
+    assert available('GRID M60-1Q') == 15
+
+
+def test_a_search_out_of_time_refuses_and_says_so():
+    host = HostBuilder()
+    group = host.group('m60', 'depth_first')
+    for bus in range(6):
+        host.pgpu(group, '0000:%02x:00.0' % (0x80 + bus))
+    model = pgpu_choice.from_inventory(host.inventory())
+    demands = [((group, type_ref(name)),) for name in (
+        ['GRID M60-1Q'] * 10 + ['GRID M60-4Q'] * 4 + ['GRID M60-8Q'] * 2)]
+    # About 165 states: every order honoured, given the time.
+    assert pgpu_choice.failing_order(model, demands) is None
+    with pytest.raises(exception.ClaimRefused) as info:
+        pgpu_choice.failing_order(model, demands, seconds=1e-9)
+    assert str(info.value) == (
+        'vGPU claim refused: the search over start orders ran out of time '
+        '(0.0 s) before proving that XAPI honours every claim in these GPU '
+        'groups (pin the pGPUs: gpu-groups pin)')
+    # The pools hand their time budget to the search.
+    stats = statslib.VgpuStats(host.inventory(), seconds=1e-9)
+    with pytest.raises(exception.ClaimRefused) as info:
+        for index, (pair,) in enumerate(demands):
+            stats.claim_demand('vm%d' % index, (pair,))
+    assert 'ran out of time (0.0 s)' in str(info.value)
