@@ -4,6 +4,8 @@ Each row is a case of xapi_pgpu_helpers.ml's get_remaining_capacity; the
 expected figure is what xapi answers for it.
 """
 
+import dataclasses
+
 import pytest
 
 from nova_xenapi_vgpu.host import capacity
@@ -90,3 +92,50 @@ def test_natural_order():
     names = ['GRID T4-16Q', 'GRID T4-2Q', 'GRID T4-1Q', 'GRID T4-8Q']
     assert sorted(names, key=inventorylib.natural_key) == [
         'GRID T4-1Q', 'GRID T4-2Q', 'GRID T4-8Q', 'GRID T4-16Q']
+
+
+def test_another_types_name_or_ref_blocks_the_pgpu():
+    held = vgpus(Q8, Q1, 'OpaqueRef:gone')
+    usage = capacity.usage(pgpu(), TYPES[Q4], held, TYPES)
+    assert usage.blocked_by == 'GRID M60-1Q, GRID M60-8Q, OpaqueRef:gone'
+
+
+def plain_inventory(pcis=None, groups=None, held=()):
+    one = pgpu(ref='OpaqueRef:a')
+    return inventorylib.HostInventory(
+        'OpaqueRef:host', groups or {}, {one.ref: one}, TYPES,
+        {v.ref: v for v in held}, pcis or {})
+
+
+def test_stopped_instances_are_listed_per_vm_in_device_order():
+    held = [records.Vgpu('OpaqueRef:s%d' % i, 'u', vm, 'OpaqueRef:group',
+                         Q4, d, False, None, {})
+            for i, (vm, d) in enumerate((
+                ('OpaqueRef:vm1', '10'), ('OpaqueRef:vm1', '1'),
+                ('OpaqueRef:vm2', '1'), ('OpaqueRef:vm1', ''),
+                ('OpaqueRef:vm1', '2')))]
+    # Resident or scheduled: not stopped.
+    held += vgpus(Q4, on='OpaqueRef:a')
+    held += [dataclasses.replace(v, ref='OpaqueRef:scheduled')
+             for v in vgpus(Q4, on='OpaqueRef:a', scheduled=True)]
+    stopped = plain_inventory(held=held).stopped()
+    assert {vm: [v.device for v in v_list]
+            for vm, v_list in stopped.items()} == {
+        'OpaqueRef:vm1': ['', '1', '2', '10'], 'OpaqueRef:vm2': ['1']}
+
+
+def test_vendor_and_device_from_pci_else_the_groups_gpu_type():
+    def pci(vendor, device):
+        return {'OpaqueRef:pci': records.PciDevice(
+            'OpaqueRef:pci', 'p', '0000:86:00.0', 'VGA', 'NVIDIA', 'M60',
+            'OpaqueRef:host', '0300', vendor, device)}
+    group = {'OpaqueRef:group': records.GpuGroup(
+        'OpaqueRef:group', 'g', 'Group', 'depth_first', ('10de/1eb8',), (),
+        (), ())}
+    assert plain_inventory(pci('10de', '13f2'), group).vendor_device(
+        'OpaqueRef:a') == '10de:13f2'
+    for ids in (('', '13f2'), ('10de', '')):
+        assert plain_inventory(pci(*ids), group).vendor_device(
+            'OpaqueRef:a') == '10de:1eb8'
+    assert plain_inventory(pci('', ''), {}).vendor_device(
+        'OpaqueRef:a') == ''
