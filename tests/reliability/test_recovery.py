@@ -146,8 +146,8 @@ def test_xl_output_of_any_shape_is_parsed_or_ignored():
     outcomes = run_counting(st.text(max_size=300) | xl_hosts(), parse_xl,
                             300)
     total = sum(outcomes.values())
-    assert outcomes['parsed'] >= 0.1 * total, outcomes
-    assert outcomes['ignored'] >= 0.1 * total, outcomes
+    assert outcomes['parsed'] >= 0.05 * total, outcomes
+    assert outcomes['ignored'] >= 0.05 * total, outcomes
 
 
 XL_LINES = st.lists(st.sampled_from([
@@ -179,8 +179,8 @@ def test_xl_tables_in_any_order():
     outcomes = run_counting(XL_LINES | opened, parse_xl_lines,
         200)
     total = sum(outcomes.values())
-    assert outcomes['parsed'] >= 0.1 * total, outcomes
-    assert outcomes['ignored'] >= 0.1 * total, outcomes
+    assert outcomes['parsed'] >= 0.05 * total, outcomes
+    assert outcomes['ignored'] >= 0.05 * total, outcomes
 
 
 SMI_GPU = st.fixed_dictionaries({
@@ -231,8 +231,8 @@ def test_nvidia_smi_output_of_any_shape():
     valid = st.lists(SMI_GPU, max_size=3, unique_by=lambda g: g['bus'])
     outcomes = run_counting(fuzz | valid, parse_smi, 200)
     total = sum(outcomes.values())
-    assert outcomes['parsed'] >= 0.1 * total, outcomes
-    assert outcomes['refused'] >= 0.1 * total, outcomes
+    assert outcomes['parsed'] >= 0.05 * total, outcomes
+    assert outcomes['refused'] >= 0.05 * total, outcomes
 
 
 def test_the_password_never_shows_over_a_whole_run():
