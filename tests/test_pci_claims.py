@@ -146,7 +146,10 @@ def numa_host():
 @pytest.mark.parametrize('spec, cells, expected', [
     ('near:1', [1], 'node1'),
     ('4q:1', [0], 'node0'),
+    ('4q:1', [1], 'node1'),
     ('nearish:1', [0], 'node0'),
+    ('nearish:1', [1], 'node1'),
+    ('socket:1', [1], 'node1'),
 ])
 def test_numa_policies_pick_local_pools(spec, cells, expected):
     host, _, _ = numa_host()
@@ -625,3 +628,30 @@ def test_a_search_out_of_time_refuses_and_says_so():
         for index, (pair,) in enumerate(demands):
             stats.claim_demand('vm%d' % index, (pair,))
     assert 'ran out of time (0.0 s)' in str(info.value)
+
+
+def test_a_prediction_follows_xapi_type_by_type_whatever_the_record_order():
+    # Records arrive in any order: 87 before 86 here.
+    host = HostBuilder()
+    group = host.group('m60', 'depth_first')
+    b = host.pgpu(group, '0000:87:00.0')
+    a = host.pgpu(group, '0000:86:00.0')
+    stats = statslib.VgpuStats(host.inventory())
+    claims = claim_all(stats, '4q:1', '1q:1', '1q:1')
+    # The lowest address first; then a 1Q cannot join the 4Q on 86.
+    assert [c.pgpus for c in claims] == [(a,), (b,), (b,)]
+
+
+def test_a_claim_without_instance_is_named_for_its_place():
+    host, _, _, _ = two_m60s('depth_first')
+    stats = statslib.VgpuStats(host.inventory())
+    assert stats.apply_requests(ask('4q:1')).instance == 'claim-0'
+    assert stats.apply_requests(ask('4q:1')).instance == 'claim-1'
+
+
+def test_a_type_no_pool_offers_is_named():
+    host, _, _, _ = two_m60s('depth_first')
+    stats = statslib.VgpuStats(host.inventory(), enabled=('GRID M60-4Q',))
+    assert refusal(stats, 'mix:1') == (
+        'vGPU claim refused: no pool on this host offers GRID M60-8Q or '
+        'GRID T4-8Q for alias mix')
