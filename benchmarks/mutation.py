@@ -151,14 +151,17 @@ def main():
     parser.add_argument('--report-only', action='store_true',
                         help='print the figures of the last runs')
     parser.add_argument('--survivors', action='store_true',
-                        help='run again only the mutants that survived '
-                             'the last run (after new tests)')
+                        help='run the mutants of code changed since the '
+                             'last run, then again those that survived it '
+                             '(after new tests)')
     args = parser.parse_args()
     equivalent = equivalents()
     totals = {}
     for module in args.module or list(MODULES):
         if args.survivors:
-            run(module, args.jobs, figures(results(module), equivalent)[4])
+            survivors = figures(results(module), equivalent)[4]
+            run(module, args.jobs)  # mutants of code changed since
+            run(module, args.jobs, survivors)
         elif not args.report_only:
             run(module, args.jobs)
         statuses = results(module)
