@@ -1,11 +1,13 @@
 """This host's inventory and the dom0 plugin client, against the simulator."""
 
+import dataclasses
 import logging
 import types
 
 import pytest
 
 from nova_xenapi_vgpu import exception
+from nova_xenapi_vgpu import plugin_files
 from nova_xenapi_vgpu import tags
 from nova_xenapi_vgpu.host import dom0
 from nova_xenapi_vgpu.host import identity
@@ -190,8 +192,11 @@ def test_old_plugin_is_refused_clearly(tmp_path):
             plugin = dom0.Dom0Plugin(client, identity.resolve_host(client))
             with pytest.raises(exception.PluginError) as info:
                 plugin.topology(['0000:86:00.0'])
-    assert 'API version 0.9' in str(info.value)
-    assert 'needs 1.x' in str(info.value)
+    assert str(info.value).startswith(
+        'dom0 plugin xenapi_vgpu on host ')
+    assert str(info.value).endswith(
+        ': API version 0.9, this client needs 1.x: install the plugin '
+        'shipped with this package (%s)' % plugin_files.plugin_path())
 
 
 def test_plugin_refusal_keeps_its_code(client):
@@ -249,10 +254,13 @@ def test_malformed_plugin_answers_are_plugin_errors(tmp_path, topology,
             plugin = dom0.Dom0Plugin(client, identity.resolve_host(client))
             with pytest.raises(exception.PluginError) as info:
                 plugin.topology(['0000:86:00.0'])
-            assert 'get_gpu_topology' in str(info.value)
+            assert ': get_gpu_topology answered an unexpected shape (' in (
+                str(info.value))
+            assert str(info.value).endswith(repr(topology)[:80])
             with pytest.raises(exception.PluginError) as info:
                 plugin.vgpu_usage()
-            assert 'get_nvidia_vgpu_usage' in str(info.value)
+            assert ': get_nvidia_vgpu_usage answered an unexpected ' \
+                'shape (' in str(info.value)
 
 
 def test_refresh_applies_deletions(m60_sim):
@@ -299,3 +307,40 @@ def test_scheduled_vgpus_are_allocated():
     other = next(r for r, t in model.types.items()
                  if t.model_name == 'GRID M60-8Q')
     assert model.usage(pgpu, model.types[other]).blocked_by == 'GRID M60-4Q'
+
+
+def test_the_whole_topology_as_the_plugin_gives_it(sim, client):
+    plugin = dom0.Dom0Plugin(client, identity.resolve_host(client))
+    assert plugin.version()['api_version'] == '1.1'
+    topology = plugin.topology(['0000:87:00.0', '0000:3b:00.0'])
+    assert topology.numa_nodes == (
+        dom0.NumaNode(0, '0-15', 131072 * 1024, (0,)),
+        dom0.NumaNode(1, '16-31', 131072 * 1024, (1,)))
+    m60 = topology.devices['0000:87:00.0']
+    assert dataclasses.replace(m60, iommu_group=None) == dom0.DeviceTopology(
+        '0000:87:00.0', 1, '16-31', '10de', '13f2', '030000', 'nvidia',
+        None, None, None, 'xen')
+    t4 = topology.devices['0000:3b:00.0']
+    assert (t4.numa_node, t4.sriov_totalvfs, t4.sriov_numvfs) == (0, 16, 0)
+    assert topology.numa_node_of('0000:3b:00.0') == 0
+    assert topology.numa_node_of('0000:99:00.0') is None
+    assert plugin.topology([]) == dom0.Topology({}, ())
+
+
+@pytest.mark.parametrize('answer, reason', [
+    ('"nope"', 'answer is not an object'),
+    ('not json', "answer is not JSON: 'not json'"),
+])
+def test_answers_that_are_not_objects(tmp_path, answer, reason):
+    (tmp_path / 'xenapi_vgpu').write_text(
+        'import XenAPIPlugin\n\ndef version(session, args):\n'
+        '    return %r\n\nXenAPIPlugin.dispatch({"version": version})\n'
+        % answer)
+    with server.Simulator('m60', plugin_dir=str(tmp_path)) as sim:
+        with sessionlib.XapiClient(sim.url, 'root', 'xenroot') as client:
+            host = identity.resolve_host(client)
+            plugin = dom0.Dom0Plugin(client, host)
+            with pytest.raises(exception.PluginError) as info:
+                plugin.version()
+    assert str(info.value).endswith(reason)
+    assert 'xenapi_vgpu' in str(info.value)
