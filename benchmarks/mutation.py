@@ -42,7 +42,8 @@ MODULES = {
     'host': (['host/*'], [
         'tests/test_capacity.py', 'tests/test_host_inventory.py',
         'tests/test_dom0_plugin.py', 'tests/test_pinned.py',
-        'tests/test_groups.py', 'tests/test_xapi_client.py']),
+        'tests/test_groups.py', 'tests/test_xapi_client.py',
+        'tests/test_pinning_model.py']),
     'vgpu_types': (['vgpu_types/*'], [
         'tests/test_vgpu_requests.py', 'tests/test_nova_devices.py',
         'tests/test_conf.py', 'tests/test_pci_claims.py']),

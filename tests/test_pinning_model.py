@@ -1,0 +1,126 @@
+"""Pinning (host/pinning.py): the proposal from plain records, the moves
+against the simulator."""
+
+import dataclasses
+
+from nova_xenapi_vgpu import tags
+from nova_xenapi_vgpu.host import pinning
+from nova_xenapi_vgpu.simulator import server
+from nova_xenapi_vgpu.xapi import session as sessionlib
+from tests.conftest import login
+from tests.pcihelpers import HOST
+from tests.pcihelpers import HostBuilder
+from tests.pcihelpers import type_ref
+
+ALL = ('passthrough', 'GRID M60-1Q', 'GRID M60-4Q', 'GRID M60-8Q')
+
+
+def three_m60s():
+    host = HostBuilder()
+    group = host.group('m60', 'breadth_first')
+    refs = [host.pgpu(group, '0000:%02x:00.0' % bus)
+            for bus in (0x88, 0x86, 0x87)]  # records in any order
+    return host, group, sorted(refs)
+
+
+def pool_of(host):
+    inventory = host.inventory()
+    return pinning.Pool({HOST.ref: HOST}, inventory.groups, inventory.pgpus,
+                        inventory.pcis, inventory.types, inventory.vgpus)
+
+
+def plan(host, **kwargs):
+    return [(s.address, s.target, s.new_types, s.blocker)
+            for s in pinning.propose(pool_of(host), short_name=lambda n: 'M60',
+                                     **kwargs)]
+
+
+def test_the_first_idle_pgpu_stays_the_others_move():
+    host, group, _ = three_m60s()
+    steps = pinning.propose(pool_of(host), short_name=lambda n: 'M60')
+    assert [(s.host, s.address, s.group_ref, s.target, s.types)
+            for s in steps] == [
+        ('lab-01', '0000:87:00.0', group, 'M60 0000:87:00.0', ALL),
+        ('lab-01', '0000:88:00.0', group, 'M60 0000:88:00.0', ALL)]
+    assert all(s.new_types is None and s.blocker is None for s in steps)
+
+
+def test_a_busy_pgpu_keeps_the_group_and_two_busy_ones_block():
+    host, group, (a, b, c) = three_m60s()
+    host.vgpu(group, 'GRID M60-8Q', pgpu=c, instance='one')
+    assert plan(host) == [('0000:86:00.0', 'M60 0000:86:00.0', None, None),
+                          ('0000:87:00.0', 'M60 0000:87:00.0', None, None)]
+    host.vgpu(group, 'GRID M60-4Q', pgpu=b, instance='two')
+    host.vgpu(group, 'GRID M60-4Q', pgpu=b, instance='three')
+    assert plan(host) == [
+        ('0000:86:00.0', 'M60 0000:86:00.0', None, None),
+        ('0000:87:00.0', 'M60 0000:87:00.0', None,
+         'holds 2 vGPU(s) of running VMs'),
+        ('0000:88:00.0', 'M60 0000:88:00.0', None,
+         'holds 1 vGPU(s) of running VMs')]
+
+
+def test_a_group_a_stopped_instance_owes_is_left_alone():
+    host, group, _ = three_m60s()
+    host.vgpu(group, 'GRID M60-4Q', instance='sleeper')
+    host.vgpu(group, 'GRID M60-4Q', vm='OpaqueRef:untagged')
+    pool = pool_of(host)
+    untagged = next(v for v in pool.vgpus.values()
+                    if v.VM == 'OpaqueRef:untagged')
+    pool.vgpus[untagged.ref] = dataclasses.replace(
+        untagged, other_config={tags.HOST: HOST.uuid})
+    why = ('owed to stopped instance(s) OpaqueRef:untagged, sleeper of this '
+           'group: start them (or move them) first')
+    assert [(s.address, s.blocker) for s in pinning.propose(pool)] == [
+        ('0000:86:00.0', why), ('0000:87:00.0', why), ('0000:88:00.0', why)]
+    assert pool.owed_in(group, 'OpaqueRef:other-host') == []
+
+
+def test_pgpu_types_retype_named_pgpus_only_where_they_can():
+    host = HostBuilder()
+    group = host.group('m60')
+    pgpu = host.pgpu(group, '0000:86:00.0')  # pinned already
+    assert plan(host, partition={'0000:86:00.0': 'GRID M60-4Q'}) == [
+        ('0000:86:00.0', None, ('GRID M60-4Q',), None)]
+    assert plan(host, partition={'0000:86:00.0': 'GRID T4-8Q'}) == [
+        ('0000:86:00.0', None, ('GRID T4-8Q',),
+         'does not support GRID T4-8Q ([vgpu] pgpu_types)')]
+    host.vgpu(group, 'GRID M60-8Q', pgpu=pgpu, instance='a')
+    host.vgpu(group, 'GRID M60-1Q', pgpu=pgpu, instance='b')
+    assert plan(host, partition={'0000:86:00.0': 'GRID M60-4Q'}) == [
+        ('0000:86:00.0', None, ('GRID M60-4Q',),
+         'holds GRID M60-1Q, GRID M60-8Q')]
+    host.vgpus.clear()
+    host.pgpus[pgpu] = dataclasses.replace(
+        host.pgpus[pgpu], enabled_VGPU_types=(type_ref('GRID M60-4Q'),))
+    assert plan(host, partition={'0000:86:00.0': 'GRID M60-4Q'}) == []
+
+
+def test_layout_lists_groups_with_more_than_one_pgpu_here():
+    host, group, refs = three_m60s()
+    alone = host.group('alone')
+    host.pgpu(alone, '0000:d8:00.0')
+    assert {g: sorted(r) for g, r in pinning.layout(
+        host.inventory()).items()} == {group: refs}
+
+
+def test_apply_makes_named_groups_with_the_source_algorithm():
+    with server.Simulator('m60') as sim:
+        xapi = login(sim.url).xenapi
+        (group,) = xapi.GPU_group.get_all()
+        xapi.GPU_group.set_allocation_algorithm(group, 'breadth_first')
+        with sessionlib.XapiClient(sim.url, 'root', 'xenroot') as client:
+            pool = pinning.read_pool(client)
+            steps = pinning.propose(pool, short_name=lambda n: 'M60')
+            done = pinning.apply(client, pool, steps)
+            again = pinning.read_pool(client)
+        assert done == [s.pgpu_ref for s in steps] and len(done) == 1
+        (new,) = [r for r in xapi.GPU_group.get_all() if r != group]
+        assert xapi.GPU_group.get_name_label(new) == 'M60 0000:87:00.0'
+        assert xapi.GPU_group.get_name_description(new) == (
+            'pinned by nova-xenapi-vgpu')
+        assert xapi.GPU_group.get_allocation_algorithm(new) == (
+            'breadth_first')
+        assert xapi.PGPU.get_GPU_group(done[0]) == new
+    assert pinning.propose(again) == []
+    assert set(again.hosts) == set(pool.hosts) and len(again.pgpus) == 2
