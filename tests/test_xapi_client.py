@@ -458,7 +458,20 @@ def test_this_host_by_uuid_or_not_found(pool_sim):
         assert identity.resolve_host(client, uuid) == member
         with pytest.raises(exception.HostNotFound) as info:
             identity.resolve_host(client, '00000000-0000-0000-0000-0000')
-    assert 'host_uuid' in str(info.value)
+    assert str(info.value) == (
+        'No XenServer host matches [xenserver] host_uuid '
+        "00000000-0000-0000-0000-0000; tried the uuids of the pool's hosts")
+
+
+@pytest.mark.parametrize('field', ['hostname', 'name_label', 'uuid'])
+def test_a_member_url_names_its_host_by_any_of_its_names(pool_sim, field):
+    hosts = pool_sim.db.objects['host']
+    with pool_sim.db.lock:
+        ref = next(r for r, h in hosts.items() if h['address'] == '127.0.0.3')
+        pool_sim.db.set('host', ref, 'address', '10.0.0.3')
+        pool_sim.db.set('host', ref, field, '127.0.0.3')
+    with sessionlib.XapiClient(pool_sim.urls[2], 'root', 'xenroot') as client:
+        assert identity.resolve_host(client) == ref
 
 
 def test_a_member_url_that_matches_no_host(pool_sim):
@@ -471,10 +484,10 @@ def test_a_member_url_that_matches_no_host(pool_sim):
     with sessionlib.XapiClient(address, 'root', 'xenroot') as client:
         with pytest.raises(exception.HostNotFound) as info:
             identity.resolve_host(client)
-    message = str(info.value)
-    assert '127.0.0.3 (from connection_url)' in message
-    assert 'host names, name labels and uuids of 3 host(s)' in message
-    assert 'HOST_NOT_FOUND' not in message
+    assert str(info.value) == (
+        'No XenServer host matches 127.0.0.3 (from connection_url); tried '
+        'addresses 127.0.0.3, host names, name labels and uuids of 3 '
+        'host(s); set [xenserver] host_uuid')
 
 
 def test_a_member_url_is_this_host_before_any_other_call(pool_sim):
