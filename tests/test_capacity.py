@@ -139,3 +139,10 @@ def test_vendor_and_device_from_pci_else_the_groups_gpu_type():
             'OpaqueRef:a') == '10de:1eb8'
     assert plain_inventory(pci('', ''), {}).vendor_device(
         'OpaqueRef:a') == ''
+
+
+def test_passthrough_is_binary_whatever_the_recorded_maximum():
+    two = dataclasses.replace(pgpu(), supported_VGPU_max_capacities=dict(
+        MAXIMA, **{PT: 2}))
+    usage = capacity.usage(two, TYPES[PT], [], TYPES)
+    assert (usage.capacity, usage.remaining) == (2, 1)

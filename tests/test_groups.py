@@ -1,6 +1,8 @@
 """Splitting GPU groups (host/groups.py): the proposal from plain records,
 the moves against the simulator."""
 
+import dataclasses
+
 from nova_xenapi_vgpu.host import dom0 as dom0lib
 from nova_xenapi_vgpu.host import groups as groupslib
 from nova_xenapi_vgpu.host import identity
@@ -78,7 +80,35 @@ def test_the_moves_against_the_simulator(m60_sim):
     new = next(r for r, g in after.groups.items() if g.name_label == (
         'M60 NUMA 1'))
     assert xapi.GPU_group.get_allocation_algorithm(new) == 'breadth_first'
+    assert xapi.GPU_group.get_name_description(new) == (
+        'split by nova-xenapi-vgpu')
     assert {after.numa_node(p) for p, r in after.pgpus.items()
             if r.GPU_group == new} == {1}
     assert {after.numa_node(p) for p, r in after.pgpus.items()
             if r.GPU_group == group} == {0}
+
+
+def test_groups_by_name_and_pgpus_by_address_whatever_the_refs():
+    host, a, refs = spanning_host()
+    # Swap the PCI devices of 86 and 88: refs no longer follow addresses.
+    first, _, last = refs
+    host.pgpus[first], host.pgpus[last] = (
+        dataclasses.replace(host.pgpus[first], PCI=host.pgpus[last].PCI),
+        dataclasses.replace(host.pgpus[last], PCI=host.pgpus[first].PCI))
+    host.numa['0000:86:00.0'], host.numa['0000:88:00.0'] = 1, 0
+    inventory = host.inventory()
+    # 'b' now sorts before 'a'.
+    renamed = {ref: dataclasses.replace(g, name_label=(
+        'Z' if ref == a else 'A')) for ref, g in inventory.groups.items()}
+    moves = groupslib.propose(dataclasses.replace(inventory, groups=renamed),
+                              by='pgpu')
+    assert [(m.pgpu_ref, m.address, m.target) for m in moves] == [
+        ('OpaqueRef:pgpu-0000:d8:00.0', '0000:d8:00.0', None),
+        ('OpaqueRef:pgpu-0000:d9:00.0', '0000:d9:00.0', 'A 0000:d9:00.0'),
+        (refs[2], '0000:86:00.0', None),
+        (refs[1], '0000:87:00.0', 'Z 0000:87:00.0'),
+        (refs[0], '0000:88:00.0', 'Z 0000:88:00.0')]
+    # By NUMA node, 'b' (one node) has nothing to split; 'a' still does.
+    by_numa = groupslib.propose(dataclasses.replace(inventory,
+                                                    groups=renamed))
+    assert [m.target for m in by_numa] == [None, 'Z NUMA 0', 'Z NUMA 0']

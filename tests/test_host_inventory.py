@@ -344,3 +344,17 @@ def test_answers_that_are_not_objects(tmp_path, answer, reason):
                 plugin.version()
     assert str(info.value).endswith(reason)
     assert 'xenapi_vgpu' in str(info.value)
+
+
+def test_a_refresh_keeps_the_topology_while_the_pgpus_stay(sim, client):
+    xapi = login(sim.url).xenapi
+    host = identity.resolve_host(client)
+    plugin = dom0.Dom0Plugin(client, host)
+    before = reader.read_inventory(client, host, plugin)
+    vm_with_vgpu(xapi, group_of(xapi, 'Tesla M60'),
+                 vgpu_type(xapi, 'GRID M60-8Q'))  # a change: one event
+    sim.faults.calls.clear()
+    after = reader.refresh(client, before, plugin)
+    assert after.topology is before.topology
+    assert sim.faults.calls['host.call_plugin'] == 0
+    assert after.token != before.token

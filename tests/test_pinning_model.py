@@ -124,3 +124,41 @@ def test_apply_makes_named_groups_with_the_source_algorithm():
         assert xapi.PGPU.get_GPU_group(done[0]) == new
     assert pinning.propose(again) == []
     assert set(again.hosts) == set(pool.hosts) and len(again.pgpus) == 2
+
+
+def test_steps_by_host_then_address_whatever_the_refs():
+    host, group, (a, b, c) = three_m60s()
+    # 86's and 88's PCI devices swapped: refs no longer follow addresses.
+    host.pgpus[a], host.pgpus[c] = (
+        dataclasses.replace(host.pgpus[a], PCI=host.pgpus[c].PCI),
+        dataclasses.replace(host.pgpus[c], PCI=host.pgpus[a].PCI))
+    steps = pinning.propose(pool_of(host))
+    assert [(s.pgpu_ref, s.address) for s in steps] == [
+        (b, '0000:87:00.0'), (a, '0000:88:00.0')]
+
+
+def test_a_pgpu_without_its_pci_or_host_record():
+    host, group, (a, _, _) = three_m60s()
+    pool = pool_of(host)
+    bare = dataclasses.replace(pool, pcis={}, hosts={})
+    assert bare.address(a) == ''
+    assert {s.host for s in pinning.propose(bare)} == {''}
+    assert pool.busy(a) == []
+
+
+def test_two_pgpus_of_a_group_here_are_not_pinned():
+    host = HostBuilder()
+    pair = host.group('pair')
+    refs = [host.pgpu(pair, '0000:86:00.0'), host.pgpu(pair, '0000:87:00.0')]
+    host.pgpu(host.group('alone'), '0000:d8:00.0')
+    assert pinning.layout(host.inventory()) == {pair: refs}
+
+
+def test_read_pool_keeps_each_record_under_its_ref():
+    with server.Simulator('pool') as sim:
+        with sessionlib.XapiClient(sim.url, 'root', 'xenroot') as client:
+            pool = pinning.read_pool(client)
+    assert len(pool.hosts) == 3 and len(pool.pgpus) == 12
+    for records in (pool.hosts, pool.groups, pool.pgpus, pool.pcis,
+                    pool.types):
+        assert records and all(r == v.ref for r, v in records.items())
