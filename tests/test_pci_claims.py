@@ -655,3 +655,24 @@ def test_a_type_no_pool_offers_is_named():
     assert refusal(stats, 'mix:1') == (
         'vGPU claim refused: no pool on this host offers GRID M60-8Q or '
         'GRID T4-8Q for alias mix')
+
+
+def test_a_slot_as_nova_sees_it():
+    host, group, a, _ = two_m60s('depth_first', numa=(0, 0))
+    host.vgpu(group, 'GRID M60-4Q', pgpu=a, instance='running')
+    stats = statslib.VgpuStats(host.inventory())
+    slot = next(s for s in stats.devices() if s.pgpu_ref == a
+                and s.vgpu_type.model_name == 'GRID M60-4Q' and s.index == 1)
+    assert slot.as_nova_device() == {
+        'address': None, 'uuid': slot.uuid, 'dev_type': 'vgpu',
+        'vendor_id': '10de', 'product_id': '13f2', 'numa_node': 0,
+        'parent_addr': '0000:86:00.0', 'label': 'label_10de_13f2',
+        'dev_id': 'vgpu_0000_86_00_0_1', 'status': 'available',
+        'vgpu_type': 'GRID M60-4Q', 'vgpu_type_uuid': 'uuid-GRID M60-4Q',
+        'gpu_group_uuid': 'uuid-OpaqueRef:group-m60',
+        'pgpu_uuid': 'uuid-0000:86:00.0', 'implementation': 'nvidia',
+        'framebuffer_size': str(2 ** 30), 'max_heads': '4'}
+    # A running instance's slots, found by its tag on the pGPU it runs on.
+    held = stats.devices_of('running')
+    assert [(s.pgpu_ref, s.index, s.status) for s in held] == [
+        (a, 0, 'allocated')]

@@ -235,3 +235,60 @@ def test_any_flavor_spec_is_read_or_refused_cleanly():
     total = sum(outcomes.values())
     assert outcomes['accepted'] >= 0.05 * total, outcomes
     assert outcomes['refused'] >= 0.05 * total, outcomes
+
+
+@pytest.mark.parametrize('values, reason', [
+    (['{"name": "a", "vgpu_type": "x", "numa_policy": "required"}',
+      '{"name": "a", "vgpu_type": "y", "numa_policy": "legacy"}'],
+     'numa_policy: NUMA policy mismatch between aliases of this name'),
+    (['{"name": "a", "vgpu_type": "x"}', '{"name": "a", "vgpu_type": "y"}'],
+     'device_type: aliases sharing a name must each set device_type (Nova '
+     'compares it)'),
+    (['{"name": "a", "vgpu_type": "x", "device_type": "type-PCI"}',
+      '{"name": "a", "vgpu_type": "y", "device_type": "type-PF"}'],
+     'device_type: device type mismatch between aliases of this name'),
+    (['{"name": "a", "vgpu_type": "x", "device_type": "type-PCI"}',
+      '{"name": "a", "vendor_id": "10de", "product_id": "13f2", '
+      '"device_type": "type-PCI"}'],
+     'vgpu_type: aliases sharing a name must all ask for vGPUs or all for '
+     'PCI devices'),
+])
+def test_alternatives_that_disagree_are_refused_in_full(values, reason):
+    with pytest.raises(exception.InvalidAlias) as info:
+        aliaslib.parse_aliases(values)
+    assert str(info.value) == 'Invalid [vgpu] alias a: %s' % reason
+
+
+@pytest.mark.parametrize('spec, reason', [
+    ('nope:1', "alias 'nope' is not defined in [vgpu] alias"),
+    ('4q', "'4q': expected alias:count"),
+    ('4q:0', "'4q:0': the count must be a positive integer"),
+])
+def test_bad_flavor_specs_in_full(spec, reason):
+    with pytest.raises(exception.InvalidVgpuRequest) as info:
+        requestslib.requests_from_spec(spec, ALIASES)
+    assert str(info.value) == 'Invalid vGPU request %r: %s' % (spec, reason)
+
+
+def test_a_long_spec_is_quoted_to_80_characters():
+    spec = '4q:1,' * 20 + 'nope:1'
+    with pytest.raises(exception.InvalidVgpuRequest) as info:
+        requestslib.requests_from_spec(spec, ALIASES)
+    assert str(info.value) == (
+        "Invalid vGPU request %s...: alias 'nope' is not defined in [vgpu] "
+        'alias' % repr(spec)[:80])
+    exact = '4q:1,' * 14 + 'nopexx:1'  # its repr: 80 characters
+    over = exact.replace('nopexx', 'nopexxx')
+    for spec, quoted in ((exact, repr(exact)), (over, repr(over)[:80] +
+                                                '...')):
+        assert len(repr(spec)) in (80, 81)
+        with pytest.raises(exception.InvalidVgpuRequest) as info:
+            requestslib.requests_from_spec(spec, ALIASES)
+        assert str(info.value).startswith(
+            'Invalid vGPU request %s: ' % quoted)
+
+
+def test_a_flavor_passes_its_numa_policy_on():
+    vgpus, _ = requestslib.requests_from_flavor(
+        {'pci_passthrough:alias': '4q:1'}, ALIASES, affinity_policy='socket')
+    assert vgpus[0].numa_policy == 'socket'

@@ -79,6 +79,9 @@ def test_pgpu_types_map_addresses_to_types():
                               '0000:86:00.0'),
     ('GRID M60-4Q = 0000:86:00.0,', "'' is not a PCI address like "
                                     '0000:86:00.0'),
+    ('GRID M60-4Q = 0000:86:00.0 = 0000:87:00.0',
+     "'0000:86:00.0 = 0000:87:00.0' is not a PCI address like "
+     '0000:86:00.0'),
 ])
 def test_bad_pgpu_types_are_refused_naming_the_value(value, reason):
     with pytest.raises(exception.ConfigError) as info:
