@@ -167,6 +167,9 @@ def main():
         elif not args.report_only:
             run(module, args.jobs)
         statuses = results(module)
+        if not statuses:
+            print('%s: not run' % module)
+            continue
         totals.update(statuses)
         score, killed, survived, same, survivors = figures(statuses,
                                                            equivalent)
