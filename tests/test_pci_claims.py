@@ -676,3 +676,81 @@ def test_a_slot_as_nova_sees_it():
     held = stats.devices_of('running')
     assert [(s.pgpu_ref, s.index, s.status) for s in held] == [
         (a, 0, 'allocated')]
+
+
+def test_a_claim_ends_only_when_all_its_vgpus_show():
+    host = HostBuilder()
+    group = host.group('t4', 'depth_first')
+    pgpu = host.pgpu(group, '0000:3b:00.0', model='t4')
+    host.pgpu(group, '0000:3c:00.0', model='t4')
+    stats = statslib.VgpuStats(host.inventory())
+    stats.apply_requests(ask('t4:2'), instance='two')
+    stats.apply_requests(ask('t4:1'), instance='none-yet')
+    host.vgpu(group, 'GRID T4-8Q', pgpu=pgpu, instance='two')
+    stats.refresh(host.inventory())
+    assert set(stats.claims) == {'two', 'none-yet'}
+    host.vgpu(group, 'GRID T4-8Q', pgpu=pgpu, instance='two', device='1')
+    stats.refresh(host.inventory())
+    assert set(stats.claims) == {'none-yet'}
+
+
+def test_the_pools_follow_a_refresh_after_claims():
+    host, group, a, _ = two_m60s('depth_first')
+    stats = statslib.VgpuStats(host.inventory())
+
+    def available(name):
+        return sum(p.count for p in stats.pools()
+                   if p.key.vgpu_type == name)
+    assert available('GRID M60-8Q') == 2
+    stats.apply_requests(ask('4q:1'), instance='i')
+    host.vgpu(group, 'GRID M60-8Q', pgpu=a, instance='other')
+    stats.refresh(host.inventory())
+    assert (available('GRID M60-8Q'), available('GRID M60-4Q')) == (0, 1)
+
+
+def test_a_started_claim_holds_the_pgpu_xapi_chose():
+    host, _, a, b = two_m60s('depth_first')
+    stats = statslib.VgpuStats(host.inventory())
+    stats.apply_requests(ask('8q:1'), instance='x')
+    stats.rebind('x', [b])  # XAPI put it on 87, not where predicted
+    assert stats.apply_requests(ask('8q:1'), instance='y').pgpus == (a,)
+    for spec in ('4q:1', '8q:1', '1q:1'):
+        assert not stats.support_requests(ask(spec)), spec
+
+
+def test_an_enabled_type_without_a_maximum_has_no_room():
+    host, _, a, b = two_m60s('depth_first')
+    for ref in (a, b):
+        record = host.pgpus[ref]
+        host.pgpus[ref] = dataclasses.replace(
+            record, supported_VGPU_max_capacities={
+                t: m for t, m in record.supported_VGPU_max_capacities.items()
+                if t != type_ref('GRID M60-8Q')})
+    stats = statslib.VgpuStats(host.inventory())
+    assert not stats.support_requests(ask('8q:1'))
+    assert stats.support_requests(ask('4q:1'))
+
+
+def test_two_types_in_one_vm_are_refused_by_name():
+    host = HostBuilder()
+    m60 = host.group('m60')
+    host.pgpu(m60, '0000:86:00.0')
+    t4 = host.group('t4')
+    host.pgpu(t4, '0000:3b:00.0', model='t4')
+    stats = statslib.VgpuStats(host.inventory())
+    with pytest.raises(exception.ClaimRefused) as info:
+        stats.claim_demand('x', ((m60, type_ref('GRID M60-8Q')),
+                                 (t4, type_ref('GRID T4-8Q'))))
+    assert str(info.value) == (
+        'vGPU claim refused: XAPI allows only one vGPU per VM of GRID '
+        'M60-8Q and GRID T4-8Q (compatible_types_in_vm)')
+
+
+def test_a_stopped_vm_without_instance_tag_is_owed_by_its_ref():
+    host, group, pgpu = one_pinned_m60()
+    host.vgpu(group, 'GRID M60-8Q', vm='OpaqueRef:vm-untagged')
+    stats = statslib.VgpuStats(host.inventory())
+    assert refusal(stats, '4q:1') == (
+        'vGPU claim refused: pinned pGPU 0000:86:00.0 has no room for this '
+        'request (GRID M60-4Q): it holds nothing and owes '
+        'OpaqueRef:vm-untagged (GRID M60-8Q)')
