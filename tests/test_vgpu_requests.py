@@ -292,3 +292,82 @@ def test_a_flavor_passes_its_numa_policy_on():
     vgpus, _ = requestslib.requests_from_flavor(
         {'pci_passthrough:alias': '4q:1'}, ALIASES, affinity_policy='socket')
     assert vgpus[0].numa_policy == 'socket'
+
+
+KNOWN = ('name, capability_type, device_type, live_migratable, numa_policy, '
+         'product_id, resource_class, traits, vendor_id, vgpu_type')
+
+
+@pytest.mark.parametrize('value, message', [
+    ({'name': 'a', 'vgpu_type': 'x', 'colour': 'red'},
+     'a: colour: not a key of an alias (known: %s)' % KNOWN),
+    ({'name': 'a', 'vgpu_type': 'x', 'capability_type': 'usb'},
+     'a: capability_type: "usb": expected "pci"'),
+    ({'name': 'a', 'vendor_id': '10dex', 'product_id': '13f2'},
+     'a: vendor_id: "10dex": expected four hex digits'),
+    ({'name': 'a', 'vendor_id': '10de', 'product_id': 7},
+     'a: product_id: 7: expected four hex digits'),
+    ({'name': 'a', 'vgpu_type': 'x', 'device_type': 'type-VGPU'},
+     'a: device_type: "type-VGPU": expected one of type-PCI, type-PF, '
+     'type-VF'),
+    ({'name': 'a', 'vgpu_type': 'x', 'numa_policy': 'strict'},
+     'a: numa_policy: "strict": expected one of required, legacy, '
+     'preferred, socket'),
+    ({'name': 'a', 'vgpu_type': 'x', 'resource_class': 1},
+     'a: resource_class: 1: expected a string'),
+    ({'name': 'a', 'vgpu_type': 'x', 'traits': []},
+     'a: traits: []: expected a string'),
+    ({'name': 'a', 'vgpu_type': 'x', 'live_migratable': True},
+     'a: live_migratable: true: expected a string'),
+    ({'name': 'a', 'vgpu_type': 'x', 'live_migratable': 'maybe'},
+     "a: live_migratable: 'maybe': expected true or false"),
+    ({'name': 'a', 'vgpu_type': []},
+     'a: vgpu_type: []: expected a vGPU model name or a non-empty list of '
+     'them'),
+    ({'name': 'a', 'vgpu_type': 'x' * 70},
+     None),
+    ({'name': 'a', 'vgpu_type': ['x' * 70, '']},
+     'a: vgpu_type: %s: expected a vGPU model name or a non-empty list of '
+     'them' % json.dumps(['x' * 70, ''])[:60]),
+    ({'name': 'a', 'vendor_id': '10de'},
+     'a: vendor_id: an alias without vgpu_type needs vendor_id and '
+     'product_id'),
+    ({'vgpu_type': 'x'},
+     '{"vgpu_type": "x"}: name: required, a string of 1 to 256 characters'),
+    ([1, 2], '[1, 2]: -: not a JSON object'),
+])
+def test_refusals_say_what_is_wrong_in_full(value, message):
+    text = json.dumps(value)
+    if message is None:
+        assert aliaslib.parse_aliases([text])
+        return
+    with pytest.raises(exception.InvalidAlias) as info:
+        aliaslib.parse_aliases([text])
+    assert str(info.value) == 'Invalid [vgpu] alias %s' % message
+
+
+def test_names_up_to_256_characters_and_long_values_cut_at_60():
+    assert aliaslib.parse_aliases([json.dumps(
+        {'name': 'n' * 256, 'vgpu_type': 'x'})])
+    value = json.dumps({'name': 'n' * 257, 'vgpu_type': 'x'})
+    with pytest.raises(exception.InvalidAlias) as info:
+        aliaslib.parse_aliases([value])
+    assert str(info.value) == (
+        'Invalid [vgpu] alias %s...: name: required, a string of 1 to 256 '
+        'characters' % value[:60])
+    sixty = 'm' * 60
+    with pytest.raises(exception.InvalidAlias) as info:
+        aliaslib.parse_aliases([json.dumps({'name': sixty, 'x': 1})])
+    assert str(info.value).startswith('Invalid [vgpu] alias %s: x: ' % sixty)
+    with pytest.raises(exception.InvalidAlias) as info:
+        aliaslib.parse_aliases(['{"name": '])
+    assert str(info.value).startswith(
+        'Invalid [vgpu] alias {"name": : -: not valid JSON (')
+
+
+@pytest.mark.parametrize('text, expected', [
+    ('NO', 'false'), (' Off ', 'false'), ('YES', 'true'), ('1', 'true')])
+def test_live_migratable_in_any_case(text, expected):
+    (alias,) = aliaslib.parse_aliases([json.dumps(
+        {'name': 'a', 'vgpu_type': 'x', 'live_migratable': text})]).values()
+    assert alias.specs[0]['live_migratable'] == expected
