@@ -729,6 +729,8 @@ def test_an_enabled_type_without_a_maximum_has_no_room():
     stats = statslib.VgpuStats(host.inventory())
     assert not stats.support_requests(ask('8q:1'))
     assert stats.support_requests(ask('4q:1'))
+    assert not [p for p in stats.pools()
+                if p.key.vgpu_type == 'GRID M60-8Q' and p.count]
 
 
 def test_two_types_in_one_vm_are_refused_by_name():
@@ -754,3 +756,31 @@ def test_a_stopped_vm_without_instance_tag_is_owed_by_its_ref():
         'vGPU claim refused: pinned pGPU 0000:86:00.0 has no room for this '
         'request (GRID M60-4Q): it holds nothing and owes '
         'OpaqueRef:vm-untagged (GRID M60-8Q)')
+
+
+def test_slot_uuids_keep_their_value_across_versions():
+    # Nova keys the devices by uuid: this value must never change (an
+    # upgrade that changed it would make Nova see every slot replaced).
+    host, _, _, _ = two_m60s('depth_first')
+    slots = statslib.VgpuStats(host.inventory()).devices()
+    slot = next(s for s in slots if s.parent_addr == '0000:86:00.0'
+                and s.vgpu_type.model_name == 'GRID M60-4Q' and s.index == 1)
+    assert slot.uuid == 'ae599066-568a-55db-b624-9391c8506c35'
+    other = dataclasses.replace(host.inventory(), host=dataclasses.replace(
+        host.inventory().host, uuid='another-host'))
+    assert not {s.uuid for s in slots} & {
+        s.uuid for s in statslib.VgpuStats(other).devices()}
+
+
+def test_slots_in_address_order_with_their_group_and_no_owner():
+    host = HostBuilder()
+    group = host.group('m60')
+    b = host.pgpu(group, '0000:87:00.0')
+    a = host.pgpu(group, '0000:86:00.0')
+    slots = statslib.VgpuStats(host.inventory()).devices()
+    assert [s.pgpu_ref for s in slots][::12] == [a, b]
+    assert {(s.group_ref, s.group_uuid, s.claimed_by) for s in slots} == {
+        (group, 'uuid-' + group, None)}
+    orphan = dataclasses.replace(host.inventory(), groups={})
+    assert {s.group_uuid for s in statslib.VgpuStats(orphan).devices()} == {
+        ''}

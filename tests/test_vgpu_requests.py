@@ -329,6 +329,9 @@ KNOWN = ('name, capability_type, device_type, live_migratable, numa_policy, '
     ({'name': 'a', 'vgpu_type': ['x' * 70, '']},
      'a: vgpu_type: %s: expected a vGPU model name or a non-empty list of '
      'them' % json.dumps(['x' * 70, ''])[:60]),
+    ({'name': 'a', 'vgpu_type': ['x', 5]},
+     'a: vgpu_type: ["x", 5]: expected a vGPU model name or a non-empty '
+     'list of them'),
     ({'name': 'a', 'vendor_id': '10de'},
      'a: vendor_id: an alias without vgpu_type needs vendor_id and '
      'product_id'),
