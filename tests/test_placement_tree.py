@@ -122,3 +122,32 @@ def test_a_providers_whole_inventory_and_traits():
         tree.NAMESPACE, 'host-uuid/uuid-0000:86:00.0'))
     # A child another driver made, not named like ours, stays.
     assert providers.exists('compute-01_other')
+
+
+def test_only_the_standard_type_is_vgpu_and_empty_types_are_skipped():
+    host = HostBuilder()
+    group = host.group('m60')
+    ref = host.pgpu(group, '0000:86:00.0')
+    record = host.pgpus[ref]
+    host.pgpus[ref] = dataclasses.replace(
+        record, supported_VGPU_max_capacities=dict(
+            record.supported_VGPU_max_capacities, **{
+                'OpaqueRef:type-GRID_M60-1Q': 0}))
+    providers = tree.update_provider_tree(host.inventory(), fresh_tree(),
+                                          NODE, standard_type='GRID M60-4Q')
+    assert set(providers.data(tree.provider_name(
+        NODE, '0000:86:00.0')).inventory) == {
+        'VGPU', 'CUSTOM_VGPU_GRID_M60_8Q', 'CUSTOM_VGPU_PASSTHROUGH'}
+
+
+def test_every_gone_pgpu_leaves_the_tree():
+    host = HostBuilder()
+    group = host.group('m60')
+    for address in ('0000:86:00.0', '0000:87:00.0', '0000:88:00.0'):
+        host.pgpu(group, address)
+    providers = tree.update_provider_tree(host.inventory(), fresh_tree(),
+                                          NODE)
+    assert len(providers.get_provider_uuids(NODE)) == 4
+    none = dataclasses.replace(host.inventory(), pgpus={})
+    tree.update_provider_tree(none, providers, NODE)
+    assert len(providers.get_provider_uuids(NODE)) == 1
