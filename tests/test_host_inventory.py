@@ -87,8 +87,18 @@ def test_a_pool_member_sees_only_its_own(pool_sim):
                                'xenroot') as client:
         assert identity.resolve_host(client) == member
         inventory = reader.read_inventory(client, member)
+        # Another member's VM and its VGPU, and a change to that member.
+        master = xapi.host.get_by_name_label('xs-pool-01')[0]
+        vm, vgpu = vm_with_vgpu(xapi, xapi.PGPU.get_GPU_group(
+            xapi.host.get_PGPUs(master)[0]), vgpu_type(xapi, 'GRID M60-8Q'))
+        xapi.VM.start_on(vm, master, False, False)
+        xapi.host.set_name_label(master, 'renamed')
+        after = reader.refresh(client, inventory)
     assert {p.host for p in inventory.pgpus.values()} == {member}
     assert len(inventory.pgpus) == len(pool_sim.profile['hosts'][1]['pgpus'])
+    assert inventory.host.ref == member
+    assert after.host == inventory.host
+    assert vgpu not in after.vgpus and after.vgpus == inventory.vgpus
 
 
 def test_usage_matches_xapi_remaining_capacity(sim, xapi, client):
@@ -180,8 +190,11 @@ def test_missing_plugin_degrades_with_one_warning(tmp_path, caplog):
         assert sim.faults.calls['host.call_plugin'] == 1
     warnings = [r.getMessage() for r in caplog.records
                 if 'not installed' in r.getMessage()]
-    assert len(warnings) == 1
-    assert '/etc/xapi.d/plugins/xenapi_vgpu' in warnings[0]
+    assert warnings == [
+        'dom0 plugin xenapi_vgpu is not installed on host xs-m60-01: NUMA '
+        'placement of vGPUs is unknown. Fix: copy %s to '
+        '/etc/xapi.d/plugins/xenapi_vgpu (mode 0755) on the host'
+        % plugin_files.plugin_path()]
 
 
 def test_old_plugin_is_refused_clearly(tmp_path):
@@ -254,13 +267,16 @@ def test_malformed_plugin_answers_are_plugin_errors(tmp_path, topology,
             plugin = dom0.Dom0Plugin(client, identity.resolve_host(client))
             with pytest.raises(exception.PluginError) as info:
                 plugin.topology(['0000:86:00.0'])
-            assert ': get_gpu_topology answered an unexpected shape (' in (
-                str(info.value))
+            assert str(info.value).startswith(
+                'dom0 plugin xenapi_vgpu on host xs-m60-01: get_gpu_topology '
+                'answered an unexpected shape (')
+            assert 'Error: ' in str(info.value)
             assert str(info.value).endswith(repr(topology)[:80])
             with pytest.raises(exception.PluginError) as info:
                 plugin.vgpu_usage()
             assert ': get_nvidia_vgpu_usage answered an unexpected ' \
                 'shape (' in str(info.value)
+            assert str(info.value).endswith(repr(usage)[:80])
 
 
 def test_refresh_applies_deletions(m60_sim):
@@ -358,3 +374,59 @@ def test_a_refresh_keeps_the_topology_while_the_pgpus_stay(sim, client):
     assert after.topology is before.topology
     assert sim.faults.calls['host.call_plugin'] == 0
     assert after.token != before.token
+
+
+def test_the_topology_decoder_fills_what_the_plugin_left_out():
+    assert dom0._decode_topology({}) == dom0.Topology({}, ())
+    topology = dom0._decode_topology({
+        'devices': {'0000:86:00.0': {'address': '0000:86:00.0',
+                                     'numa_node': 1, 'future_field': 2,
+                                     'local_cpulist': None,
+                                     'vendor_id': None, 'device_id': None,
+                                     'class_id': None, 'driver': None,
+                                     'iommu_group': None}},
+        'numa_nodes': [{'id': 1}], 'numa_source': 'sysfs'})
+    assert topology.numa_nodes == (dom0.NumaNode(1, '', None, ()),)
+    assert topology.numa_node_of('0000:86:00.0') == 1
+    assert topology.numa_source == 'sysfs'
+
+
+def test_vgpu_entries_of_a_usage_answer():
+    assert dom0._vgpu_entries({'gpus': {'a': {}, 'b': {'vgpus': [
+        {'id': '1'}]}}}) == [{'id': '1'}]
+    with pytest.raises(TypeError) as info:
+        dom0._vgpu_entries({'gpus': {'a': {'vgpus': [7]}}})
+    assert str(info.value) == 'a vGPU entry is a int'
+
+
+def test_the_shipped_path_when_the_package_lacks_the_plugin(monkeypatch,
+                                                            tmp_path):
+    monkeypatch.setattr(plugin_files, 'plugin_dirs', lambda: [
+        str(tmp_path)])
+    assert dom0._shipped_path() == 'dom0_plugins/xenapi_vgpu'
+
+
+VERSION_ONLY = (
+    'import json\nimport XenAPIPlugin\n\ndef version(session, args):\n'
+    '    return json.dumps(%r)\n\nXenAPIPlugin.dispatch('
+    '{"version": version})\n')
+
+
+@pytest.mark.parametrize('answer, refusal', [
+    ({'api_version': '1.0'}, None),
+    ({'api_version': '2.1'}, 'API version 2.1'),
+    ({}, 'API version unknown'),
+])
+def test_the_api_major_version_decides(tmp_path, answer, refusal):
+    (tmp_path / 'xenapi_vgpu').write_text(VERSION_ONLY % answer)
+    with server.Simulator('m60', plugin_dir=str(tmp_path)) as sim:
+        with sessionlib.XapiClient(sim.url, 'root', 'xenroot') as client:
+            plugin = dom0.Dom0Plugin(client, identity.resolve_host(client))
+            if refusal is None:
+                assert plugin.version() == answer
+                return
+            with pytest.raises(exception.PluginError) as info:
+                plugin.version()
+    assert str(info.value).startswith(
+        'dom0 plugin xenapi_vgpu on host xs-m60-01: %s, this client needs '
+        '1.x' % refusal)
