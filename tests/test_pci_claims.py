@@ -784,3 +784,66 @@ def test_slots_in_address_order_with_their_group_and_no_owner():
     orphan = dataclasses.replace(host.inventory(), groups={})
     assert {s.group_uuid for s in statslib.VgpuStats(orphan).devices()} == {
         ''}
+
+
+def test_a_pinned_pgpu_owed_one_type_refuses_another():
+    host, _, _ = one_pinned_m60()
+    stats = statslib.VgpuStats(host.inventory())
+    claim_all(stats, '4q:1')
+    assert refusal(stats, '1q:1').endswith(
+        'pinned pGPU 0000:86:00.0 has no room for this request '
+        '(GRID M60-1Q): it holds nothing and owes vm0 (GRID M60-4Q)')
+
+
+def test_an_alias_alternative_that_matches_is_found():
+    aliases = aliaslib.parse_aliases([
+        '{"name": "alt", "vgpu_type": "GRID T4-8Q", '
+        '"device_type": "type-PCI"}',
+        '{"name": "alt", "vgpu_type": "GRID M60-8Q", '
+        '"device_type": "type-PCI"}'])
+    host, group, a, _ = two_m60s('depth_first')
+    stats = statslib.VgpuStats(host.inventory())
+    requests = requestslib.requests_from_spec('alt:1', aliases)[0]
+    assert stats.apply_requests(requests, instance='i').demand == (
+        (group, type_ref('GRID M60-8Q')),)
+
+
+def test_pools_by_node_then_none_with_their_keys():
+    host, _, _ = numa_host()
+    spanning = host.group('spanning')
+    host.pgpu(spanning, '0000:d8:00.0', numa=0)
+    host.pgpu(spanning, '0000:d9:00.0', numa=1)
+    pools = statslib.VgpuStats(host.inventory(),
+                               enabled=('GRID M60-8Q',)).pools()
+    assert [(p.key.numa_node, p.key.gpu_group, p.count) for p in pools] == [
+        (0, 'uuid-OpaqueRef:group-node0', 1),
+        (1, 'uuid-OpaqueRef:group-node1', 1),
+        (None, 'uuid-OpaqueRef:group-spanning', 2)]
+    assert {(p.key.dev_type, p.key.vendor_id, p.key.product_id)
+            for p in pools} == {('vgpu', '10de', '13f2')}
+    orphan = dataclasses.replace(host.inventory(), groups={})
+    assert {p.key.gpu_group for p in statslib.VgpuStats(orphan).pools()} == {
+        ''}
+
+
+def test_pools_of_three_alike_pgpus_after_a_claim():
+    host = HostBuilder()
+    group = host.group('m60', 'depth_first')
+    for bus in (0x86, 0x87, 0x88):
+        host.pgpu(group, '0000:%02x:00.0' % bus)
+    stats = statslib.VgpuStats(host.inventory(), enabled=('GRID M60-8Q',
+                                                          'GRID M60-4Q'))
+    stats.apply_requests(ask('4q:1'), instance='i')
+    assert {p.key.vgpu_type: p.count for p in stats.pools()} == {
+        'GRID M60-8Q': 2, 'GRID M60-4Q': 5}
+
+
+def test_legacy_falls_back_to_no_numa_pools_only():
+    host, near, far = numa_host()
+    host.vgpu(near, 'GRID M60-8Q', pgpu='OpaqueRef:pgpu-0000:86:00.0')
+    stats = statslib.VgpuStats(host.inventory())
+    assert not stats.support_requests(ask('4q:1'), [0])
+    claim = stats.consume_requests(ask('near:1'), [1], instance='i')
+    assert {s.numa_node for s in claim} == {1}
+    assert stats.explain(ask('near:1'), [1])[0] == (
+        (far, type_ref('GRID M60-4Q')),)
