@@ -824,6 +824,13 @@ def test_pools_by_node_then_none_with_their_keys():
     orphan = dataclasses.replace(host.inventory(), groups={})
     assert {p.key.gpu_group for p in statslib.VgpuStats(orphan).pools()} == {
         ''}
+    # By node first, whatever the groups' names.
+    host = HostBuilder()
+    host.pgpu(host.group('z'), '0000:86:00.0', numa=0)
+    host.pgpu(host.group('a'), '0000:87:00.0', numa=1)
+    pools = statslib.VgpuStats(host.inventory(),
+                               enabled=('GRID M60-8Q',)).pools()
+    assert [p.key.numa_node for p in pools] == [0, 1]
 
 
 def test_pools_of_three_alike_pgpus_after_a_claim():
