@@ -37,11 +37,11 @@ def plan(host, **kwargs):
 
 def test_the_first_idle_pgpu_stays_the_others_move():
     host, group, _ = three_m60s()
-    steps = pinning.propose(pool_of(host), short_name=lambda n: 'M60')
+    steps = pinning.propose(pool_of(host), short_name=lambda n: n[:5])
     assert [(s.host, s.address, s.group_ref, s.target, s.types)
             for s in steps] == [
-        ('lab-01', '0000:87:00.0', group, 'M60 0000:87:00.0', ALL),
-        ('lab-01', '0000:88:00.0', group, 'M60 0000:88:00.0', ALL)]
+        ('lab-01', '0000:87:00.0', group, 'Group 0000:87:00.0', ALL),
+        ('lab-01', '0000:88:00.0', group, 'Group 0000:88:00.0', ALL)]
     assert all(s.new_types is None and s.blocker is None for s in steps)
 
 
@@ -90,6 +90,13 @@ def test_pgpu_types_retype_named_pgpus_only_where_they_can():
     assert plan(host, partition={'0000:86:00.0': 'GRID M60-4Q'}) == [
         ('0000:86:00.0', None, ('GRID M60-4Q',),
          'holds GRID M60-1Q, GRID M60-8Q')]
+    host.vgpus.clear()
+    # The type it is asked for, and a stopped VM's 8Q elsewhere: no
+    # blocker.
+    host.vgpu(group, 'GRID M60-4Q', pgpu=pgpu, instance='c')
+    host.vgpu(host.group('other'), 'GRID M60-8Q', instance='d')
+    assert plan(host, partition={'0000:86:00.0': 'GRID M60-4Q'}) == [
+        ('0000:86:00.0', None, ('GRID M60-4Q',), None)]
     host.vgpus.clear()
     host.pgpus[pgpu] = dataclasses.replace(
         host.pgpus[pgpu], enabled_VGPU_types=(type_ref('GRID M60-4Q'),))
