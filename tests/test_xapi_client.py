@@ -353,7 +353,10 @@ def test_http_to_an_https_server(tls_sim):
                                    'root', 'xenroot', sleep=clock)
     with pytest.raises(exception.XapiTlsError) as info:
         client.call('host.get_all')
-    assert 'speaks HTTPS' in str(info.value)
+    assert str(info.value) == (
+        'TLS with XAPI at %s failed: the server speaks HTTPS; use https:// '
+        'in [xenserver] connection_url (or --url)' % tls_sim.url.replace(
+            'https:', 'http:'))
     assert clock.delays == []
 
 
@@ -578,3 +581,21 @@ def test_tls_failures_say_what_to_change():
         'TLS with XAPI at https://xapi.example/ failed: untrusted '
         'certificate (self-signed certificate); set [xenserver] ca_file to '
         'the CA that signed it, or --insecure to skip verification')
+
+
+def test_what_went_wrong_in_words():
+    assert sessionlib._describe(TimeoutError()).startswith(
+        'no answer in time (')
+    assert sessionlib._describe(TimeoutError('read')) == (
+        'no answer in time (read)')
+    assert sessionlib._describe(ConnectionResetError('reset')) == (
+        'ConnectionResetError: reset')
+
+
+def test_a_clients_defaults():
+    client = sessionlib.XapiClient('http://h/', 'u', 'p')
+    assert (client.retries, client.retry_interval, client.connect_timeout,
+            client.task_timeout, client._timeout, client.master_url) == (
+        3, 1.0, 10.0, 600.0, 60.0, None)
+    assert [client._slots.acquire(blocking=False) for _ in range(6)] == [
+        True] * 5 + [False]
