@@ -363,6 +363,10 @@ def test_names_up_to_256_characters_and_long_values_cut_at_60():
         aliaslib.parse_aliases([json.dumps({'name': sixty, 'x': 1})])
     assert str(info.value).startswith('Invalid [vgpu] alias %s: x: ' % sixty)
     with pytest.raises(exception.InvalidAlias) as info:
+        aliaslib.parse_aliases([json.dumps({'name': sixty + 'm', 'x': 1})])
+    assert str(info.value).startswith(
+        'Invalid [vgpu] alias %s...: x: ' % sixty)
+    with pytest.raises(exception.InvalidAlias) as info:
         aliaslib.parse_aliases(['{"name": '])
     assert str(info.value).startswith(
         'Invalid [vgpu] alias {"name": : -: not valid JSON (')
