@@ -133,7 +133,8 @@ def figures(statuses, equivalent):
     checked (a run cut short) are left out."""
     statuses = {n: s for n, s in statuses.items() if s != 'not checked'}
     killed = sum(1 for s in statuses.values() if s in KILLED)
-    same = sum(1 for n in statuses if n in equivalent)
+    same = sum(1 for n, s in statuses.items()
+               if n in equivalent and s not in KILLED)
     survivors = sorted(n for n, s in statuses.items()
                        if s not in KILLED and n not in equivalent)
     judged = killed + len(survivors)
@@ -180,6 +181,9 @@ def main():
             module, line(score, killed, survived, same), unchecked))
         for name in survivors:
             print('  survived: %s (%s)' % (name, statuses[name]))
+        for name in sorted(n for n, s in statuses.items()
+                           if n in equivalent and s in KILLED):
+            print('  listed as equivalent but killed: %s' % name)
     print(line(*figures(totals, equivalent)[:4]))
 
 
