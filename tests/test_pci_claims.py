@@ -854,3 +854,39 @@ def test_legacy_falls_back_to_no_numa_pools_only():
     assert {s.numa_node for s in claim} == {1}
     assert stats.explain(ask('near:1'), [1])[0] == (
         (far, type_ref('GRID M60-4Q')),)
+
+
+@pytest.mark.parametrize('rebinds', [1, 2])
+def test_a_free_is_seen_whatever_changes_follow(rebinds):
+    # free, then rebinds with no decision between: the pools must not come
+    # back to an earlier version's counts.
+    host, _, a, b = two_m60s('depth_first')
+    stats = statslib.VgpuStats(host.inventory())
+    stats.apply_requests(ask('8q:1'), instance='x')
+    stats.apply_requests(ask('8q:1'), instance='y')
+
+    def eights():
+        return sum(p.count for p in stats.pools()
+                   if p.key.vgpu_type == 'GRID M60-8Q')
+    assert eights() == 0
+    stats.free('x')
+    for _ in range(rebinds):
+        stats.rebind('y', [b])
+    assert eights() == 1
+
+
+def test_preferred_takes_the_local_node_first_when_it_falls_back():
+    aliases = aliaslib.parse_aliases([
+        '{"name": "t4", "vgpu_type": "GRID T4-4Q", "numa_policy": '
+        '"preferred"}'])
+    host = HostBuilder()
+    near, far = host.group('n1'), host.group('n0')
+    local = host.pgpu(near, '0000:3b:00.0', numa=1, model='t4')
+    other = host.pgpu(far, '0000:3c:00.0', numa=0, model='t4')
+    host.vgpu(near, 'GRID T4-4Q', pgpu=local, instance='a')  # room 3
+    host.vgpu(far, 'GRID T4-4Q', pgpu=other, instance='b')
+    host.vgpu(far, 'GRID T4-4Q', pgpu=other, instance='c')  # room 2
+    stats = statslib.VgpuStats(host.inventory())
+    requests = requestslib.requests_from_spec('t4:4', aliases)[0]
+    claim = stats.apply_requests(requests, [1], instance='i')
+    assert [g for g, _ in claim.demand] == [near, near, near, far]
