@@ -7,11 +7,16 @@ boot window so that starts overlap; then every instance is deleted. Run
 once per allocation algorithm.
 
 Every refusal is judged by an exhaustive judge written apart from the
-claim code: from the host as it was at the refusal (what was resident,
-the claims pending, the refused request), it enumerates every start
-order and every tie XAPI may break, with XAPI's rules, for each way the
+claim code: it builds its own model of the host from XAPI's records as
+the decision saw them (each pGPU's group, enabled types and maxima, the
+VGPUs resident or scheduled there, the VGPUs of VMs not running) and the
+claims' facts (their demands; where XAPI put those that started), not
+from the claim code's model; then it enumerates every start order and
+every tie XAPI may break, with XAPI's rules, for each way the refused
 request could have been placed; a refusal that some way would have
-survived in every order counts as ``refused_feasible``.
+survived in every order counts as ``refused_feasible``. The flavors are
+drawn from the seed before the threads start: a seed builds the same
+instances (the threads' interleaving is the scheduler's).
 
 Then a reboot of the host: every VM is shut down hard and every
 accepted instance started again (``VM.start_on``) in a random order;
@@ -118,6 +123,40 @@ def _starts(state, vm, algorithms):
     return states
 
 
+def judge_host(snapshot):
+    """(pGPUs, algorithms, pending) for judge_feasible, from the records
+    in ``snapshot.inventory`` and the claims in ``snapshot.claims``; a
+    VM's VGPUs give way to its claim while the claim lasts."""
+    inventory = snapshot.inventory
+    claimed = {c.instance: c for c in snapshot.claims}
+    held = {ref: [] for ref in inventory.pgpus}
+    stopped = {}
+    for vgpu in sorted(inventory.vgpus.values(), key=lambda v: v.ref):
+        if vgpu.other_config.get(tags.INSTANCE) in claimed:
+            continue
+        where = vgpu.resident_on or vgpu.scheduled_to_be_resident_on
+        if where is None:
+            stopped.setdefault(vgpu.VM, []).append(vgpu)
+        elif where in held:
+            held[where].append(vgpu.type)
+    pending = [tuple((v.GPU_group, v.type) for v in vgpus)
+               for _, vgpus in sorted(stopped.items())]
+    for claim in claimed.values():
+        if not claim.started:
+            pending.append(tuple(claim.demand))
+            continue
+        for pgpu, (_, vgpu_type) in zip(claim.pgpus, claim.demand,
+                                        strict=True):
+            held.setdefault(pgpu, []).append(vgpu_type)
+    pgpus = [(pgpu.GPU_group, {
+        t: pgpu.supported_VGPU_max_capacities.get(t, 0)
+        for t in pgpu.enabled_VGPU_types}, held[ref][0] if held[ref] else None,
+        len(held[ref])) for ref, pgpu in inventory.pgpus.items()]
+    algorithms = {ref: group.allocation_algorithm
+                  for ref, group in inventory.groups.items()}
+    return pgpus, algorithms, pending
+
+
 def _ids_match(specs, vendor, product):
     """An alias spec's vendor/product ids, where it gives them."""
     return any(spec.get('vendor_id', vendor).lower() == vendor
@@ -141,8 +180,7 @@ class Storm:
         self.vms = []
         self.lock = threading.Lock()
 
-    def build(self, index):
-        spec = self.random.choice(sorted(FLAVORS))
+    def build(self, index, spec):
         requests = requestslib.requests_from_spec(spec, self.aliases)[0]
         instance = 'storm-%d' % index
         vm = self.client.call('VM.create', {
@@ -187,8 +225,8 @@ class Storm:
     def reboot(self):
         """Every VM halted, every accepted instance started again in a
         random order; returns how many XAPI refused."""
-        accepted = [(i, vm) for i, vm in self.vms
-                    if self.client.call('VM.get_VGPUs', vm)]
+        accepted = sorted((i, vm) for i, vm in self.vms
+                          if self.client.call('VM.get_VGPUs', vm))
         for _, vm in accepted:
             if self.client.call('VM.get_power_state', vm) != 'Halted':
                 self.client.call_async('VM.hard_shutdown', vm)
@@ -220,13 +258,16 @@ class Storm:
     def refused_feasible(self):
         feasible = 0
         for snapshot, options, reason in self.refusals:
-            pgpus = [(p.group, dict(p.capacities), p.held, p.count)
-                     for p in snapshot.host.pgpus]
-            if judge_feasible(pgpus, snapshot.host.algorithms,
-                              snapshot.pending, options):
+            pgpus, algorithms, pending = judge_host(snapshot)
+            if judge_feasible(pgpus, algorithms, pending, options):
                 feasible += 1
                 print('refused but feasible: %s' % reason)
         return feasible
+
+
+def draw_flavors(rng, builds):
+    """The flavor of each build, drawn before any thread starts."""
+    return [rng.choice(sorted(FLAVORS)) for _ in range(builds)]
 
 
 def with_algorithm(profile, algorithm):
@@ -247,7 +288,7 @@ def run(profile, algorithm, builds, threads, seed, layout='shared'):
             pool = pinning.read_pool(client)
             pinning.apply(client, pool, pinning.propose(pool))
         storm = Storm(client, identity.resolve_host(client), seed)
-        queue = list(range(builds))
+        queue = list(enumerate(draw_flavors(storm.random, builds)))
         lock = threading.Lock()
 
         def worker():
@@ -255,8 +296,8 @@ def run(profile, algorithm, builds, threads, seed, layout='shared'):
                 with lock:
                     if not queue:
                         return
-                    index = queue.pop()
-                storm.build(index)
+                    index, spec = queue.pop()
+                storm.build(index, spec)
         workers = [threading.Thread(target=worker) for _ in range(threads)]
         for thread in workers:
             thread.start()

@@ -4,6 +4,8 @@ Each row is a case of xapi_pgpu_helpers.ml's get_remaining_capacity; the
 expected figure is what xapi answers for it.
 """
 
+import dataclasses
+
 import pytest
 
 from nova_xenapi_vgpu.host import capacity
@@ -62,11 +64,11 @@ def test_remaining_capacity_as_xapi_counts_it(case, vgpu_type, kwargs,
             usage.blocked_by) == expected, case
 
 
-def test_an_attached_pci_device_takes_passthrough():
-    usage = capacity.usage(pgpu(), TYPES[PT], [], TYPES, pci_attached=True)
-    assert (usage.remaining, usage.blocked_by) == (0, 'PCI device attached')
-    assert capacity.usage(pgpu(), TYPES[Q4], [], TYPES,
-                          pci_attached=True).remaining == 2
+@pytest.mark.parametrize('maximum, held, count, expected', [
+    (4, (), 0, 4), (4, {Q4}, 3, 1), (4, {Q4}, 4, 0), (4, {Q4}, 6, 0),
+    (4, {Q8}, 1, 0), (4, {Q4, Q8}, 2, 0), (0, (), 0, 0), (1, (), 0, 1)])
+def test_room_is_the_one_rule(maximum, held, count, expected):
+    assert capacity.room(maximum, held, count, Q4) == expected
 
 
 def test_the_inventory_model_from_plain_records():
@@ -90,3 +92,57 @@ def test_natural_order():
     names = ['GRID T4-16Q', 'GRID T4-2Q', 'GRID T4-1Q', 'GRID T4-8Q']
     assert sorted(names, key=inventorylib.natural_key) == [
         'GRID T4-1Q', 'GRID T4-2Q', 'GRID T4-8Q', 'GRID T4-16Q']
+
+
+def test_another_types_name_or_ref_blocks_the_pgpu():
+    held = vgpus(Q8, Q1, 'OpaqueRef:gone')
+    usage = capacity.usage(pgpu(), TYPES[Q4], held, TYPES)
+    assert usage.blocked_by == 'GRID M60-1Q, GRID M60-8Q, OpaqueRef:gone'
+
+
+def plain_inventory(pcis=None, groups=None, held=()):
+    one = pgpu(ref='OpaqueRef:a')
+    return inventorylib.HostInventory(
+        'OpaqueRef:host', groups or {}, {one.ref: one}, TYPES,
+        {v.ref: v for v in held}, pcis or {})
+
+
+def test_stopped_instances_are_listed_per_vm_in_device_order():
+    held = [records.Vgpu('OpaqueRef:s%d' % i, 'u', vm, 'OpaqueRef:group',
+                         Q4, d, False, None, {})
+            for i, (vm, d) in enumerate((
+                ('OpaqueRef:vm1', '10'), ('OpaqueRef:vm1', '1'),
+                ('OpaqueRef:vm2', '1'), ('OpaqueRef:vm1', ''),
+                ('OpaqueRef:vm1', '2')))]
+    # Resident or scheduled: not stopped.
+    held += vgpus(Q4, on='OpaqueRef:a')
+    held += [dataclasses.replace(v, ref='OpaqueRef:scheduled')
+             for v in vgpus(Q4, on='OpaqueRef:a', scheduled=True)]
+    stopped = plain_inventory(held=held).stopped()
+    assert {vm: [v.device for v in v_list]
+            for vm, v_list in stopped.items()} == {
+        'OpaqueRef:vm1': ['', '1', '2', '10'], 'OpaqueRef:vm2': ['1']}
+
+
+def test_vendor_and_device_from_pci_else_the_groups_gpu_type():
+    def pci(vendor, device):
+        return {'OpaqueRef:pci': records.PciDevice(
+            'OpaqueRef:pci', 'p', '0000:86:00.0', 'VGA', 'NVIDIA', 'M60',
+            'OpaqueRef:host', '0300', vendor, device)}
+    group = {'OpaqueRef:group': records.GpuGroup(
+        'OpaqueRef:group', 'g', 'Group', 'depth_first', ('10de/1eb8',), (),
+        (), ())}
+    assert plain_inventory(pci('10de', '13f2'), group).vendor_device(
+        'OpaqueRef:a') == '10de:13f2'
+    for ids in (('', '13f2'), ('10de', '')):
+        assert plain_inventory(pci(*ids), group).vendor_device(
+            'OpaqueRef:a') == '10de:1eb8'
+    assert plain_inventory(pci('', ''), {}).vendor_device(
+        'OpaqueRef:a') == ''
+
+
+def test_passthrough_is_binary_whatever_the_recorded_maximum():
+    two = dataclasses.replace(pgpu(), supported_VGPU_max_capacities=dict(
+        MAXIMA, **{PT: 2}))
+    usage = capacity.usage(two, TYPES[PT], [], TYPES)
+    assert (usage.capacity, usage.remaining) == (2, 1)

@@ -192,6 +192,33 @@ def test_parse_xl_info():
     assert plugin_module().parse_xl_info('xl: command failed') is None
 
 
+def test_sockets_are_not_nodes():
+    # Node 0's CPUs on socket 1 and node 1's on socket 0: a parser that
+    # reported the node as the socket would answer [0] and [1].
+    swapped = XL_INFO.replace('  0:       0        0        0\n'
+                              '  1:       1        0        0\n'
+                              '  2:       0        1        1\n'
+                              '  3:       1        1        1\n',
+                              '  0:       0        1        0\n'
+                              '  1:       1        1        0\n'
+                              '  2:       0        0        1\n'
+                              '  3:       1        0        1\n')
+    nodes = plugin_module().parse_xl_info(swapped)['nodes']
+    assert {n: v['sockets'] for n, v in nodes.items()} == {0: [1], 1: [0]}
+
+
+def test_two_nodes_on_one_socket_end_to_end(tmp_path):
+    # Sub-NUMA clustering: both nodes on socket 0, through the real
+    # plugin subprocess and the simulated xl.
+    host = profiles.load('mixed')['hosts'][0]
+    host['numa_nodes'] = [dict(n, socket=0) for n in host['numa_nodes']]
+    status, value = call(fake_host(tmp_path, host), 'get_gpu_topology',
+                         {'addresses': '0000:87:00.0'})
+    assert status == 'ok'
+    assert [(n['id'], n['sockets']) for n in value['numa_nodes']] == [
+        (0, [0]), (1, [0])]
+
+
 def test_the_simulated_xl_prints_xens_format(tmp_path):
     host = profiles.load('m60')['hosts'][0]
     text = sysfs.xl_info(host)

@@ -1,15 +1,25 @@
 """This host's inventory and the dom0 plugin client, against the simulator."""
 
+import dataclasses
 import logging
+import types
 
 import pytest
 
 from nova_xenapi_vgpu import exception
+from nova_xenapi_vgpu import plugin_files
+from nova_xenapi_vgpu import tags
 from nova_xenapi_vgpu.host import dom0
 from nova_xenapi_vgpu.host import identity
 from nova_xenapi_vgpu.host import reader
+from nova_xenapi_vgpu.simulator import boot
+from nova_xenapi_vgpu.simulator import events
+from nova_xenapi_vgpu.simulator import gpu
 from nova_xenapi_vgpu.simulator import hardware
+from nova_xenapi_vgpu.simulator import profiles
 from nova_xenapi_vgpu.simulator import server
+from nova_xenapi_vgpu.simulator import vm as simvm
+from nova_xenapi_vgpu.simulator import world
 from nova_xenapi_vgpu.xapi import session as sessionlib
 from tests.conftest import login
 from tests.simhelpers import group_of
@@ -77,8 +87,18 @@ def test_a_pool_member_sees_only_its_own(pool_sim):
                                'xenroot') as client:
         assert identity.resolve_host(client) == member
         inventory = reader.read_inventory(client, member)
+        # Another member's VM and its VGPU, and a change to that member.
+        master = xapi.host.get_by_name_label('xs-pool-01')[0]
+        vm, vgpu = vm_with_vgpu(xapi, xapi.PGPU.get_GPU_group(
+            xapi.host.get_PGPUs(master)[0]), vgpu_type(xapi, 'GRID M60-8Q'))
+        xapi.VM.start_on(vm, master, False, False)
+        xapi.host.set_name_label(master, 'renamed')
+        after = reader.refresh(client, inventory)
     assert {p.host for p in inventory.pgpus.values()} == {member}
     assert len(inventory.pgpus) == len(pool_sim.profile['hosts'][1]['pgpus'])
+    assert inventory.host.ref == member
+    assert after.host == inventory.host
+    assert vgpu not in after.vgpus and after.vgpus == inventory.vgpus
 
 
 def test_usage_matches_xapi_remaining_capacity(sim, xapi, client):
@@ -170,8 +190,11 @@ def test_missing_plugin_degrades_with_one_warning(tmp_path, caplog):
         assert sim.faults.calls['host.call_plugin'] == 1
     warnings = [r.getMessage() for r in caplog.records
                 if 'not installed' in r.getMessage()]
-    assert len(warnings) == 1
-    assert '/etc/xapi.d/plugins/xenapi_vgpu' in warnings[0]
+    assert warnings == [
+        'dom0 plugin xenapi_vgpu is not installed on host xs-m60-01: NUMA '
+        'placement of vGPUs is unknown. Fix: copy %s to '
+        '/etc/xapi.d/plugins/xenapi_vgpu (mode 0755) on the host'
+        % plugin_files.plugin_path()]
 
 
 def test_old_plugin_is_refused_clearly(tmp_path):
@@ -182,8 +205,11 @@ def test_old_plugin_is_refused_clearly(tmp_path):
             plugin = dom0.Dom0Plugin(client, identity.resolve_host(client))
             with pytest.raises(exception.PluginError) as info:
                 plugin.topology(['0000:86:00.0'])
-    assert 'API version 0.9' in str(info.value)
-    assert 'needs 1.x' in str(info.value)
+    assert str(info.value).startswith(
+        'dom0 plugin xenapi_vgpu on host ')
+    assert str(info.value).endswith(
+        ': API version 0.9, this client needs 1.x: install the plugin '
+        'shipped with this package (%s)' % plugin_files.plugin_path())
 
 
 def test_plugin_refusal_keeps_its_code(client):
@@ -241,7 +267,174 @@ def test_malformed_plugin_answers_are_plugin_errors(tmp_path, topology,
             plugin = dom0.Dom0Plugin(client, identity.resolve_host(client))
             with pytest.raises(exception.PluginError) as info:
                 plugin.topology(['0000:86:00.0'])
-            assert 'get_gpu_topology' in str(info.value)
+            assert str(info.value).startswith(
+                'dom0 plugin xenapi_vgpu on host xs-m60-01: get_gpu_topology '
+                'answered an unexpected shape (')
+            assert 'Error: ' in str(info.value)
+            assert str(info.value).endswith(repr(topology)[:80])
             with pytest.raises(exception.PluginError) as info:
                 plugin.vgpu_usage()
-            assert 'get_nvidia_vgpu_usage' in str(info.value)
+            assert ': get_nvidia_vgpu_usage answered an unexpected ' \
+                'shape (' in str(info.value)
+            assert str(info.value).endswith(repr(usage)[:80])
+            assert 'Error: ' in str(info.value)
+
+
+def test_refresh_applies_deletions(m60_sim):
+    # A stopped instance's VGPU (kept by its host tag) destroyed: only
+    # event.from's ``del`` says so.
+    xapi = login(m60_sim.url).xenapi
+    with sessionlib.XapiClient(m60_sim.url, 'root', 'xenroot') as client:
+        host = identity.resolve_host(client)
+        vm = xapi.VM.create({'name_label': 'halted', 'HVM_boot_policy':
+                             'BIOS order', 'other_config': {}})
+        vgpu = xapi.VGPU.create(
+            vm, group_of(xapi, 'Tesla M60'), '0', {
+                tags.HOST: xapi.host.get_uuid(host), tags.INSTANCE: 'i'},
+            vgpu_type(xapi, 'GRID M60-8Q'))
+        before = reader.read_inventory(client, host)
+        assert list(before.stopped().values()) == [[before.vgpus[vgpu]]]
+        xapi.VGPU.destroy(vgpu)
+        after = reader.refresh(client, before)
+        fresh = reader.read_inventory(client, host)
+    assert vgpu not in after.vgpus and after.stopped() == {}
+    assert after.vgpus == fresh.vgpus == {}
+
+
+def test_scheduled_vgpus_are_allocated():
+    # In XAPI's boot window a VGPU is scheduled on a pGPU, not resident:
+    # it belongs to this host and holds its pGPU all the same.
+    db = world.build(profiles.load('m60'))
+    host = next(iter(db.objects['host']))
+    vm = simvm.create(db, {'name_label': 'booting',
+                           'HVM_boot_policy': 'BIOS order'})
+    t4q = next(r for r, t in db.objects['VGPU_type'].items()
+               if t['model_name'] == 'GRID M60-4Q')
+    vgpu = gpu.vgpu_create(db, vm, next(iter(db.objects['GPU_group'])),
+                           '0', {}, t4q)
+    boot._reserve(db, vm, host)
+    model = reader.from_snapshot(host, events.event_from(
+        types.SimpleNamespace(db=db), list(reader.ORDER), '', 0))
+    record = model.vgpus[vgpu]
+    assert record.resident_on is None
+    pgpu = record.scheduled_to_be_resident_on
+    assert model.allocated(pgpu) == [record]
+    assert model.stopped() == {}
+    assert model.usage(pgpu, model.types[t4q]).remaining == 1
+    other = next(r for r, t in model.types.items()
+                 if t.model_name == 'GRID M60-8Q')
+    assert model.usage(pgpu, model.types[other]).blocked_by == 'GRID M60-4Q'
+
+
+def test_the_whole_topology_as_the_plugin_gives_it(sim, client):
+    plugin = dom0.Dom0Plugin(client, identity.resolve_host(client))
+    assert plugin.version()['api_version'] == '1.1'
+    topology = plugin.topology(['0000:87:00.0', '0000:3b:00.0'])
+    assert topology.numa_nodes == (
+        dom0.NumaNode(0, '0-15', 131072 * 1024, (0,)),
+        dom0.NumaNode(1, '16-31', 131072 * 1024, (1,)))
+    m60 = topology.devices['0000:87:00.0']
+    assert dataclasses.replace(m60, iommu_group=None) == dom0.DeviceTopology(
+        '0000:87:00.0', 1, '16-31', '10de', '13f2', '030000', 'nvidia',
+        None, None, None, 'xen')
+    t4 = topology.devices['0000:3b:00.0']
+    assert (t4.numa_node, t4.sriov_totalvfs, t4.sriov_numvfs) == (0, 16, 0)
+    assert topology.numa_node_of('0000:3b:00.0') == 0
+    assert topology.numa_node_of('0000:99:00.0') is None
+    assert plugin.topology([]) == dom0.Topology({}, ())
+
+
+@pytest.mark.parametrize('answer, reason', [
+    ('"nope"', 'answer is not an object'),
+    ('not json', "answer is not JSON: 'not json'"),
+])
+def test_answers_that_are_not_objects(tmp_path, answer, reason):
+    (tmp_path / 'xenapi_vgpu').write_text(
+        'import XenAPIPlugin\n\ndef version(session, args):\n'
+        '    return %r\n\nXenAPIPlugin.dispatch({"version": version})\n'
+        % answer)
+    with server.Simulator('m60', plugin_dir=str(tmp_path)) as sim:
+        with sessionlib.XapiClient(sim.url, 'root', 'xenroot') as client:
+            host = identity.resolve_host(client)
+            plugin = dom0.Dom0Plugin(client, host)
+            with pytest.raises(exception.PluginError) as info:
+                plugin.version()
+    assert str(info.value) == (
+        'dom0 plugin xenapi_vgpu on host xs-m60-01: %s' % reason)
+
+
+def test_a_refresh_keeps_the_topology_while_the_pgpus_stay(sim, client):
+    xapi = login(sim.url).xenapi
+    host = identity.resolve_host(client)
+    plugin = dom0.Dom0Plugin(client, host)
+    before = reader.read_inventory(client, host, plugin)
+    vm_with_vgpu(xapi, group_of(xapi, 'Tesla M60'),
+                 vgpu_type(xapi, 'GRID M60-8Q'))  # a change: one event
+    sim.faults.calls.clear()
+    # A plugin client with nothing cached: any question would be a call.
+    after = reader.refresh(client, before, dom0.Dom0Plugin(client, host))
+    assert after.topology is before.topology
+    assert sim.faults.calls['host.call_plugin'] == 0
+    assert after.token != before.token
+
+
+def test_the_topology_decoder_fills_what_the_plugin_left_out():
+    assert dom0._decode_topology({}) == dom0.Topology({}, ())
+    topology = dom0._decode_topology({
+        'devices': {'0000:86:00.0': {'address': '0000:86:00.0',
+                                     'numa_node': 1, 'future_field': 2,
+                                     'local_cpulist': None,
+                                     'vendor_id': None, 'device_id': None,
+                                     'class_id': None, 'driver': None,
+                                     'iommu_group': None}},
+        'numa_nodes': [{'id': 1}], 'numa_source': 'sysfs'})
+    assert topology.numa_nodes == (dom0.NumaNode(1, '', None, ()),)
+    assert topology.numa_node_of('0000:86:00.0') == 1
+    assert topology.numa_source == 'sysfs'
+
+
+def test_vgpu_entries_of_a_usage_answer():
+    assert dom0._vgpu_entries({'gpus': {'a': {}, 'b': {'vgpus': [
+        {'id': '1'}]}}}) == [{'id': '1'}]
+    with pytest.raises(TypeError) as info:
+        dom0._vgpu_entries({'gpus': {'a': {'vgpus': [7]}}})
+    assert str(info.value) == 'a vGPU entry is a int'
+
+
+def test_the_shipped_path_when_the_package_lacks_the_plugin(monkeypatch,
+                                                            tmp_path):
+    monkeypatch.setattr(plugin_files, 'plugin_dirs', lambda: [
+        str(tmp_path)])
+    assert dom0._shipped_path() == 'dom0_plugins/xenapi_vgpu'
+
+
+VERSION_ONLY = (
+    'import json\nimport XenAPIPlugin\n\ndef version(session, args):\n'
+    '    return json.dumps(%r)\n\nXenAPIPlugin.dispatch('
+    '{"version": version})\n')
+
+
+@pytest.mark.parametrize('answer, refusal', [
+    ({'api_version': '1.0'}, None),
+    ({'api_version': '2.1'}, 'API version 2.1'),
+    ({}, 'API version unknown'),
+])
+def test_the_api_major_version_decides(tmp_path, answer, refusal):
+    (tmp_path / 'xenapi_vgpu').write_text(VERSION_ONLY % answer)
+    with server.Simulator('m60', plugin_dir=str(tmp_path)) as sim:
+        with sessionlib.XapiClient(sim.url, 'root', 'xenroot') as client:
+            plugin = dom0.Dom0Plugin(client, identity.resolve_host(client))
+            if refusal is None:
+                assert plugin.version() == answer
+                return
+            with pytest.raises(exception.PluginError) as info:
+                plugin.version()
+    assert str(info.value).startswith(
+        'dom0 plugin xenapi_vgpu on host xs-m60-01: %s, this client needs '
+        '1.x' % refusal)
+
+
+def test_the_address_of_a_pgpu_without_its_pci_record(client):
+    inventory = reader.read_inventory(client, identity.resolve_host(client))
+    bare = dataclasses.replace(inventory, pcis={})
+    assert {bare.address(p) for p in bare.pgpus} == {''}

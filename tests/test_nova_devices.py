@@ -7,6 +7,11 @@ driver's uuid is kept instead of a fresh one, ``vgpu`` is a dev_type) and
 loads every slot the pools report.
 """
 
+import json
+import os
+import subprocess
+import sys
+import uuid
 import warnings
 
 from nova import objects
@@ -74,3 +79,21 @@ def test_stock_nova_refuses_them():
         assert 'address' in str(exc)
     else:
         raise AssertionError('stock Nova took a device without address')
+
+
+def test_slot_uuids_are_the_same_in_another_process():
+    # Nova keys the devices by uuid: a compute service restarting must
+    # report the same ones, whatever its hash seed.
+    script = ('import json; from tests.test_nova_devices import '
+              'reported_devices; print(json.dumps([d["uuid"] for d in '
+              'reported_devices()]))')
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    proc = subprocess.run([sys.executable, '-c', script], cwd=root,
+                          capture_output=True, text=True, timeout=120,
+                          env=dict(os.environ, PYTHONHASHSEED='12345',
+                                   PYTHONPATH=root), check=False)
+    assert proc.returncode == 0, proc.stderr
+    here = [d['uuid'] for d in reported_devices()]
+    assert json.loads(proc.stdout.splitlines()[-1]) == here
+    assert len(set(here)) == len(here)
+    assert all(str(uuid.UUID(u)) == u for u in here)

@@ -146,7 +146,10 @@ def numa_host():
 @pytest.mark.parametrize('spec, cells, expected', [
     ('near:1', [1], 'node1'),
     ('4q:1', [0], 'node0'),
+    ('4q:1', [1], 'node1'),
     ('nearish:1', [0], 'node0'),
+    ('nearish:1', [1], 'node1'),
+    ('socket:1', [1], 'node1'),
 ])
 def test_numa_policies_pick_local_pools(spec, cells, expected):
     host, _, _ = numa_host()
@@ -172,7 +175,10 @@ def test_a_group_spanning_nodes_promises_no_locality():
     assert {p.key.numa_node for p in stats.pools()} == {None}
     with pytest.raises(exception.ClaimRefused) as info:
         stats.apply_requests(ask('near:1'), [0])
-    assert 'a GPU group spanning NUMA nodes' in str(info.value)
+    assert str(info.value) == (
+        'vGPU claim refused: no GRID M60-4Q on NUMA node(s) 0 (numa_policy '
+        'required) for alias near; a GPU group spanning NUMA nodes promises '
+        'none (see gpu-groups split)')
     # legacy takes devices with no NUMA information.
     assert stats.support_requests(ask('4q:1'), [0])
 
@@ -183,7 +189,9 @@ def test_a_host_without_plugin_answer_says_its_numa_is_unknown():
     stats = statslib.VgpuStats(unknown)
     with pytest.raises(exception.ClaimRefused) as info:
         stats.apply_requests(ask('near:1'), [0])
-    assert "NUMA nodes are unknown (the dom0 plugin" in str(info.value)
+    assert str(info.value).endswith(
+        "for alias near; this host's NUMA nodes are unknown (the dom0 "
+        'plugin did not answer)')
 
 
 def test_socket_policy_needs_sockets():
@@ -196,6 +204,16 @@ def test_socket_policy_needs_sockets():
     stats = statslib.VgpuStats(host.inventory(sockets={0: 0, 1: 0}))
     claim = stats.apply_requests(ask('socket:1'), [1], instance='j')
     assert claim.demand[0][0] == 'OpaqueRef:group-node0'
+    # A node on two sockets, or none listed: the host does not say which.
+    inventory = host.inventory(sockets={0: 0, 1: 0})
+    nodes = inventory.topology.numa_nodes
+    for numa_nodes in ((nodes[0], dataclasses.replace(nodes[1],
+                                                      sockets=(0, 1))),
+                       ()):
+        unsure = dataclasses.replace(inventory, topology=dataclasses.replace(
+            inventory.topology, numa_nodes=numa_nodes))
+        assert not statslib.VgpuStats(unsure).support_requests(
+            ask('socket:1'), [1])
 
 
 def test_slots_are_devices_with_one_type_per_pgpu():
@@ -280,7 +298,9 @@ def test_unprovable_is_refused_not_accepted():
     claim_all(stats, '1q:1', '1q:1')
     with pytest.raises(exception.ClaimRefused) as info:
         stats.apply_requests(ask('4q:1'), instance='more')
-    assert 'too many claims' in str(info.value)
+    assert str(info.value) == (
+        'vGPU claim refused: too many claims pending in these GPU groups to '
+        'prove that XAPI honours them all (pin the pGPUs: gpu-groups pin)')
 
 
 def test_the_search_is_memoised_on_host_shapes():
@@ -343,3 +363,530 @@ def test_each_refresh_is_seen_even_where_an_old_inventory_id_comes_back():
         stats.refresh(host.inventory())
         assert not stats.support_requests(ask('t4:1'))
         host.vgpus.clear()
+
+
+class MeetingStats(statslib.VgpuStats):
+    """Deciders that wait for each other inside the decision: with the
+    lock the second cannot enter, so the first waits in vain (the barrier
+    breaks); without it they meet, both having seen the same room."""
+
+    def __init__(self, inventory, barrier):
+        self.barrier = barrier
+        super().__init__(inventory)
+
+    def _refusal(self, demand):
+        reason = super()._refusal(demand)
+        try:
+            self.barrier.wait()
+        except threading.BrokenBarrierError:
+            pass
+        return reason
+
+
+@pytest.mark.parametrize('decide', ['apply_requests', 'claim_demand'])
+def test_a_decision_is_whole_under_the_lock(decide):
+    host = HostBuilder()
+    group = host.group('m60')
+    host.pgpu(group, '0000:86:00.0')  # room for one 8Q
+    barrier = threading.Barrier(2, timeout=0.5)
+    stats = MeetingStats(host.inventory(), barrier)
+    accepted = []
+
+    def claim(instance):
+        try:
+            if decide == 'apply_requests':
+                stats.apply_requests(ask('8q:1'), instance=instance)
+            else:
+                stats.claim_demand(instance, (
+                    (group, type_ref('GRID M60-8Q')),))
+            accepted.append(instance)
+        except exception.ClaimRefused:
+            pass
+    threads = [threading.Thread(target=claim, args=(name,))
+               for name in ('a', 'b')]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert len(accepted) == 1, accepted
+    assert barrier.broken  # the two decisions never overlapped
+
+
+def test_support_requests_decides_under_the_lock():
+    host = HostBuilder()
+    group = host.group('m60')
+    host.pgpu(group, '0000:86:00.0')
+    barrier = threading.Barrier(2, timeout=0.5)
+    stats = MeetingStats(host.inventory(), barrier)
+    answers = []
+    threads = [threading.Thread(target=lambda: answers.append(
+        stats.support_requests(ask('8q:1')))) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert answers == [True, True]
+    assert barrier.broken
+
+
+def test_a_prediction_breaks_ties_to_the_lowest_address_across_kinds():
+    # 86 and 88 enable every type, 87 only 4Q: two kinds of pGPU, tied
+    # for 4Q under breadth_first.
+    host = HostBuilder()
+    group = host.group('m60', 'breadth_first')
+    a = host.pgpu(group, '0000:86:00.0')
+    b = host.pgpu(group, '0000:87:00.0')
+    host.pgpu(group, '0000:88:00.0')
+    host.pgpus[b] = dataclasses.replace(
+        host.pgpus[b], enabled_VGPU_types=(type_ref('GRID M60-4Q'),))
+    stats = statslib.VgpuStats(host.inventory())
+    first, second = claim_all(stats, '4q:1', '4q:1')
+    assert (first.pgpus, second.pgpus) == ((a,), (b,))
+
+
+def one_pinned_m60():
+    """A group with one pGPU on this host: pinned."""
+    host = HostBuilder()
+    group = host.group('m60')
+    return host, group, host.pgpu(group, '0000:86:00.0')
+
+
+def refusal(stats, spec, instance='new'):
+    with pytest.raises(exception.ClaimRefused) as info:
+        stats.apply_requests(ask(spec), instance=instance)
+    return str(info.value)
+
+
+def test_a_pinned_refusal_names_what_the_pgpu_holds_and_owes():
+    host, group, pgpu = one_pinned_m60()
+    host.vgpu(group, 'GRID M60-8Q', pgpu=pgpu, instance='running')
+    stats = statslib.VgpuStats(host.inventory())
+    assert refusal(stats, '4q:1').endswith(
+        'pinned pGPU 0000:86:00.0 has no room for this request '
+        '(GRID M60-4Q): it holds 1 x GRID M60-8Q and owes nothing more')
+    host, group, pgpu = one_pinned_m60()
+    stats = statslib.VgpuStats(host.inventory())
+    claim_all(stats, '4q:1', '4q:1')
+    assert refusal(stats, '4q:1').endswith(
+        'pinned pGPU 0000:86:00.0 has no room for this request '
+        '(GRID M60-4Q): it holds nothing and owes vm0 (GRID M60-4Q), '
+        'vm1 (GRID M60-4Q)')
+
+
+def test_a_stranded_instance_is_named_in_the_refusal():
+    host, group, pgpu = one_pinned_m60()
+    host.vgpu(group, 'GRID M60-4Q', pgpu=pgpu, instance='running')
+    host.vgpu(group, 'GRID M60-8Q', instance='stopped')
+    stats = statslib.VgpuStats(host.inventory())
+    assert refusal(stats, '4q:1').endswith(
+        'pinned pGPU 0000:86:00.0 cannot hold what it already owes: '
+        'stopped (GRID M60-8Q) does not fit beside 1 x GRID M60-4Q and '
+        'nothing more; that instance is stranded (restore its type, or '
+        'move it) and blocks this pGPU only')
+
+
+def test_a_shared_refusal_names_the_failing_order():
+    host, _, _, _ = two_m60s('breadth_first')
+    stats = statslib.VgpuStats(host.inventory())
+    claim_all(stats, '4q:1', '4q:1', '4q:1')
+    assert refusal(stats, '8q:1').endswith(
+        'XAPI would not honour every claim: if the VMs start in the order '
+        'vm0 -> vm1 -> vm2 -> this request, XAPI (breadth_first) has no '
+        'pGPU left '
+        'for this request (GRID M60-8Q)')
+    # One T4 taken by a 4Q, the other with room for one 8Q: no start
+    # order at all fits two 8Q.
+    host = HostBuilder()
+    group = host.group('t4', 'depth_first')
+    one = host.pgpu(group, '0000:3b:00.0', model='t4')
+    two = host.pgpu(group, '0000:3c:00.0', model='t4')
+    host.vgpu(group, 'GRID T4-4Q', pgpu=one, instance='a')
+    host.vgpu(group, 'GRID T4-8Q', pgpu=two, instance='b')
+    stats = statslib.VgpuStats(host.inventory())
+    assert refusal(stats, 't4:2') == (
+        'vGPU claim refused: XAPI (depth_first) has no room for this '
+        'request (2 x GRID T4-8Q) on this host')
+
+
+def test_claim_demand_takes_exactly_that_demand_or_says_why():
+    host, group, a, b = two_m60s('depth_first')
+    stats = statslib.VgpuStats(host.inventory())
+    eight = ((group, type_ref('GRID M60-8Q')),)
+    first = stats.claim_demand('in-1', eight)
+    second = stats.claim_demand('in-2', eight)
+    assert (first.instance, first.demand, first.pgpus) == ('in-1', eight,
+                                                           (a,))
+    # Predicted beside the first claim, not onto its pGPU.
+    assert second.pgpus == (b,)
+    with pytest.raises(exception.ClaimRefused) as info:
+        stats.claim_demand('in-3', eight)
+    assert str(info.value) == (
+        'vGPU claim refused: XAPI would not honour every claim: if the VMs '
+        'start in the order in-1 -> in-2 -> this request, XAPI '
+        '(depth_first) has no pGPU left for this request (GRID M60-8Q)')
+    assert set(stats.claims) == {'in-1', 'in-2'}
+
+
+def test_explain_says_what_a_claim_would_take_and_changes_nothing():
+    host, group, a, b = two_m60s('depth_first')
+    stats = statslib.VgpuStats(host.inventory())
+    claim_all(stats, '8q:1')
+    demand, pgpus = stats.explain(ask('4q:1'))
+    assert demand == ((group, type_ref('GRID M60-4Q')),)
+    assert pgpus == [b]
+    assert set(stats.claims) == {'vm0'}
+    stats.apply_requests(ask('8q:1'), instance='other')
+    with pytest.raises(exception.ClaimRefused):
+        stats.explain(ask('4q:1'))
+
+
+def test_a_snapshot_is_what_the_decision_saw():
+    host, group, a, _ = two_m60s('depth_first')
+    host.vgpu(group, 'GRID M60-4Q', instance='stopped')
+    inventory = host.inventory()
+    stats = statslib.VgpuStats(inventory)
+    claim_all(stats, '8q:1')
+    snapshot = stats.snapshot()
+    four, eight = type_ref('GRID M60-4Q'), type_ref('GRID M60-8Q')
+    assert snapshot.inventory is inventory
+    assert snapshot.pending == (((group, four),), ((group, eight),))
+    assert [c.instance for c in snapshot.claims] == ['vm0']
+    assert sorted(p.count for p in snapshot.host.pgpus) == [0, 0]
+    with pytest.raises(exception.ClaimRefused) as info:
+        stats.apply_requests(ask('8q:1'), instance='big')
+    assert info.value.snapshot.pending[-1] == ((group, eight),)
+    assert len(info.value.snapshot.pending) == 2
+
+
+def test_rebind_checks_the_count_and_moves_the_claim():
+    host, _, a, b = two_m60s('depth_first')
+    stats = statslib.VgpuStats(host.inventory())
+    stats.apply_requests(ask('4q:1'), instance='i')
+    with pytest.raises(ValueError) as info:
+        stats.rebind('i', [a, b])
+    assert str(info.value) == '2 pGPUs for 1 vGPUs'
+    stats.rebind('i', [b])
+    assert stats.claims['i'].pgpus == (b,) and stats.claims['i'].started
+    stats.rebind('gone', [a])  # a refresh already ended it: nothing to do
+    assert set(stats.claims) == {'i'}
+
+
+def test_devices_of_an_instance_among_the_enabled_types():
+    host, _, a, _ = two_m60s('depth_first')
+    stats = statslib.VgpuStats(host.inventory(), enabled=('GRID M60-4Q',))
+    assert {s.vgpu_type.model_name for s in stats.devices()} == {
+        'GRID M60-4Q'}
+    stats.consume_requests(ask('4q:1'), instance='h')
+    stats.consume_requests(ask('4q:1'), instance='i')
+    taken = stats.devices_of('i')
+    assert [(s.pgpu_ref, s.index, s.claimed_by) for s in taken] == [
+        (a, 1, 'i')]
+    assert stats.devices_of('other') == []
+
+
+def test_the_pools_follow_every_change_of_claims():
+    # The pools are kept per version of the claims: a change that brought
+    # the version back to one already counted would show stale pools.
+    host, _, _, _ = two_m60s('depth_first')
+    stats = statslib.VgpuStats(host.inventory())
+
+    def available(name):
+        return sum(p.count for p in stats.pools()
+                   if p.key.vgpu_type == name)
+    stats.apply_requests(ask('8q:1'), instance='a')
+    assert available('GRID M60-8Q') == 1
+    stats.free('a')
+    stats.apply_requests(ask('4q:1'), instance='b')
+    assert (available('GRID M60-8Q'), available('GRID M60-4Q')) == (1, 3)
+    stats.free('b')
+    stats.free('b')  # idempotent
+    assert (available('GRID M60-8Q'), available('GRID M60-4Q')) == (2, 4)
+    stats.claim_demand('c', stats.explain(ask('1q:1'))[0])
+    stats.rebind('c', [stats.claims['c'].pgpus[0]])
+    assert available('GRID M60-1Q') == 15
+
+
+def test_a_search_out_of_time_refuses_and_says_so():
+    host = HostBuilder()
+    group = host.group('m60', 'depth_first')
+    for bus in range(6):
+        host.pgpu(group, '0000:%02x:00.0' % (0x80 + bus))
+    model = pgpu_choice.from_inventory(host.inventory())
+    demands = [((group, type_ref(name)),) for name in (
+        ['GRID M60-1Q'] * 10 + ['GRID M60-4Q'] * 4 + ['GRID M60-8Q'] * 2)]
+    # About 165 states: every order honoured, given the time.
+    assert pgpu_choice.failing_order(model, demands) is None
+    with pytest.raises(exception.ClaimRefused) as info:
+        pgpu_choice.failing_order(model, demands, seconds=1e-9)
+    assert str(info.value) == (
+        'vGPU claim refused: the search over start orders ran out of time '
+        '(0.0 s) before proving that XAPI honours every claim in these GPU '
+        'groups (pin the pGPUs: gpu-groups pin)')
+    # The pools hand their time budget to the search.
+    stats = statslib.VgpuStats(host.inventory(), seconds=1e-9)
+    with pytest.raises(exception.ClaimRefused) as info:
+        for index, (pair,) in enumerate(demands):
+            stats.claim_demand('vm%d' % index, (pair,))
+    assert 'ran out of time (0.0 s)' in str(info.value)
+
+
+def test_a_prediction_follows_xapi_type_by_type_whatever_the_record_order():
+    # Records arrive in any order: 87 before 86 here.
+    host = HostBuilder()
+    group = host.group('m60', 'depth_first')
+    b = host.pgpu(group, '0000:87:00.0')
+    a = host.pgpu(group, '0000:86:00.0')
+    stats = statslib.VgpuStats(host.inventory())
+    claims = claim_all(stats, '4q:1', '1q:1', '1q:1')
+    # The lowest address first; then a 1Q cannot join the 4Q on 86.
+    assert [c.pgpus for c in claims] == [(a,), (b,), (b,)]
+
+
+def test_a_claim_without_instance_is_named_for_its_place():
+    host, _, _, _ = two_m60s('depth_first')
+    stats = statslib.VgpuStats(host.inventory())
+    assert stats.apply_requests(ask('4q:1')).instance == 'claim-0'
+    assert stats.apply_requests(ask('4q:1')).instance == 'claim-1'
+
+
+def test_a_type_no_pool_offers_is_named():
+    host, _, _, _ = two_m60s('depth_first')
+    stats = statslib.VgpuStats(host.inventory(), enabled=('GRID M60-4Q',))
+    assert refusal(stats, 'mix:1') == (
+        'vGPU claim refused: no pool on this host offers GRID M60-8Q or '
+        'GRID T4-8Q for alias mix')
+
+
+def test_a_slot_as_nova_sees_it():
+    host, group, a, _ = two_m60s('depth_first', numa=(0, 0))
+    host.vgpu(group, 'GRID M60-4Q', pgpu=a, instance='running')
+    stats = statslib.VgpuStats(host.inventory())
+    slot = next(s for s in stats.devices() if s.pgpu_ref == a
+                and s.vgpu_type.model_name == 'GRID M60-4Q' and s.index == 1)
+    assert slot.as_nova_device() == {
+        'address': None, 'uuid': slot.uuid, 'dev_type': 'vgpu',
+        'vendor_id': '10de', 'product_id': '13f2', 'numa_node': 0,
+        'parent_addr': '0000:86:00.0', 'label': 'label_10de_13f2',
+        'dev_id': 'vgpu_0000_86_00_0_1', 'status': 'available',
+        'vgpu_type': 'GRID M60-4Q', 'vgpu_type_uuid': 'uuid-GRID M60-4Q',
+        'gpu_group_uuid': 'uuid-OpaqueRef:group-m60',
+        'pgpu_uuid': 'uuid-0000:86:00.0', 'implementation': 'nvidia',
+        'framebuffer_size': str(2 ** 30), 'max_heads': '4'}
+    # A running instance's slots, found by its tag on the pGPU it runs on.
+    held = stats.devices_of('running')
+    assert [(s.pgpu_ref, s.index, s.status) for s in held] == [
+        (a, 0, 'allocated')]
+
+
+def test_a_claim_ends_only_when_all_its_vgpus_show():
+    host = HostBuilder()
+    group = host.group('t4', 'depth_first')
+    pgpu = host.pgpu(group, '0000:3b:00.0', model='t4')
+    host.pgpu(group, '0000:3c:00.0', model='t4')
+    stats = statslib.VgpuStats(host.inventory())
+    stats.apply_requests(ask('t4:2'), instance='two')
+    stats.apply_requests(ask('t4:1'), instance='none-yet')
+    host.vgpu(group, 'GRID T4-8Q', pgpu=pgpu, instance='two')
+    stats.refresh(host.inventory())
+    assert set(stats.claims) == {'two', 'none-yet'}
+    host.vgpu(group, 'GRID T4-8Q', pgpu=pgpu, instance='two', device='1')
+    stats.refresh(host.inventory())
+    assert set(stats.claims) == {'none-yet'}
+
+
+def test_the_pools_follow_a_refresh_after_claims():
+    host, group, a, _ = two_m60s('depth_first')
+    stats = statslib.VgpuStats(host.inventory())
+
+    def available(name):
+        return sum(p.count for p in stats.pools()
+                   if p.key.vgpu_type == name)
+    assert available('GRID M60-8Q') == 2
+    stats.apply_requests(ask('4q:1'), instance='i')
+    host.vgpu(group, 'GRID M60-8Q', pgpu=a, instance='other')
+    stats.refresh(host.inventory())
+    assert (available('GRID M60-8Q'), available('GRID M60-4Q')) == (0, 1)
+
+
+def test_a_started_claim_holds_the_pgpu_xapi_chose():
+    host, _, a, b = two_m60s('depth_first')
+    stats = statslib.VgpuStats(host.inventory())
+    stats.apply_requests(ask('8q:1'), instance='x')
+    stats.rebind('x', [b])  # XAPI put it on 87, not where predicted
+    assert stats.apply_requests(ask('8q:1'), instance='y').pgpus == (a,)
+    for spec in ('4q:1', '8q:1', '1q:1'):
+        assert not stats.support_requests(ask(spec)), spec
+
+
+def test_an_enabled_type_without_a_maximum_has_no_room():
+    host, _, a, b = two_m60s('depth_first')
+    for ref in (a, b):
+        record = host.pgpus[ref]
+        host.pgpus[ref] = dataclasses.replace(
+            record, supported_VGPU_max_capacities={
+                t: m for t, m in record.supported_VGPU_max_capacities.items()
+                if t != type_ref('GRID M60-8Q')})
+    stats = statslib.VgpuStats(host.inventory())
+    assert not stats.support_requests(ask('8q:1'))
+    assert stats.support_requests(ask('4q:1'))
+    assert not [p for p in stats.pools()
+                if p.key.vgpu_type == 'GRID M60-8Q' and p.count]
+
+
+def test_two_types_in_one_vm_are_refused_by_name():
+    host = HostBuilder()
+    m60 = host.group('m60')
+    host.pgpu(m60, '0000:86:00.0')
+    t4 = host.group('t4')
+    host.pgpu(t4, '0000:3b:00.0', model='t4')
+    stats = statslib.VgpuStats(host.inventory())
+    with pytest.raises(exception.ClaimRefused) as info:
+        stats.claim_demand('x', ((m60, type_ref('GRID M60-8Q')),
+                                 (t4, type_ref('GRID T4-8Q'))))
+    assert str(info.value) == (
+        'vGPU claim refused: XAPI allows only one vGPU per VM of GRID '
+        'M60-8Q and GRID T4-8Q (compatible_types_in_vm)')
+
+
+def test_a_stopped_vm_without_instance_tag_is_owed_by_its_ref():
+    host, group, pgpu = one_pinned_m60()
+    host.vgpu(group, 'GRID M60-8Q', vm='OpaqueRef:vm-untagged')
+    stats = statslib.VgpuStats(host.inventory())
+    assert refusal(stats, '4q:1') == (
+        'vGPU claim refused: pinned pGPU 0000:86:00.0 has no room for this '
+        'request (GRID M60-4Q): it holds nothing and owes '
+        'OpaqueRef:vm-untagged (GRID M60-8Q)')
+
+
+def test_slot_uuids_keep_their_value_across_versions():
+    # Nova keys the devices by uuid: this value must never change (an
+    # upgrade that changed it would make Nova see every slot replaced).
+    host, _, _, _ = two_m60s('depth_first')
+    slots = statslib.VgpuStats(host.inventory()).devices()
+    slot = next(s for s in slots if s.parent_addr == '0000:86:00.0'
+                and s.vgpu_type.model_name == 'GRID M60-4Q' and s.index == 1)
+    assert slot.uuid == 'ae599066-568a-55db-b624-9391c8506c35'
+    other = dataclasses.replace(host.inventory(), host=dataclasses.replace(
+        host.inventory().host, uuid='another-host'))
+    assert not {s.uuid for s in slots} & {
+        s.uuid for s in statslib.VgpuStats(other).devices()}
+
+
+def test_slots_in_address_order_with_their_group_and_no_owner():
+    host = HostBuilder()
+    group = host.group('m60')
+    b = host.pgpu(group, '0000:87:00.0')
+    a = host.pgpu(group, '0000:86:00.0')
+    slots = statslib.VgpuStats(host.inventory()).devices()
+    assert [s.pgpu_ref for s in slots][::12] == [a, b]
+    assert {(s.group_ref, s.group_uuid, s.claimed_by) for s in slots} == {
+        (group, 'uuid-' + group, None)}
+    orphan = dataclasses.replace(host.inventory(), groups={})
+    assert {s.group_uuid for s in statslib.VgpuStats(orphan).devices()} == {
+        ''}
+
+
+def test_a_pinned_pgpu_owed_one_type_refuses_another():
+    host, _, _ = one_pinned_m60()
+    stats = statslib.VgpuStats(host.inventory())
+    claim_all(stats, '4q:1')
+    assert refusal(stats, '1q:1').endswith(
+        'pinned pGPU 0000:86:00.0 has no room for this request '
+        '(GRID M60-1Q): it holds nothing and owes vm0 (GRID M60-4Q)')
+
+
+def test_an_alias_alternative_that_matches_is_found():
+    aliases = aliaslib.parse_aliases([
+        '{"name": "alt", "vgpu_type": "GRID T4-8Q", '
+        '"device_type": "type-PCI"}',
+        '{"name": "alt", "vgpu_type": "GRID M60-8Q", '
+        '"device_type": "type-PCI"}'])
+    host, group, a, _ = two_m60s('depth_first')
+    stats = statslib.VgpuStats(host.inventory())
+    requests = requestslib.requests_from_spec('alt:1', aliases)[0]
+    assert stats.apply_requests(requests, instance='i').demand == (
+        (group, type_ref('GRID M60-8Q')),)
+
+
+def test_pools_by_node_then_none_with_their_keys():
+    host, _, _ = numa_host()
+    spanning = host.group('spanning')
+    host.pgpu(spanning, '0000:d8:00.0', numa=0)
+    host.pgpu(spanning, '0000:d9:00.0', numa=1)
+    pools = statslib.VgpuStats(host.inventory(),
+                               enabled=('GRID M60-8Q',)).pools()
+    assert [(p.key.numa_node, p.key.gpu_group, p.count) for p in pools] == [
+        (0, 'uuid-OpaqueRef:group-node0', 1),
+        (1, 'uuid-OpaqueRef:group-node1', 1),
+        (None, 'uuid-OpaqueRef:group-spanning', 2)]
+    assert {(p.key.dev_type, p.key.vendor_id, p.key.product_id)
+            for p in pools} == {('vgpu', '10de', '13f2')}
+    orphan = dataclasses.replace(host.inventory(), groups={})
+    assert {p.key.gpu_group for p in statslib.VgpuStats(orphan).pools()} == {
+        ''}
+    # By node first, whatever the groups' names.
+    host = HostBuilder()
+    host.pgpu(host.group('z'), '0000:86:00.0', numa=0)
+    host.pgpu(host.group('a'), '0000:87:00.0', numa=1)
+    pools = statslib.VgpuStats(host.inventory(),
+                               enabled=('GRID M60-8Q',)).pools()
+    assert [p.key.numa_node for p in pools] == [0, 1]
+
+
+def test_pools_of_three_alike_pgpus_after_a_claim():
+    host = HostBuilder()
+    group = host.group('m60', 'depth_first')
+    for bus in (0x86, 0x87, 0x88):
+        host.pgpu(group, '0000:%02x:00.0' % bus)
+    stats = statslib.VgpuStats(host.inventory(), enabled=('GRID M60-8Q',
+                                                          'GRID M60-4Q'))
+    stats.apply_requests(ask('4q:1'), instance='i')
+    assert {p.key.vgpu_type: p.count for p in stats.pools()} == {
+        'GRID M60-8Q': 2, 'GRID M60-4Q': 5}
+
+
+def test_legacy_falls_back_to_no_numa_pools_only():
+    host, near, far = numa_host()
+    host.vgpu(near, 'GRID M60-8Q', pgpu='OpaqueRef:pgpu-0000:86:00.0')
+    stats = statslib.VgpuStats(host.inventory())
+    assert not stats.support_requests(ask('4q:1'), [0])
+    claim = stats.consume_requests(ask('near:1'), [1], instance='i')
+    assert {s.numa_node for s in claim} == {1}
+    assert stats.explain(ask('near:1'), [1])[0] == (
+        (far, type_ref('GRID M60-4Q')),)
+
+
+@pytest.mark.parametrize('rebinds', [1, 2])
+def test_a_free_is_seen_whatever_changes_follow(rebinds):
+    # free, then rebinds with no decision between: the pools must not come
+    # back to an earlier version's counts.
+    host, _, a, b = two_m60s('depth_first')
+    stats = statslib.VgpuStats(host.inventory())
+    stats.apply_requests(ask('8q:1'), instance='x')
+    stats.apply_requests(ask('8q:1'), instance='y')
+
+    def eights():
+        return sum(p.count for p in stats.pools()
+                   if p.key.vgpu_type == 'GRID M60-8Q')
+    assert eights() == 0
+    stats.free('x')
+    for _ in range(rebinds):
+        stats.rebind('y', [b])
+    assert eights() == 1
+
+
+def test_preferred_takes_the_local_node_first_when_it_falls_back():
+    aliases = aliaslib.parse_aliases([
+        '{"name": "t4", "vgpu_type": "GRID T4-4Q", "numa_policy": '
+        '"preferred"}'])
+    host = HostBuilder()
+    near, far = host.group('n1'), host.group('n0')
+    local = host.pgpu(near, '0000:3b:00.0', numa=1, model='t4')
+    other = host.pgpu(far, '0000:3c:00.0', numa=0, model='t4')
+    host.vgpu(near, 'GRID T4-4Q', pgpu=local, instance='a')  # room 3
+    host.vgpu(far, 'GRID T4-4Q', pgpu=other, instance='b')
+    host.vgpu(far, 'GRID T4-4Q', pgpu=other, instance='c')  # room 2
+    stats = statslib.VgpuStats(host.inventory())
+    requests = requestslib.requests_from_spec('t4:4', aliases)[0]
+    claim = stats.apply_requests(requests, [1], instance='i')
+    assert [g for g, _ in claim.demand] == [near, near, near, far]

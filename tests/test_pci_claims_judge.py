@@ -36,6 +36,7 @@ ALIASES = aliaslib.parse_aliases(
      for name in M60 + T4])
 TIES = ('address', 'reverse-address')
 SCENARIOS = 100
+MIXED_SCENARIOS = 60
 
 
 def scenario(seed):
@@ -59,10 +60,38 @@ def scenario(seed):
     return profile, resident, claims
 
 
+def mixed_scenario(seed):
+    """Heterogeneous: one group of M60s and T4s whose pGPUs enable types
+    of their own (passthrough beside vGPU types), and a second host with
+    pGPUs and VMs in the same group that this host's pools must ignore."""
+    rng = random.Random(seed)
+    pgpus, kinds = [], set()
+    for index in range(rng.choice((2, 3))):
+        names = rng.choice((M60, T4))
+        enabled = sorted(rng.sample(names, rng.randint(1, len(names))))
+        kinds.update(enabled)
+        pgpus.append({'address': '0000:%02x:00.0' % (0x86 + index),
+                      'model': 'tesla-m60' if names is M60 else 'tesla-t4',
+                      'group': 'G', 'enabled_types': enabled})
+    elsewhere = [{'address': '0000:86:00.0', 'model': 'tesla-m60',
+                  'group': 'G'}]
+    profile = {'hosts': [{'name': 'h', 'pgpus': pgpus},
+                         {'name': 'other', 'pgpus': elsewhere}],
+               'groups': {'G': {'name': 'Mixed group', 'allocation_algorithm':
+                                rng.choice(('depth_first', 'breadth_first'))}}}
+    kinds = sorted(kinds)
+    resident = [rng.choice(kinds) for _ in range(rng.choice((0, 1)))]
+    claims = [(kind, rng.choice((1, 2)) if kind in T4 else 1)
+              for kind in (rng.choice(kinds)
+                           for _ in range(rng.choice((2, 3))))]
+    return profile, resident, claims
+
+
 def group_of(db, kind):
     model = 'Tesla T4' if kind.startswith('GRID T4') else 'Tesla M60'
     return next(r for r, g in db.objects['GPU_group'].items()
-                if model in g['name_label'])
+                if model in g['name_label']
+                or g['name_label'] == 'Mixed group')
 
 
 def type_of(db, kind):
@@ -71,10 +100,17 @@ def type_of(db, kind):
 
 
 def build(profile, resident):
-    """The world with its resident VMs placed (ties by address)."""
+    """The world with its resident VMs placed (ties by address); one VM of
+    M60-8Q on any second host."""
     db = world.build(profile)
     db.tie_break = 'address'
-    host = next(iter(db.objects['host']))
+    host, *others = db.objects['host']
+    for index, other in enumerate(others):
+        vm = vmlib.create(db, {'name_label': 'elsewhere%d' % index,
+                               'HVM_boot_policy': 'BIOS order'})
+        gpu.vgpu_create(db, vm, group_of(db, 'GRID M60-8Q'), '0', {},
+                        type_of(db, 'GRID M60-8Q'))
+        boot.start(db, vm, other)
     for index, kind in enumerate(resident):
         vm = vmlib.create(db, {'name_label': 'resident%d' % index,
                                'HVM_boot_policy': 'BIOS order'})
@@ -134,10 +170,22 @@ def test_claims_are_accepted_exactly_when_xapi_honours_every_order(seed):
         profile, resident, claims)
 
 
-def test_the_scenarios_cover_both_verdicts_and_algorithms():
+@pytest.mark.parametrize('seed', range(MIXED_SCENARIOS))
+def test_heterogeneous_groups_on_several_hosts(seed):
+    # Ties between different kinds of pGPU (enabled types of their own,
+    # mixed models) happen only here: XAPI's choice must keep every tie.
+    profile, resident, claims = mixed_scenario(seed)
+    expected = honoured_in_every_order(profile, resident, claims)
+    assert pools_accept(profile, resident, claims) is expected, (
+        profile, resident, claims)
+
+
+@pytest.mark.parametrize('make, count', [(scenario, SCENARIOS),
+                                         (mixed_scenario, MIXED_SCENARIOS)])
+def test_the_scenarios_cover_both_verdicts_and_algorithms(make, count):
     verdicts, algorithms = set(), set()
-    for seed in range(SCENARIOS):
-        profile, resident, claims = scenario(seed)
+    for seed in range(count):
+        profile, resident, claims = make(seed)
         verdicts.add(honoured_in_every_order(profile, resident, claims))
         algorithms |= {g['allocation_algorithm']
                        for g in profile['groups'].values()}

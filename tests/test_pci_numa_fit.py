@@ -53,3 +53,12 @@ def test_the_view_reports_pools_by_numa_node():
     assert counts.get(0, 0) == 0
     assert not view.support_requests(ask('near:1'), None,
                                      host_cells().cells[:1])
+
+
+def test_without_cells_the_view_asks_without_numa():
+    host, near, _ = numa_host()
+    host.vgpu(near, 'GRID M60-8Q', pgpu='OpaqueRef:pgpu-0000:86:00.0')
+    view = numa_fit.NovaPoolsView(statslib.VgpuStats(host.inventory()))
+    assert view.support_requests(ask('near:1'))
+    assert view.support_requests(ask('near:1'), None, None)
+    assert view.support_requests(ask('near:1'), None, [])

@@ -100,3 +100,54 @@ def test_the_tree_from_plain_records():
     assert held.inventory['CUSTOM_VGPU_GRID_M60_8Q']['reserved'] == 0
     assert all(i['reserved'] == 0 for i in free.inventory.values())
     assert 'CUSTOM_NUMA_NODE_1' in free.traits
+
+
+def test_a_providers_whole_inventory_and_traits():
+    host = HostBuilder()
+    group = host.group('m60')
+    host.pgpu(group, '0000:86:00.0', 1)
+    providers = fresh_tree()
+    providers.new_child('compute-01_other', NODE, uuid=str(uuid.uuid4()))
+    tree.update_provider_tree(host.inventory(), providers, NODE,
+                              enabled=['GRID M60-4Q'],
+                              standard_type='GRID M60-4Q')
+    data = providers.data(tree.provider_name(NODE, '0000:86:00.0'))
+    assert data.inventory == {'VGPU': {
+        'total': 2, 'reserved': 0, 'min_unit': 1, 'max_unit': 2,
+        'step_size': 1, 'allocation_ratio': 1.0}}
+    assert sorted(data.traits) == [
+        'CUSTOM_GPU_GROUP_UUID_OPAQUEREF_GROUP_M60', 'CUSTOM_NUMA_NODE_1',
+        'CUSTOM_VGPU_TYPE_GRID_M60_4Q']
+    assert data.uuid == str(uuid.uuid5(
+        tree.NAMESPACE, 'host-uuid/uuid-0000:86:00.0'))
+    # A child another driver made, not named like ours, stays.
+    assert providers.exists('compute-01_other')
+
+
+def test_only_the_standard_type_is_vgpu_and_empty_types_are_skipped():
+    host = HostBuilder()
+    group = host.group('m60')
+    ref = host.pgpu(group, '0000:86:00.0')
+    record = host.pgpus[ref]
+    host.pgpus[ref] = dataclasses.replace(
+        record, supported_VGPU_max_capacities=dict(
+            record.supported_VGPU_max_capacities, **{
+                'OpaqueRef:type-GRID_M60-1Q': 0}))
+    providers = tree.update_provider_tree(host.inventory(), fresh_tree(),
+                                          NODE, standard_type='GRID M60-4Q')
+    assert set(providers.data(tree.provider_name(
+        NODE, '0000:86:00.0')).inventory) == {
+        'VGPU', 'CUSTOM_VGPU_GRID_M60_8Q', 'CUSTOM_VGPU_PASSTHROUGH'}
+
+
+def test_every_gone_pgpu_leaves_the_tree():
+    host = HostBuilder()
+    group = host.group('m60')
+    for address in ('0000:86:00.0', '0000:87:00.0', '0000:88:00.0'):
+        host.pgpu(group, address)
+    providers = tree.update_provider_tree(host.inventory(), fresh_tree(),
+                                          NODE)
+    assert len(providers.get_provider_uuids(NODE)) == 4
+    none = dataclasses.replace(host.inventory(), pgpus={})
+    tree.update_provider_tree(none, providers, NODE)
+    assert len(providers.get_provider_uuids(NODE)) == 1

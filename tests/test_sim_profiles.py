@@ -1,15 +1,19 @@
 """Hardware profiles: built-ins, user files, validation, the generator."""
 
+import collections
 import json
 
 import pytest
 import yaml
+from hypothesis import event
 from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
 
+from nova_xenapi_vgpu.simulator import hardware
 from nova_xenapi_vgpu.simulator import profiles
 from nova_xenapi_vgpu.simulator import server
+from nova_xenapi_vgpu.simulator import world
 from tests.conftest import login
 
 M60 = {'address': '0000:86:00.0', 'model': 'tesla-m60', 'numa_node': 0}
@@ -102,20 +106,84 @@ def test_unreadable_profile_file(tmp_path):
         profiles.load(str(tmp_path / 'absent.yaml'))
 
 
-@settings(max_examples=60, deadline=None)
-@given(st.recursive(
+FUZZ_PROFILE = st.recursive(
     st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=8)),
     lambda inner: st.one_of(
         st.lists(inner, max_size=3),
         st.dictionaries(st.sampled_from(
             ['hosts', 'name', 'pgpus', 'address', 'model', 'numa_node',
              'groups', 'numa_nodes', 'x']), inner, max_size=4)),
-    max_leaves=12))
-def test_any_data_is_accepted_or_refused_cleanly(data):
+    max_leaves=12)
+NODES = st.lists(st.fixed_dictionaries(
+    {'cpus': st.sampled_from(['0-3', '4-7', '0,2,5-6']),
+     'memory_mib': st.integers(1, 10 ** 6)},
+    optional={'socket': st.integers(0, 3)}), min_size=1, max_size=3)
+
+
+@st.composite
+def valid_host(draw, name):
+    """A host the schema and the cross-field rules accept."""
+    nodes = draw(st.none() | NODES)
+    pgpus = []
+    for bus in draw(st.lists(st.integers(0, 255), min_size=1, max_size=3,
+                             unique=True)):
+        model = draw(st.sampled_from(sorted(hardware.MODELS)))
+        pgpu = {'address': '0000:%02x:00.0' % bus, 'model': model,
+                'numa_node': draw(st.none() | st.integers(
+                    0, len(nodes or [None]) - 1))}
+        if draw(st.booleans()):
+            pgpu['enabled_types'] = draw(st.lists(st.sampled_from(sorted(
+                t.model_name for t in hardware.supported_types(
+                    hardware.MODELS[model], False))), unique=True))
+        pgpus.append(pgpu)
+    return dict({'name': name, 'pgpus': pgpus},
+                **({'numa_nodes': nodes} if nodes else {}))
+
+
+VALID_PROFILE = st.builds(
+    lambda hosts, algorithm: {'hosts': hosts, 'groups': {
+        'x': {'allocation_algorithm': algorithm}}},
+    st.tuples(valid_host('h1')) | st.tuples(valid_host('h1'),
+                                            valid_host('h2')),
+    st.sampled_from(profiles.ALGORITHMS)).map(
+        lambda p: dict(p, hosts=list(p['hosts'])))
+
+
+def validate_or_refuse(data):
+    """'refused' with a clean message, or 'accepted' and built as said."""
     try:
         profiles.validate(data)
     except profiles.ProfileError as exc:
         assert str(exc).startswith('profile <profile>:')
+        return 'refused'
+    db = world.build(data)
+    names = {ref: t['model_name']
+             for ref, t in db.objects['VGPU_type'].items()}
+    built = {(db.get('host', p['host'])['name_label'],
+              db.get('PCI', p['PCI'])['pci_id']):
+             sorted(names[t] for t in p['enabled_VGPU_types'])
+             for p in db.objects['PGPU'].values()}
+    assert built == {
+        (h['name'], p['address']): sorted(p.get('enabled_types', (
+            t.model_name for t in hardware.supported_types(
+                hardware.MODELS[p['model']], False))))
+        for h in data['hosts'] for p in h['pgpus']}
+    return 'accepted'
+
+
+def test_any_data_is_accepted_or_refused_cleanly():
+    outcomes = collections.Counter()
+
+    @settings(max_examples=120, deadline=None)
+    @given(FUZZ_PROFILE | VALID_PROFILE)
+    def each(data):
+        outcome = validate_or_refuse(data)
+        event(outcome)
+        outcomes[outcome] += 1
+    each()
+    total = sum(outcomes.values())
+    assert outcomes['accepted'] >= 0.05 * total, outcomes
+    assert outcomes['refused'] >= 0.05 * total, outcomes
 
 
 def test_generator_builds_big_pools():

@@ -2,12 +2,16 @@
 
 import logging
 import socket
+import ssl
 import threading
 import time
+import xmlrpc.client
 
 import pytest
 import trustme
+from oslo_config import cfg
 
+from nova_xenapi_vgpu import conf as conflib
 from nova_xenapi_vgpu import exception
 from nova_xenapi_vgpu.host import identity
 from nova_xenapi_vgpu.simulator import server
@@ -349,7 +353,10 @@ def test_http_to_an_https_server(tls_sim):
                                    'root', 'xenroot', sleep=clock)
     with pytest.raises(exception.XapiTlsError) as info:
         client.call('host.get_all')
-    assert 'speaks HTTPS' in str(info.value)
+    assert str(info.value) == (
+        'TLS with XAPI at %s failed: the server speaks HTTPS; use https:// '
+        'in [xenserver] connection_url (or --url)' % tls_sim.url.replace(
+            'https:', 'http:'))
     assert clock.delays == []
 
 
@@ -458,7 +465,20 @@ def test_this_host_by_uuid_or_not_found(pool_sim):
         assert identity.resolve_host(client, uuid) == member
         with pytest.raises(exception.HostNotFound) as info:
             identity.resolve_host(client, '00000000-0000-0000-0000-0000')
-    assert 'host_uuid' in str(info.value)
+    assert str(info.value) == (
+        'No XenServer host matches [xenserver] host_uuid '
+        "00000000-0000-0000-0000-0000; tried the uuids of the pool's hosts")
+
+
+@pytest.mark.parametrize('field', ['hostname', 'name_label', 'uuid'])
+def test_a_member_url_names_its_host_by_any_of_its_names(pool_sim, field):
+    hosts = pool_sim.db.objects['host']
+    with pool_sim.db.lock:
+        ref = next(r for r, h in hosts.items() if h['address'] == '127.0.0.3')
+        pool_sim.db.set('host', ref, 'address', '10.0.0.3')
+        pool_sim.db.set('host', ref, field, '127.0.0.3')
+    with sessionlib.XapiClient(pool_sim.urls[2], 'root', 'xenroot') as client:
+        assert identity.resolve_host(client) == ref
 
 
 def test_a_member_url_that_matches_no_host(pool_sim):
@@ -471,13 +491,111 @@ def test_a_member_url_that_matches_no_host(pool_sim):
     with sessionlib.XapiClient(address, 'root', 'xenroot') as client:
         with pytest.raises(exception.HostNotFound) as info:
             identity.resolve_host(client)
-    message = str(info.value)
-    assert '127.0.0.3 (from connection_url)' in message
-    assert 'host names, name labels and uuids of 3 host(s)' in message
-    assert 'HOST_NOT_FOUND' not in message
+    assert str(info.value) == (
+        'No XenServer host matches 127.0.0.3 (from connection_url); tried '
+        'addresses 127.0.0.3, host names, name labels and uuids of 3 '
+        'host(s); set [xenserver] host_uuid')
 
 
 def test_a_member_url_is_this_host_before_any_other_call(pool_sim):
     with sessionlib.XapiClient(pool_sim.urls[2], 'root', 'xenroot') as client:
         member = identity.resolve_host(client)
         assert client.call('host.get_address', member) == '127.0.0.3'
+
+
+def test_a_client_from_the_xenserver_options():
+    conf = cfg.ConfigOpts()
+    conflib.register_opts(conf)
+    conf(args=[])
+    settings = dict(
+        connection_url='http://xapi.example:8080/', connection_username='u',
+        connection_password=None, connection_concurrent=3, call_timeout=7.0,
+        connection_retries=5, connection_retry_interval=0.5, insecure=True,
+        connect_timeout=2.0, task_timeout=30.0)
+    for name, value in settings.items():
+        conf.set_override(name, value, 'xenserver')
+    client = sessionlib.XapiClient.from_conf(conf)
+    assert (client.url, client.username, client.retries,
+            client.retry_interval, client.connect_timeout,
+            client.task_timeout, client._timeout) == (
+        'http://xapi.example:8080/', 'u', 5, 0.5, 2.0, 30.0, 7.0)
+    assert client.mask(('',)) == (sessionlib.MASK,)
+    assert repr(client) == '<XapiClient http://xapi.example:8080/ as u>'
+    acquired = [client._slots.acquire(blocking=False) for _ in range(4)]
+    assert acquired == [True, True, True, False]
+
+
+def test_the_password_is_masked_in_any_container():
+    client = sessionlib.XapiClient('http://h/', 'root', 's3cret')
+    masked = client.mask(('s3cret', ['a', 's3cret'], ('s3cret',),
+                          {'k': 's3cret'}, 5))
+    assert masked == (sessionlib.MASK, ['a', sessionlib.MASK],
+                      (sessionlib.MASK,), {'k': sessionlib.MASK}, 5)
+
+
+@pytest.mark.parametrize('method, read', [
+    ('VM.get_record', True), ('Async.VM.get_record', True),
+    ('event.from', True), ('VM.start', False), ('VGPU.create', False),
+    ('get_thing', True)])
+def test_which_calls_are_reads(method, read):
+    assert sessionlib.is_read(method) is read
+
+
+@pytest.mark.parametrize('url, address, expected', [
+    ('https://member:443/', '10.0.0.1', 'https://10.0.0.1:443/'),
+    ('http://member/', 'fe80::1', 'http://[fe80::1]/'),
+    ('http://[::1]:8080/x', '::2', 'http://[::2]:8080/x')])
+def test_the_master_url(url, address, expected):
+    assert sessionlib.master_url(url, address) == expected
+
+
+def test_xmlrpc_faults_keep_their_code_and_text():
+    invalid = sessionlib._fault_error(xmlrpc.client.Fault(
+        1, 'You must log in with a valid session'))
+    assert isinstance(invalid, exception.SessionInvalid)
+    assert (invalid.code, invalid.params) == (
+        'SESSION_INVALID', ['You must log in with a valid session'])
+    named = sessionlib._fault_error(xmlrpc.client.Fault(
+        1, 'SESSION_INVALID OpaqueRef:x'))
+    assert isinstance(named, exception.SessionInvalid)
+    other = sessionlib._fault_error(xmlrpc.client.Fault(3, 'boom'))
+    assert type(other) is exception.XapiError
+    assert (other.code, other.params) == ('XMLRPC_FAULT', ['3', 'boom'])
+
+
+def test_tls_failures_say_what_to_change():
+    url = 'https://xapi.example/'
+    plain = ssl.SSLError(1, 'record layer failure')
+    plain.reason = 'RECORD_LAYER_FAILURE'
+    assert str(sessionlib._tls_error(url, plain)) == (
+        'TLS with XAPI at https://xapi.example/ failed: the server does not '
+        'speak TLS (RECORD_LAYER_FAILURE); use http:// in [xenserver] '
+        'connection_url, or check the port')
+    other = ssl.SSLError(1, 'alert handshake failure')
+    assert str(sessionlib._tls_error(url, other)) == (
+        'TLS with XAPI at https://xapi.example/ failed: handshake failed '
+        '(%s); check [xenserver] ca_file' % other)
+    untrusted = ssl.SSLCertVerificationError(1, 'verify failed')
+    untrusted.verify_message = 'self-signed certificate'
+    assert str(sessionlib._tls_error(url, untrusted)) == (
+        'TLS with XAPI at https://xapi.example/ failed: untrusted '
+        'certificate (self-signed certificate); set [xenserver] ca_file to '
+        'the CA that signed it, or --insecure to skip verification')
+
+
+def test_what_went_wrong_in_words():
+    assert sessionlib._describe(TimeoutError()).startswith(
+        'no answer in time (')
+    assert sessionlib._describe(TimeoutError('read')) == (
+        'no answer in time (read)')
+    assert sessionlib._describe(ConnectionResetError('reset')) == (
+        'ConnectionResetError: reset')
+
+
+def test_a_clients_defaults():
+    client = sessionlib.XapiClient('http://h/', 'u', 'p')
+    assert (client.retries, client.retry_interval, client.connect_timeout,
+            client.task_timeout, client._timeout, client.master_url) == (
+        3, 1.0, 10.0, 600.0, 60.0, None)
+    assert [client._slots.acquire(blocking=False) for _ in range(6)] == [
+        True] * 5 + [False]

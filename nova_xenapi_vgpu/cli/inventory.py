@@ -147,7 +147,7 @@ def note(usage):
     reason = usage.blocked_by
     if reason is None:
         return ''
-    if reason in ('not enabled', 'not supported', 'PCI device attached'):
+    if reason in ('not enabled', 'not supported'):
         return reason
     return 'held by %s' % reason
 

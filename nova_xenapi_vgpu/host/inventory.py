@@ -22,7 +22,6 @@ class HostInventory:
     vgpus: dict
     pcis: dict
     topology: object = None
-    attached_pcis: frozenset = frozenset()
     host: object = None  # the host record, when read
     token: str = ''  # event.from's token for the next refresh
 
@@ -101,7 +100,7 @@ class HostInventory:
         """Capacity of ``vgpu_type`` on a pGPU, as XAPI counts it."""
         pgpu = self.pgpus[pgpu_ref]
         return capacity.usage(pgpu, vgpu_type, self.allocated(pgpu_ref),
-                              self.types, pgpu.PCI in self.attached_pcis)
+                              self.types)
 
 
 def natural_key(text):

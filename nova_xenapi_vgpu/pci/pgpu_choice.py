@@ -29,8 +29,8 @@ import functools
 import time
 
 from nova_xenapi_vgpu import exception
+from nova_xenapi_vgpu.host import capacity
 
-PCI_ATTACHED = '<pci-device>'  # a pGPU passed through by other_config:pci
 DEFAULT_BUDGET = 200000
 DEFAULT_SECONDS = 1.0  # a shared-group search's time budget
 
@@ -52,11 +52,8 @@ class Pgpu:
         return (self.group, self.capacities, self.held or '', self.count)
 
     def remaining(self, vgpu_type):
-        """XAPI's remaining capacity (xapi_pgpu_helpers.ml)."""
-        maximum = dict(self.capacities).get(vgpu_type, 0)
-        if self.held not in (None, vgpu_type):
-            return 0
-        return max(maximum - self.count, 0)
+        """XAPI's remaining capacity (host/capacity.py's rule)."""
+        return _room(self.shape, vgpu_type)
 
     def take(self, vgpu_type):
         """This pGPU with one more VGPU of ``vgpu_type``."""
@@ -150,8 +147,6 @@ def from_inventory(inventory, started=()):
     for ref, pgpu in inventory.pgpus.items():
         held = [v.type for v in inventory.allocated(ref)] + extra.get(ref,
                                                                        [])
-        if pgpu.PCI in inventory.attached_pcis:
-            held.append(PCI_ATTACHED)
         capacities = tuple(sorted(
             (t, pgpu.supported_VGPU_max_capacities.get(t, 0))
             for t in pgpu.enabled_VGPU_types))
@@ -166,9 +161,8 @@ def from_inventory(inventory, started=()):
 def _room(shape, vgpu_type):
     """Pgpu.remaining, on a shape (group, capacities, held, count)."""
     _, capacities, held, count = shape
-    if held not in ('', vgpu_type):
-        return 0
-    return max(dict(capacities).get(vgpu_type, 0) - count, 0)
+    return capacity.room(dict(capacities).get(vgpu_type, 0),
+                         (held,) if held else (), count, vgpu_type)
 
 
 def _take(state, shape, vgpu_type):

@@ -52,11 +52,12 @@ class Pool:
 @dataclasses.dataclass(frozen=True)
 class Snapshot:
     """What a decision saw: the inventory, the host as XAPI's choice sees
-    it, and the demands of the VMs owed vGPUs."""
+    it, the demands of the VMs owed vGPUs, and the claims."""
 
     inventory: object
     host: object
     pending: tuple
+    claims: tuple = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -190,9 +191,11 @@ class VgpuStats:
     # -- requests ------------------------------------------------------------
 
     def support_requests(self, requests, numa_cells=None):
-        """Whether the host can promise ``requests`` (nothing changes)."""
+        """Whether the host can promise ``requests`` (nothing changes):
+        decided under the lock, as a claim is."""
         try:
-            self._plan(requests, numa_cells)
+            with self._lock:
+                self._plan(requests, numa_cells)
         except exception.ClaimRefused as exc:
             LOG.debug('Cannot support %s: %s', requests, exc)
             return False
@@ -245,7 +248,8 @@ class VgpuStats:
         """What a decision would see now (for judges and debugging)."""
         with self._lock:
             return Snapshot(self._inventory, self._host(),
-                            tuple(d for _, d in self._pending()))
+                            tuple(d for _, d in self._pending()),
+                            tuple(self._claims.values()))
 
     def devices_of(self, instance):
         """The slots an instance's claim holds."""

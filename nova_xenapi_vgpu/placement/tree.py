@@ -60,15 +60,13 @@ def update_provider_tree(inventory, provider_tree, nodename, enabled=(),
 
 def _inventory(inventory, pgpu_ref, enabled, standard_type):
     result = {}
-    held = {v.type for v in inventory.allocated(pgpu_ref)}
     for vgpu_type in inventory.enabled_types(pgpu_ref, enabled):
-        usage = inventory.usage(pgpu_ref, vgpu_type)
+        usage = inventory.usage(pgpu_ref, vgpu_type)  # capacity.py's rule
         if not usage.capacity:
             continue
-        other = bool(held) and held != {vgpu_type.ref}
         result[resource_class(vgpu_type.model_name, standard_type)] = {
             'total': usage.capacity,
-            'reserved': usage.capacity if other else 0,
+            'reserved': usage.capacity if usage.blocked_by else 0,
             'min_unit': 1, 'max_unit': usage.capacity, 'step_size': 1,
             'allocation_ratio': 1.0}
     return result

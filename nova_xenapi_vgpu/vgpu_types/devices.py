@@ -9,6 +9,8 @@ same across refreshes and process restarts.
 import dataclasses
 import uuid
 
+from nova_xenapi_vgpu.host import capacity
+
 DEV_TYPE = 'vgpu'  # Nova's dev_type column is String(8)
 NAMESPACE = uuid.UUID('6c6f2f0e-8a4f-5b1d-9c3a-76677075736c')
 
@@ -79,16 +81,11 @@ class TypeOnPgpu:
     vgpu_type: object
     maximum: int
     owners: tuple  # who holds the first len(owners) slots
-    blocked: bool  # another type (or a passed-through device) holds it
+    available: int  # free slots: XAPI's room for the type (capacity.py)
     vendor_id: str
     product_id: str
     numa_node: int | None
     group_ref: str
-
-    @property
-    def available(self):
-        """How many of its slots are free."""
-        return 0 if self.blocked else self.maximum - len(self.owners)
 
 
 def claimed_pgpus(claimed):
@@ -127,23 +124,23 @@ def pgpu_kinds(inventory, enabled, claimed, only=None, numa=None):
         kind = (pgpu.GPU_group, inventory.vendor_device(pgpu_ref),
                 numa.get(pgpu.GPU_group), pgpu.enabled_VGPU_types,
                 tuple(sorted(pgpu.supported_VGPU_max_capacities.items())),
-                holders, pgpu.PCI in inventory.attached_pcis)
+                holders)
         if kind not in known:
             known[kind] = tuple(_entries(inventory, pgpu_ref, enabled, kind))
         yield pgpu_ref, known[kind]
 
 
 def _entries(inventory, pgpu_ref, enabled, kind):
-    group, ids, numa, _, capacities, holders, attached = kind
+    group, ids, numa, _, capacities, holders = kind
     vendor, _, product = ids.partition(':')
     held = {t for t, _ in holders}
-    busy = held or attached
     for vgpu_type in inventory.enabled_types(pgpu_ref, enabled):
+        maximum = dict(capacities).get(vgpu_type.ref, 0)
         yield TypeOnPgpu(
-            '', vgpu_type, dict(capacities).get(vgpu_type.ref, 0),
+            '', vgpu_type, maximum,
             tuple(o for t, o in holders if t == vgpu_type.ref),
-            bool(busy) and held != {vgpu_type.ref}, vendor, product, numa,
-            group)
+            capacity.room(maximum, held, len(holders), vgpu_type.ref),
+            vendor, product, numa, group)
 
 
 def slots(inventory, enabled=(), claimed=None, held_by=None):
@@ -171,7 +168,8 @@ def _entry_slots(inventory, pgpu_ref, entry):
         if index < len(entry.owners):
             status, owner = 'allocated', entry.owners[index]
         else:
-            status = 'unavailable' if entry.blocked else 'available'
+            status = 'available' if index < len(entry.owners) + (
+                entry.available) else 'unavailable'
             owner = None
         yield Slot(
             slot_uuid(inventory.host_uuid, pgpu.uuid, entry.vgpu_type.uuid,

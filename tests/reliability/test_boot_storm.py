@@ -3,8 +3,14 @@ leaked, and no refusal the exhaustive judge finds XAPI would honour."""
 
 import importlib.util
 import os
+import random
 
 import pytest
+
+from nova_xenapi_vgpu.pci import pgpu_choice
+from nova_xenapi_vgpu.pci import stats as statslib
+from tests.pcihelpers import HostBuilder
+from tests.pcihelpers import type_ref
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SCRIPT = os.path.join(HERE, '..', '..', 'benchmarks', 'boot_storm.py')
@@ -38,3 +44,37 @@ def test_the_judge_sees_an_unlucky_order():
                                     [four, four], [eight])
     assert judge.judge_feasible(pgpus, {'g': 'depth_first'},
                                 [four, four], [eight])
+
+
+def test_the_judge_models_the_host_from_records_not_from_the_claim_code():
+    judge = load_storm()
+    host = HostBuilder()
+    group = host.group('m60', 'breadth_first')
+    a = host.pgpu(group, '0000:86:00.0')
+    host.pgpu(group, '0000:87:00.0')
+    host.vgpu(group, 'GRID M60-4Q', pgpu=a, instance='resident')
+    four = (group, type_ref('GRID M60-4Q'))
+    eight = ((group, type_ref('GRID M60-8Q')),)
+    # A claim code that saw no pGPU at all: the judge does not ask it.
+    blind = pgpu_choice.Host(())
+    snapshot = statslib.Snapshot(host.inventory(), blind, (), ())
+    pgpus, algorithms, pending = judge.judge_host(snapshot)
+    assert sorted(count for _, _, _, count in pgpus) == [0, 1]
+    assert judge.judge_feasible(pgpus, algorithms, pending, [eight])
+    # A stopped instance's VGPU gives way to its claim, counted once; a
+    # started claim holds the pGPU XAPI put it on.
+    host.vgpu(group, 'GRID M60-4Q', instance='stopped')
+    claims = (statslib.Claim('stopped', (four,), (a,)),
+              statslib.Claim('started', (four,), (a,), started=True))
+    pgpus, _, pending = judge.judge_host(statslib.Snapshot(
+        host.inventory(), blind, (), claims))
+    assert pending == [(four,)]
+    assert sorted(count for _, _, _, count in pgpus) == [0, 2]
+    assert not judge.judge_feasible(pgpus, algorithms, pending, [eight])
+
+
+def test_a_seed_draws_the_same_flavors():
+    judge = load_storm()
+    first = judge.draw_flavors(random.Random(7), 24)
+    assert first == judge.draw_flavors(random.Random(7), 24)
+    assert len(set(first)) > 3
