@@ -327,7 +327,7 @@ class XapiClient:
 
 def _describe(cause):
     if isinstance(cause, TimeoutError):
-        return 'no answer in time (%s)' % (cause or 'timed out')
+        return 'no answer in time (%s)' % (str(cause) or 'timed out')
     return '%s: %s' % (type(cause).__name__, cause)
 
 
