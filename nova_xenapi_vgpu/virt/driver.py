@@ -168,10 +168,12 @@ class XenAPIDriver(driver.ComputeDriver):
         local SR (the root one streamed from Glance), a VIF per port, a
         VGPU per device Nova allocated, start.
 
-        :raises: ImageUnacceptable (before anything is made);
+        :raises: ImageUnacceptable, BuildAbortException (a vGPU mix XAPI
+                 refuses in any VM), both before anything is made;
                  RescheduledException when XAPI refuses (rolled back).
         """
         disks.check_image(instance, image_meta)
+        self._check_vgpus(instance)
         if instance.task_state == REBUILD_SPAWNING:
             self._take_over(instance)
         sr, sr_record = disks.local_sr(self.client, self.xen.host_ref)
@@ -192,6 +194,18 @@ class XenAPIDriver(driver.ComputeDriver):
                     instance_uuid=instance.uuid, reason=str(exc)) from exc
             raise
         self.xen.refresh()
+
+    def _check_vgpus(self, instance):
+        """A vGPU mix XAPI refuses in any VM aborts the build before
+        anything is made (another member would refuse it too)."""
+        try:
+            reason = vgpus.incompatible(self.xen, instance.pci_devices)
+        except vgpus.NotOurDevice as exc:
+            raise novaexc.RescheduledException(
+                instance_uuid=instance.uuid, reason=str(exc)) from exc
+        if reason:
+            raise novaexc.BuildAbortException(instance_uuid=instance.uuid,
+                                              reason=reason)
 
     def _take_over(self, instance):
         """Evacuation (a rebuild here while the source member is down in

@@ -34,6 +34,15 @@ def slots(xen, devices):
     return found
 
 
+def incompatible(xen, devices):
+    """Why XAPI gives no VM the vGPUs of ``devices`` together, or None
+    (the same on every member: no reschedule can help).
+
+    :raises: NotOurDevice.
+    """
+    return vgpulib.incompatible([s.vgpu_type for s in slots(xen, devices)])
+
+
 def create(xen, instance, vm, devices=None):
     """The instance's VGPUs on its halted VM, for ``devices`` (default:
     ``instance.pci_devices``; a move passes its migration context's).

@@ -47,13 +47,9 @@ def check_attachable(inventory, vm_record, slots, present=()):
     types = [s.vgpu_type for s in slots] + [
         inventory.types[v.type] for v in present
         if v.type in inventory.types]
-    if len(types) > 1 and any(
-            t.ref != types[0].ref or t.ref not in t.compatible_types_in_vm
-            for t in types):
-        raise exception.VgpuAttachRefused(
-            vm=name, reason='XAPI allows no VM these vGPUs together: %s '
-                            '(compatible_types_in_vm)' % ', '.join(
-                                t.model_name for t in types))
+    reason = incompatible(types)
+    if reason:
+        raise exception.VgpuAttachRefused(vm=name, reason=reason)
 
 
 def already_attached(inventory, vm, mine, requests):
@@ -104,6 +100,18 @@ def free_devices(present, count):
     used = {int(v.device or 0) for v in present.values()}
     free = [n for n in range(MAX_DEVICE + 1) if n not in used]
     return [str(n) for n in free[:count]]
+
+
+def incompatible(types):
+    """Why XAPI gives no VM these vGPU types together (VGPU.create's
+    VGPU_TYPE_NOT_COMPATIBLE, compatible_types_in_vm), or None."""
+    if len(types) > 1 and any(
+            t.ref != types[0].ref or t.ref not in t.compatible_types_in_vm
+            for t in types):
+        return ('XAPI allows no VM these vGPUs together: %s '
+                '(compatible_types_in_vm)' % ', '.join(
+                    t.model_name for t in types))
+    return None
 
 
 def create(client, host_uuid, instance, vm, slots, devices=None,

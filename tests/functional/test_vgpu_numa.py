@@ -3,7 +3,8 @@
 On both members the M60-8Q pGPU sits on NUMA node 1 (socket 1) and the
 T4-8Q pGPU on node 0 (socket 0); a one-cell guest asking both can meet
 `required` and `socket` nowhere (the scheduler says so), `preferred`
-anywhere (and XAPI then refuses the two types in one VM).
+anywhere (and the driver then refuses two types XAPI never puts in one
+VM).
 """
 
 import itertools
@@ -42,14 +43,15 @@ class NumaPolicyTest(base.XenAPIDriverTestBase):
             self._delete_server(server)
 
     def test_preferred_accepts_what_required_refuses_at_the_scheduler(self):
-        # Nova's fitting takes the two vGPUs from both nodes; XAPI then
-        # refuses an M60-8Q beside a T4-8Q in one VM (compatible types),
-        # so the build is rescheduled, never overcommitted.
+        # Nova's fitting takes the two vGPUs from both nodes; XAPI gives
+        # no VM an M60-8Q beside a T4-8Q (compatible_types_in_vm), so the
+        # driver aborts the build before anything is made, no reschedule.
         server = self.boot(self.one_cell('m60-8q-preferred:1,'
                                          't4-8q-preferred:1'),
                            expected_state='ERROR')
-        self.assertIn('retries', server['fault']['message'])
+        self.assertIn('compatible_types_in_vm', server['fault']['message'])
         self.assertEqual([], self.vgpus_of(server))
+        self.assertEqual(None, self.vm_of(server))
 
 
 class RestartOrderTest(base.XenAPIDriverTestBase):

@@ -50,9 +50,11 @@ class VgpuServerTest(base.XenAPIDriverTestBase):
         self.assertTrue(all(v['currently_attached'] for v in vgpus))
 
     def test_refused_everywhere_leaves_nothing(self):
-        # XAPI gives no VM two M60 vGPUs (compatible_types_in_vm): each
-        # member refuses, rolls back and Nova reschedules, then gives up.
+        # XAPI gives no VM two M60 vGPUs (compatible_types_in_vm): the
+        # driver aborts the build before anything is made (no member
+        # could do better), and Nova frees its claim.
         server = self.boot(self.flavor('m60-4q:2'), expected_state='ERROR')
+        self.assertIn('compatible_types_in_vm', server['fault']['message'])
         self.assertEqual([], self.vgpus_of(server))
         self.assertIsNone(self.vm_of(server))
         for host in base.HOSTS:
