@@ -41,6 +41,11 @@ def two_m60s(algorithm, numa=(None, None)):
     return host, group, a, b
 
 
+def available(stats, name):
+    """Slots of type ``name`` the pools offer now."""
+    return sum(p.count for p in stats.pools() if p.key.vgpu_type == name)
+
+
 def claim_all(stats, *specs):
     return [stats.apply_requests(ask(s), instance='vm%d' % i)
             for i, s in enumerate(specs)]
@@ -590,20 +595,19 @@ def test_the_pools_follow_every_change_of_claims():
     host, _, _, _ = two_m60s('depth_first')
     stats = statslib.VgpuStats(host.inventory())
 
-    def available(name):
-        return sum(p.count for p in stats.pools()
-                   if p.key.vgpu_type == name)
     stats.apply_requests(ask('8q:1'), instance='a')
-    assert available('GRID M60-8Q') == 1
+    assert available(stats, 'GRID M60-8Q') == 1
     stats.free('a')
     stats.apply_requests(ask('4q:1'), instance='b')
-    assert (available('GRID M60-8Q'), available('GRID M60-4Q')) == (1, 3)
+    assert (available(stats, 'GRID M60-8Q'),
+            available(stats, 'GRID M60-4Q')) == (1, 3)
     stats.free('b')
     stats.free('b')  # idempotent
-    assert (available('GRID M60-8Q'), available('GRID M60-4Q')) == (2, 4)
+    assert (available(stats, 'GRID M60-8Q'),
+            available(stats, 'GRID M60-4Q')) == (2, 4)
     stats.claim_demand('c', stats.explain(ask('1q:1'))[0])
     stats.rebind('c', [stats.claims['c'].pgpus[0]])
-    assert available('GRID M60-1Q') == 15
+    assert available(stats, 'GRID M60-1Q') == 15
 
 
 def test_a_search_out_of_time_refuses_and_says_so():
@@ -698,14 +702,12 @@ def test_the_pools_follow_a_refresh_after_claims():
     host, group, a, _ = two_m60s('depth_first')
     stats = statslib.VgpuStats(host.inventory())
 
-    def available(name):
-        return sum(p.count for p in stats.pools()
-                   if p.key.vgpu_type == name)
-    assert available('GRID M60-8Q') == 2
+    assert available(stats, 'GRID M60-8Q') == 2
     stats.apply_requests(ask('4q:1'), instance='i')
     host.vgpu(group, 'GRID M60-8Q', pgpu=a, instance='other')
     stats.refresh(host.inventory())
-    assert (available('GRID M60-8Q'), available('GRID M60-4Q')) == (0, 1)
+    assert (available(stats, 'GRID M60-8Q'),
+            available(stats, 'GRID M60-4Q')) == (0, 1)
 
 
 def test_a_started_claim_holds_the_pgpu_xapi_chose():

@@ -1,13 +1,9 @@
 """Hardware profiles: built-ins, user files, validation, the generator."""
 
-import collections
 import json
 
 import pytest
 import yaml
-from hypothesis import event
-from hypothesis import given
-from hypothesis import settings
 from hypothesis import strategies as st
 
 from nova_xenapi_vgpu.simulator import hardware
@@ -15,6 +11,7 @@ from nova_xenapi_vgpu.simulator import profiles
 from nova_xenapi_vgpu.simulator import server
 from nova_xenapi_vgpu.simulator import world
 from tests.conftest import login
+from tests.counting import run_counting
 
 M60 = {'address': '0000:86:00.0', 'model': 'tesla-m60', 'numa_node': 0}
 
@@ -172,15 +169,8 @@ def validate_or_refuse(data):
 
 
 def test_any_data_is_accepted_or_refused_cleanly():
-    outcomes = collections.Counter()
-
-    @settings(max_examples=120, deadline=None)
-    @given(FUZZ_PROFILE | VALID_PROFILE)
-    def each(data):
-        outcome = validate_or_refuse(data)
-        event(outcome)
-        outcomes[outcome] += 1
-    each()
+    outcomes = run_counting(FUZZ_PROFILE | VALID_PROFILE, validate_or_refuse,
+                            120)
     total = sum(outcomes.values())
     assert outcomes['accepted'] >= 0.05 * total, outcomes
     assert outcomes['refused'] >= 0.05 * total, outcomes

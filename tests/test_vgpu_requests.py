@@ -1,17 +1,14 @@
 """Aliases and flavor specs: Nova's rules plus vgpu_type (no simulator)."""
 
-import collections
 import json
 
 import pytest
-from hypothesis import event
-from hypothesis import given
-from hypothesis import settings
 from hypothesis import strategies as st
 
 from nova_xenapi_vgpu import exception
 from nova_xenapi_vgpu.vgpu_types import alias as aliaslib
 from nova_xenapi_vgpu.vgpu_types import requests as requestslib
+from tests.counting import run_counting
 
 
 def aliases(*values, default='legacy'):
@@ -157,21 +154,6 @@ VALID_ALIAS = st.fixed_dictionaries(
     st.fixed_dictionaries({'name': st.text(min_size=1, max_size=20),
                            'vendor_id': HEX4, 'product_id': HEX4},
                           optional=COMMON))
-
-
-def run_counting(strategy, check, examples=300):
-    """Run ``check`` over ``strategy``; the count of each outcome it
-    returns (also hypothesis events, seen with --hypothesis-show-stats)."""
-    outcomes = collections.Counter()
-
-    @settings(max_examples=examples, deadline=None)
-    @given(strategy)
-    def each(value):
-        outcome = check(value)
-        event(outcome)
-        outcomes[outcome] += 1
-    each()
-    return outcomes
 
 
 def parse_or_refuse(value):

@@ -1,16 +1,12 @@
 """Recovery: a restarted XAPI, session storms, parsers fed anything, and
 the password over a whole run at DEBUG."""
 
-import collections
 import os
 import subprocess
 import sys
 import threading
 import time
 
-from hypothesis import event
-from hypothesis import given
-from hypothesis import settings
 from hypothesis import strategies as st
 
 from nova_xenapi_vgpu import exception
@@ -20,6 +16,7 @@ from nova_xenapi_vgpu.simulator import server
 from nova_xenapi_vgpu.simulator import sysfs
 from nova_xenapi_vgpu.xapi import session as sessionlib
 from tests.conftest import login
+from tests.counting import run_counting
 from tests.simhelpers import group_of
 from tests.simhelpers import vgpu_type
 from tests.simhelpers import vm_with_vgpu
@@ -93,21 +90,6 @@ def test_session_invalid_storms(m60_sim):
     # ... and once the storm is over the next refresh recovers.
     assert reader.refresh(client, inventory).pgpus == inventory.pgpus
     client.close()
-
-
-def run_counting(strategy, check, examples):
-    """Run ``check`` over ``strategy``; the count of each outcome it
-    returns (also hypothesis events, seen with --hypothesis-show-stats)."""
-    outcomes = collections.Counter()
-
-    @settings(max_examples=examples, deadline=None)
-    @given(strategy)
-    def each(value):
-        outcome = check(value)
-        event(outcome)
-        outcomes[outcome] += 1
-    each()
-    return outcomes
 
 
 @st.composite
