@@ -10,6 +10,13 @@ VM = 'nova_xenapi_vgpu_vm'
 OURS = (HOST, INSTANCE, DEVICE, VM)
 
 
+def owed_to(vgpu, host_uuid):
+    """Whether ``host_uuid``'s claims count ``vgpu`` (a records.Vgpu)
+    while it is not running: tagged for that host, and not a copy."""
+    return (not is_copy(vgpu)
+            and vgpu.other_config.get(HOST) == host_uuid)
+
+
 def is_copy(vgpu):
     """Whether ``vgpu`` (a records.Vgpu) is a copy XAPI made of one of
     this project's VGPUs (a snapshot's, a clone's, a template's): made

@@ -7,7 +7,6 @@ from cliff import columns as cliff_columns
 
 from nova_xenapi_vgpu.cli import output
 from nova_xenapi_vgpu.host import inventory as inventorylib
-from nova_xenapi_vgpu.host import pinning
 from nova_xenapi_vgpu.vgpu_types import types as typeslib
 
 COLUMNS = ('Host', 'GPU group', 'pGPU', 'Use', 'NUMA node', 'vGPU type',
@@ -82,7 +81,7 @@ class Inventory(output.Lister):
     def take_action(self, parsed_args):
         ctx = self.app.context
         inventory = ctx.inventory()
-        if pinning.layout(inventory):
+        if inventory.shared_groups:
             ctx.warn(layout_note(inventory))
         else:
             sys.stderr.write(layout_note(inventory) + '\n')
@@ -95,7 +94,7 @@ class Inventory(output.Lister):
 
 def layout_note(inventory):
     """One line: whether this host is pinned, and what that gives."""
-    shared = pinning.layout(inventory)
+    shared = inventory.shared_groups
     if not shared:
         return ('layout: pinned (each GPU group holds one pGPU here): '
                 'accepted instances start again after any stop, reboot '

@@ -103,7 +103,7 @@ class CheckConfig(output.ShowOne):
         problems += layout_problems
         for problem in problems:
             self.app.stderr.write('check-config: %s\n' % problem)
-        if pinning.layout(inventory):
+        if inventory.shared_groups:
             ctx.warn(inventorycmd.layout_note(inventory))
         self.failed = bool(problems)
         return ('Host', 'Aliases', 'Enabled vGPU types', 'vGPU types offered',

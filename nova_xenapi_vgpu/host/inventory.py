@@ -89,18 +89,33 @@ class HostInventory:
 
     @functools.cached_property
     def _allocated(self):
-        by_pgpu = {}
-        for vgpu in self.vgpus.values():
-            for pgpu in {vgpu.resident_on, vgpu.scheduled_to_be_resident_on}:
-                if pgpu is not None:
-                    by_pgpu.setdefault(pgpu, []).append(vgpu)
-        return by_pgpu
+        return allocated_by_pgpu(self.vgpus)
+
+    @functools.cached_property
+    def shared_groups(self):
+        """``{group ref: pGPUs of this host in it}`` for groups holding
+        more than one pGPU of this host (not pinned): empty when pinned."""
+        members = {}
+        for ref, pgpu in self.pgpus.items():
+            members.setdefault(pgpu.GPU_group, []).append(ref)
+        return {group: refs for group, refs in members.items()
+                if len(refs) > 1}
 
     def usage(self, pgpu_ref, vgpu_type):
         """Capacity of ``vgpu_type`` on a pGPU, as XAPI counts it."""
         pgpu = self.pgpus[pgpu_ref]
         return capacity.usage(pgpu, vgpu_type, self.allocated(pgpu_ref),
                               self.types)
+
+
+def allocated_by_pgpu(vgpus):
+    """``{pGPU ref: VGPUs resident on or scheduled onto it}``."""
+    by_pgpu = {}
+    for vgpu in vgpus.values():
+        for pgpu in {vgpu.resident_on, vgpu.scheduled_to_be_resident_on}:
+            if pgpu is not None:
+                by_pgpu.setdefault(pgpu, []).append(vgpu)
+    return by_pgpu
 
 
 def natural_key(text):

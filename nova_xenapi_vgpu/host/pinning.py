@@ -19,8 +19,10 @@ host owes vGPUs in.
 """
 
 import dataclasses
+import functools
 
 from nova_xenapi_vgpu import tags
+from nova_xenapi_vgpu.host import inventory as inventorylib
 from nova_xenapi_vgpu.host import reader
 
 
@@ -47,16 +49,17 @@ class Pool:
             v.other_config.get(tags.INSTANCE, v.VM)
             for v in self.vgpus.values()
             if v.GPU_group == group_ref and host is not None
-            and not tags.is_copy(v)
-            and v.other_config.get(tags.HOST) == host.uuid
+            and tags.owed_to(v, host.uuid)
             and v.resident_on is None
             and v.scheduled_to_be_resident_on is None})
 
     def busy(self, pgpu_ref):
         """VGPUs resident on or scheduled onto a pGPU."""
-        return [v for v in self.vgpus.values()
-                if pgpu_ref in (v.resident_on,
-                                v.scheduled_to_be_resident_on)]
+        return self._allocated.get(pgpu_ref, [])
+
+    @functools.cached_property
+    def _allocated(self):
+        return inventorylib.allocated_by_pgpu(self.vgpus)
 
 
 def read_pool(client):
@@ -202,7 +205,4 @@ def _new_group(client, pool, step):
 def layout(inventory):
     """``{group ref: pGPUs of this host in it}`` for groups that are not
     pinned here (more than one pGPU of this host): empty when pinned."""
-    members = {}
-    for ref, pgpu in inventory.pgpus.items():
-        members.setdefault(pgpu.GPU_group, []).append(ref)
-    return {group: refs for group, refs in members.items() if len(refs) > 1}
+    return inventory.shared_groups

@@ -100,6 +100,5 @@ def _belongs(name, record, host_ref, host, pgpus):
         # A copy (snapshot, clone) holds a pGPU only while it runs.
         return (record.resident_on in pgpus
                 or record.scheduled_to_be_resident_on in pgpus
-                or (host is not None and not tags.is_copy(record)
-                    and record.other_config.get(tags.HOST) == host.uuid))
+                or (host is not None and tags.owed_to(record, host.uuid)))
     return True

@@ -23,8 +23,6 @@ import dataclasses
 import re
 import zlib
 
-from nova_xenapi_vgpu.host import pinning
-
 DOMAIN_BASE = 0xf000
 MAX_SLOTS = 256
 MAX_DOMAIN = 0xf
@@ -94,7 +92,7 @@ def reportable(inventory, pgpu_ref, enabled=()):
     Skipped saying why Nova cannot be given its slots."""
     address = inventory.address(pgpu_ref)
     pgpu = inventory.pgpus[pgpu_ref]
-    members = len(pinning.layout(inventory).get(pgpu.GPU_group, [pgpu_ref]))
+    members = len(inventory.shared_groups.get(pgpu.GPU_group, [pgpu_ref]))
     if members != 1:
         return Skipped(address, 'its GPU group holds %d pGPUs of this host: '
                        'XAPI, not Nova, would choose the pGPU (run '
