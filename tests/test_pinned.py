@@ -313,3 +313,23 @@ def test_a_shared_group_search_is_cut_at_its_time_budget():
     patient = statslib.VgpuStats(host.inventory())
     assert patient.support_requests(requestslib.requests_from_spec(
         '1q:1', aliases)[0])
+
+
+def test_a_pin_cut_short_is_finished_by_running_it_again(pool_sim):
+    """A failure halfway (here the fifth pGPU move) leaves a partial
+    layout; the same command again finishes it, reusing the groups it
+    made, and a third run has nothing to do."""
+    client = sessionlib.XapiClient(pool_sim.url, 'root', 'xenroot')
+    pool_sim.faults.fail_call('PGPU.set_GPU_group', 5, 'INTERNAL_ERROR',
+                              'cut')
+    pool = pinning.read_pool(client)
+    with pytest.raises(exception.XapiError):
+        pinning.apply(client, pool, pinning.propose(pool))
+    pool = pinning.read_pool(client)
+    assert pinning.propose(pool) != []
+    pinning.apply(client, pool, pinning.propose(pool))
+    pool = pinning.read_pool(client)
+    assert pinning.propose(pool) == []
+    names = sorted(g.name_label for g in pool.groups.values())
+    assert len(names) == len(set(names)) == 4  # no group made twice
+    client.close()
