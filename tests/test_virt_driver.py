@@ -2,6 +2,7 @@
 its disks, templates, VIFs and image import against the simulator."""
 
 import os
+import struct
 import warnings
 import xml.etree.ElementTree as ElementTree
 
@@ -58,11 +59,75 @@ def test_hooks_not_implemented_say_so(hook):
 def test_only_raw_and_vhd_images_make_a_root_disk():
     meta = objects.ImageMeta.from_dict({'id': IMAGE, 'disk_format': 'qcow2',
                                         'size': 10})
-    with pytest.raises(novaexc.ImageUnacceptable, match='raw and vhd'):
-        disks.check_image(instance(root_gb=1), meta)
-    disks.check_image(instance(root_gb=0), meta)  # no root disk to fill
-    disks.check_image(instance(root_gb=1), objects.ImageMeta.from_dict(
-        {'id': IMAGE, 'disk_format': 'vhd', 'size': 10}))
+    for root_gb in (1, 0):  # disk 0: a root disk at the image's size
+        with pytest.raises(novaexc.ImageUnacceptable, match='raw and vhd'):
+            disks.root_image(None, instance(root_gb=root_gb), meta)
+    assert disks.root_image(None, instance(), objects.ImageMeta.from_dict(
+        {'disk_format': 'raw'})) is None  # no image: no root disk
+
+
+def vhd_head(virtual_size):
+    """The footer copy a dynamic VHD starts with."""
+    footer = bytearray(disks.VHD_FOOTER)
+    footer[:8] = disks.VHD_COOKIE
+    footer[48:56] = struct.pack('>Q', virtual_size)
+    return bytes(footer)
+
+
+class Glance:
+    """Glance's images as Nova's image API returns them (no Glance runs
+    here): ``get`` their records, ``download`` their chunks, or into
+    ``data``."""
+
+    def __init__(self):
+        self.images, self.data = {}, {}
+
+    def __call__(self):
+        return self
+
+    def get(self, context, image_id):
+        return dict(self.images[image_id])
+
+    def download(self, context, image_id, data=None):
+        blob = self.data[image_id]
+        chunks = [blob[i:i + 65536] for i in range(0, len(blob), 65536)]
+        if data is None:
+            return iter(chunks)
+        for chunk in chunks:
+            data.write(chunk)
+
+
+@pytest.fixture
+def glance(monkeypatch):
+    fake = Glance()
+    monkeypatch.setattr(disks.glance, 'API', fake)
+    return fake
+
+
+def put_image(glance, data, disk_format):
+    image_id = '6b2b1b8e-0000-4000-8000-%012d' % len(glance.images)
+    glance.images[image_id] = {'id': image_id, 'disk_format': disk_format,
+                               'size': len(data)}
+    glance.data[image_id] = data
+    return objects.ImageMeta.from_dict(glance.get(None, image_id))
+
+
+def test_a_disk_0_flavor_takes_the_images_virtual_size(glance):
+    raw = put_image(glance, b'r' * 3000, 'raw')
+    vhd = put_image(glance, vhd_head(5 * MIB) + b'\0' * 1024, 'vhd')
+    for meta, size in ((raw, 3000), (vhd, 5 * MIB)):
+        image = disks.root_image(None, instance(root_gb=0), meta)
+        assert (image.virtual_size, image.size) == (size, meta.size)
+        assert disks.root_bytes(instance(root_gb=0), image) == size
+        assert disks.root_bytes(instance(root_gb=1), image) == disks.GIB
+    big = put_image(glance, vhd_head(disks.GIB + 1) + b'\0' * 1024, 'vhd')
+    with pytest.raises(novaexc.FlavorDiskSmallerThanImage):
+        disks.root_image(None, instance(root_gb=1), big)
+    assert disks.root_image(None, instance(root_gb=2), big).virtual_size \
+        == disks.GIB + 1
+    fixed = put_image(glance, b'\0' * 4096, 'vhd')  # no footer copy first
+    with pytest.raises(novaexc.ImageUnacceptable, match='footer copy'):
+        disks.root_image(None, instance(root_gb=0), fixed)
 
 
 def test_template_disks_go_on_the_local_sr_root_at_least_root_gb():
@@ -123,6 +188,27 @@ def test_import_refuses_a_short_body_and_keeps_xapis_errors(client):
     assert info.value.details == ['VDI_IO_ERROR', 'Device I/O errors']
     with pytest.raises(vdi_import.ImportFailed, match='FORMAT'):
         vdi_import.import_raw_vdi(client, address, vdi, 'qcow2', 1, None)
+
+
+def test_xapi_takes_an_image_into_a_vdi_of_its_virtual_size(client):
+    """The sizing rule is the one XAPI's import holds the data to: a
+    VDI of the virtual size takes the image, a VDI one SR block (4 MiB
+    on LVM) smaller refuses it."""
+    head = vhd_head(8 * MIB) + b'\0' * 1024
+    for fmt, data in (('raw', b'r' * 8 * MIB), ('vhd', head)):
+        size = len(data) if fmt == 'raw' else disks.vhd_size('i', head)
+        assert size == 8 * MIB
+
+        def fill(body, data=data):
+            body.write(data)
+        address, vdi = _vdi(client, size)
+        vdi_import.import_raw_vdi(client, address, vdi, fmt, len(data),
+                                  fill)
+        address, vdi = _vdi(client, size - 4 * MIB)
+        with pytest.raises(exception.XapiError) as info:
+            vdi_import.import_raw_vdi(client, address, vdi, fmt, len(data),
+                                      fill)
+        assert info.value.details[0] == 'VDI_IO_ERROR'
 
 
 def test_no_numa_topology_without_the_nodes():

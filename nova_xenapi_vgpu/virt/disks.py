@@ -7,10 +7,22 @@ into XAPI's ``PUT /import_raw_vdi`` (``raw`` and ``vhd`` images), never
 held whole in memory. An ephemeral disk (``userdevice 1``) is an empty VDI
 of ``ephemeral_gb``. Every VDI made for an instance carries its uuid in
 ``other_config:nova_uuid``, so ``destroy`` removes exactly those (XAPI's
-``VM.destroy`` removes the VBDs and VIFs but keeps the VDIs). A flavor
-with ``disk 0`` gets no root disk (Nova's "size it to the image" is not
-done: the VM boots from what a template gives, or nothing).
+``VM.destroy`` removes the VBDs and VIFs but keeps the VDIs).
+
+A flavor with ``disk 0`` boots from the image at the image's own size, as
+Nova's libvirt driver does (imagebackend: no size, the image's virtual
+size): a ``raw`` image's virtual size is its size; a ``vhd``'s is the
+current size in its footer, read from the footer copy that starts every
+dynamic or differencing VHD (the copy vhd-tool reads when it streams one
+into a VDI), from the first chunk Glance sends; the rest of that download
+is dropped, the image itself streamed once more into the VDI. An image
+whose virtual size exceeds a nonzero ``root_gb`` is refused before
+anything is made with ``FlavorDiskSmallerThanImage`` (Nova's API compares
+only the file's size, which a sparse vhd undercuts).
 """
+
+import dataclasses
+import struct
 
 from nova import exception as novaexc
 from nova.image import glance
@@ -21,6 +33,18 @@ from nova_xenapi_vgpu.xapi import vdi_import
 GIB = 1024 ** 3
 NOVA_UUID = 'nova_uuid'
 ROOT, EPHEMERAL = '0', '1'
+VHD_COOKIE = b'conectix'
+VHD_FOOTER = 512  # bytes; current size: big-endian u64 at offset 48
+
+
+@dataclasses.dataclass(frozen=True)
+class RootImage:
+    """The Glance image a root disk is filled from."""
+
+    id: str
+    disk_format: str
+    size: int  # bytes Glance holds
+    virtual_size: int  # bytes of disk it fills
 
 
 def local_sr(client, host_ref):
@@ -44,30 +68,84 @@ def usage_gb(record):
     return total, used
 
 
-def check_image(instance, image_meta):
-    """A root disk needs a ``raw`` or ``vhd`` image.
+def root_image(context, instance, image_meta):
+    """The image the root disk is filled from, or None (no image).
 
-    :raises: ImageUnacceptable.
+    :raises: ImageUnacceptable (not raw or vhd, no size, not a VHD with
+             its footer copy first), FlavorDiskSmallerThanImage (its
+             virtual size over a nonzero ``root_gb``); Nova's image
+             errors. Nothing is made before.
     """
-    if not instance.flavor.root_gb or not image_meta.obj_attr_is_set('id'):
-        return
+    if not image_meta.obj_attr_is_set('id'):
+        return None
     fmt = image_meta.disk_format if image_meta.obj_attr_is_set(
         'disk_format') else None
     if fmt not in vdi_import.FORMATS:
         raise novaexc.ImageUnacceptable(
             image_id=image_meta.id, reason='XenAPIDriver imports raw and '
             'vhd images only, not %s' % fmt)
+    api = glance.API()
+    image = api.get(context, image_meta.id)  # its size, as Glance has it
+    if image.get('size') is None:
+        raise novaexc.ImageUnacceptable(image_id=image_meta.id,
+                                        reason='Glance gives no size')
+    size = int(image['size'])
+    found = RootImage(image_meta.id, image['disk_format'], size, size if (
+        image['disk_format'] == 'raw') else vhd_size(image_meta.id, _head(
+            api, context, image_meta.id)))
+    wanted = instance.flavor.root_gb * GIB
+    if wanted and found.virtual_size > wanted:
+        raise novaexc.FlavorDiskSmallerThanImage(
+            flavor_size=wanted, image_size=found.virtual_size)
+    return found
 
 
-def create(client, sr, vm, instance, userdevice, size_gb, bootable):
-    """A VDI of ``size_gb`` on ``sr`` and its VBD on ``vm``; the VDI ref.
+def root_bytes(instance, image):
+    """The root disk's size: ``root_gb``, else the image's virtual size
+    (0: no root disk)."""
+    if instance.flavor.root_gb:
+        return instance.flavor.root_gb * GIB
+    return image.virtual_size if image else 0
+
+
+def vhd_size(image_id, head):
+    """The current size in the VHD footer copy ``head`` starts with.
+
+    :raises: ImageUnacceptable.
+    """
+    if len(head) < VHD_FOOTER or head[:8] != VHD_COOKIE:
+        raise novaexc.ImageUnacceptable(
+            image_id=image_id, reason='not a dynamic or differencing VHD '
+            '(no footer copy at its start, which XAPI\'s vhd import reads)')
+    return struct.unpack('>Q', head[48:56])[0]
+
+
+def _head(api, context, image_id):
+    """The image's first VHD_FOOTER bytes from Glance; the rest of the
+    download is dropped (its connection closed)."""
+    head = b''
+    stream = iter(api.download(context, image_id))
+    try:
+        for chunk in stream:
+            head += chunk[:VHD_FOOTER - len(head)]
+            if len(head) >= VHD_FOOTER:
+                break
+    finally:
+        close = getattr(stream, 'close', None)
+        if close is not None:
+            close()
+    return head
+
+
+def create(client, sr, vm, instance, userdevice, size, bootable):
+    """A VDI of ``size`` bytes on ``sr`` and its VBD on ``vm``; its ref.
 
     :raises: XapiError, XapiConnectionError.
     """
     vdi = client.call('VDI.create', {
         'name_label': '%s %s' % (instance.name, userdevice),
         'name_description': instance.uuid, 'SR': sr,
-        'virtual_size': str(size_gb * GIB), 'type': 'user',
+        'virtual_size': str(size), 'type': 'user',
         'sharable': False, 'read_only': False,
         'other_config': {NOVA_UUID: instance.uuid}, 'xenstore_data': {},
         'sm_config': {}, 'tags': []})
@@ -88,21 +166,18 @@ def attach(client, vm, vdi, userdevice, bootable):
         'qos_algorithm_type': '', 'qos_algorithm_params': {}})
 
 
-def import_image(client, context, host_ref, vdi, image_meta):
-    """Stream the image from Glance into ``vdi`` on the host's address.
+def import_image(client, context, host_ref, vdi, image):
+    """Stream the RootImage from Glance into ``vdi`` on the host's
+    address.
 
     :raises: ImportFailed, XapiError, XapiConnectionError, OSError,
              Nova's image errors.
     """
     api = glance.API()
-    image = api.get(context, image_meta.id)  # its size, as Glance has it
-    if image.get('size') is None:
-        raise novaexc.ImageUnacceptable(image_id=image_meta.id,
-                                        reason='Glance gives no size')
     vdi_import.import_raw_vdi(
         client, client.call('host.get_address', host_ref), vdi,
-        image['disk_format'], int(image['size']),
-        lambda body: api.download(context, image_meta.id, data=body))
+        image.disk_format, image.size,
+        lambda body: api.download(context, image.id, data=body))
 
 
 def on_vm(client, vm):

@@ -165,23 +165,27 @@ class XenAPIDriver(driver.ComputeDriver):
               admin_password, allocations, network_info=None,
               block_device_info=None, power_on=True, accel_info=None):
         """VM from the image's template or the flavor, its disks on the
-        local SR (the root one streamed from Glance), a VIF per port, a
-        VGPU per device Nova allocated, start.
+        local SR (the root one, ``root_gb`` or the image's own size,
+        streamed from Glance), a VIF per port, a VGPU per device Nova
+        allocated, start.
 
-        :raises: ImageUnacceptable, BuildAbortException (a vGPU mix XAPI
-                 refuses in any VM), both before anything is made;
+        :raises: ImageUnacceptable, FlavorDiskSmallerThanImage,
+                 BuildAbortException (a vGPU mix XAPI refuses in any VM),
+                 all before anything is made;
                  RescheduledException when XAPI refuses (rolled back).
         """
-        disks.check_image(instance, image_meta)
+        image = disks.root_image(context, instance, image_meta)
         self._check_vgpus(instance)
         if instance.task_state == REBUILD_SPAWNING:
             self._take_over(instance)
+        root_bytes = disks.root_bytes(instance, image)
         sr, sr_record = disks.local_sr(self.client, self.xen.host_ref)
         vm = guest.build(self.client, self.xen.host_ref, instance,
                          numa.cpu_mask(self.xen.inventory.topology,
-                                       instance), sr_record['uuid'])
+                                       instance), sr_record['uuid'],
+                         root_bytes)
         try:
-            self._make_disks(context, instance, image_meta, vm, sr)
+            self._make_disks(context, instance, image, root_bytes, vm, sr)
             vifs.create(self.client, vm, instance, network_info,
                         CONF.xenserver.default_network_bridge)
             vgpus.create(self.xen, instance, vm)
@@ -218,22 +222,22 @@ class XenAPIDriver(driver.ComputeDriver):
                      'member', instance.uuid, old)
             guest.evict(self.client, old, instance.uuid)
 
-    def _make_disks(self, context, instance, image_meta, vm, sr):
+    def _make_disks(self, context, instance, image, root_bytes, vm, sr):
         """A template's disks tagged; the root disk (made unless the
         template gave one) filled from the image; the ephemeral disk."""
         present = disks.on_vm(self.client, vm)
         disks.tag(self.client, present.values(), instance.uuid)
-        flavor = instance.flavor
         root = present.get(disks.ROOT)
-        if root is None and flavor.root_gb:
+        if root is None and root_bytes:
             root = disks.create(self.client, sr, vm, instance, disks.ROOT,
-                                flavor.root_gb, True)
-        if flavor.root_gb and image_meta.obj_attr_is_set('id'):
+                                root_bytes, True)
+        if image is not None and root is not None:
             disks.import_image(self.client, context, self.xen.host_ref,
-                               root, image_meta)
-        if flavor.ephemeral_gb and disks.EPHEMERAL not in present:
+                               root, image)
+        ephemeral_gb = instance.flavor.ephemeral_gb
+        if ephemeral_gb and disks.EPHEMERAL not in present:
             disks.create(self.client, sr, vm, instance, disks.EPHEMERAL,
-                         flavor.ephemeral_gb, False)
+                         ephemeral_gb * disks.GIB, False)
 
     def _roll_back(self, instance, vm):
         try:

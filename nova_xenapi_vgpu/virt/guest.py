@@ -42,17 +42,19 @@ def find(client, instance):
     return None
 
 
-def build(client, host_ref, instance, cpu_mask=None, sr_uuid=None):
+def build(client, host_ref, instance, cpu_mask=None, sr_uuid=None,
+          root_bytes=0):
     """A halted HVM VM for ``instance``: from the XenServer template its
     image names (``xenapi_template``), else from its flavor; sized to the
-    flavor either way. ``cpu_mask`` (host CPUs, e.g. ``0,1,2``) keeps its
-    vCPUs on Nova's NUMA nodes.
+    flavor either way (a template's root disk at least ``root_bytes``).
+    ``cpu_mask`` (host CPUs, e.g. ``0,1,2``) keeps its vCPUs on Nova's
+    NUMA nodes.
 
     :raises: TemplateNotFound, XapiError, XapiConnectionError.
     """
     name = template_of(instance)
     if name:
-        vm = from_template(client, name, instance, sr_uuid)
+        vm = from_template(client, name, instance, sr_uuid, root_bytes)
         move_here(client, host_ref, instance, vm, cpu_mask)
         return vm
     flavor = instance.flavor
@@ -85,9 +87,9 @@ def template_of(instance):
     return (instance.system_metadata or {}).get(TEMPLATE_KEY) or None
 
 
-def from_template(client, name, instance, sr_uuid):
+def from_template(client, name, instance, sr_uuid, root_bytes=0):
     """``VM.clone`` of the template, its disks put on the SR ``sr_uuid``
-    (the root one at least ``root_gb``), ``VM.provision``: what ``xe
+    (the root one at least ``root_bytes``), ``VM.provision``: what ``xe
     vm-install`` does. The provisioned disks are tagged the instance's.
 
     :raises: TemplateNotFound, XapiError, XapiConnectionError.
@@ -101,7 +103,7 @@ def from_template(client, name, instance, sr_uuid):
         config = client.call('VM.get_other_config', vm)
         if DISKS_KEY in config:
             config[DISKS_KEY] = provision_disks(
-                config[DISKS_KEY], sr_uuid, instance.flavor.root_gb * GIB)
+                config[DISKS_KEY], sr_uuid, root_bytes)
         config[NOVA_UUID] = instance.uuid
         client.call('VM.set_other_config', vm, config)
         client.call('VM.set_name_description', vm, instance.uuid)

@@ -106,6 +106,21 @@ def nova_pci_conf(url, placement=False, host_name=HOSTS[0]):
              if line.startswith('alias')])
 
 
+def chunked(download, chunk=64 * 1024):
+    """GlanceFixture's download, which also returns the image's chunks
+    when given nowhere to write them, as Nova's glance.API does."""
+    def download_(context, image_id, data=None, dst_path=None,
+                  trusted_certs=None):
+        if data is not None or dst_path is not None:
+            return download(context, image_id, data, dst_path,
+                            trusted_certs)
+        whole = io.BytesIO()
+        download(context, image_id, data=whole)
+        blob = whole.getvalue()
+        return iter([blob[i:i + chunk] for i in range(0, len(blob), chunk)])
+    return download_
+
+
 class XenAPIDriverTestBase(integrated_helpers._IntegratedTestBase):
     """Two pool members as two compute nodes, driven by XenAPIDriver."""
 
@@ -137,6 +152,7 @@ class XenAPIDriverTestBase(integrated_helpers._IntegratedTestBase):
             'PciPassthroughFilter', 'NUMATopologyFilter'],
             group='filter_scheduler')
         super().setUp()
+        self.glance.download = chunked(self.glance.download)
         self.ctxt = context.get_admin_context()
 
     def _setup_compute_service(self):
