@@ -358,27 +358,26 @@ class XenAPIDriver(driver.ComputeDriver):
         """The destination's check covers the source: one pool."""
         return dest_check_data
 
-    def check_source_migrate_data_at_dest(self, ctxt, instance,
-                                          migrate_data, migration_,
-                                          limits, allocs):
+    def pre_live_migration(self, context, instance, block_device_info,
+                           network_info, disk_info, migrate_data):
         """Nova has claimed this member's devices: each must be a slot of
-        the pGPU XAPI will place the vGPU on (its group's, here).
+        the pGPU XAPI will place the vGPU on (its group's, here). Refused
+        here, not in ``check_source_migrate_data_at_dest``: a failure
+        here makes the source roll back, which calls this member's
+        ``rollback_live_migration_at_destination`` and there Nova frees
+        its claim (a pre-check failure would leave it to the next
+        periodic update).
 
         :raises: MigrationPreCheckError naming the device and the pGPU.
         """
         vm = self._vm(instance)
         self.xen.refresh()
         source = [d for d in objects.PciDeviceList.get_by_instance_uuid(
-            ctxt, instance.uuid) if d.status == 'allocated']
+            context, instance.uuid) if d.status == 'allocated']
         migration.check_claim(
             self.xen, vgpulib.of_instance(self.client, vm, instance.uuid),
             source, migrate_data.pci_dev_map_src_dst
             if 'pci_dev_map_src_dst' in migrate_data else {})
-        return migrate_data
-
-    def pre_live_migration(self, context, instance, block_device_info,
-                           network_info, disk_info, migrate_data):
-        """Nothing to prepare: the pool's networks are everywhere."""
         return migrate_data
 
     def live_migration(self, context, instance, dest, post_method,

@@ -121,6 +121,17 @@ def chunked(download, chunk=64 * 1024):
     return download_
 
 
+def with_data(glance, ctxt, size=2 * 1024 ** 2):
+    """GlanceFixture's stock images (the default one of _create_server
+    among them) as raw images of ``size`` zero bytes: they hold no data,
+    and a disk-0 flavor's root disk is filled from the image."""
+    for image in list(glance.images.values()):
+        glance.delete(ctxt, image['id'])
+        glance.create(ctxt, dict(image, size=size, disk_format='raw',
+                                 container_format='bare'),
+                      data=io.BytesIO(bytes(size)))
+
+
 class XenAPIDriverTestBase(integrated_helpers._IntegratedTestBase):
     """Two pool members as two compute nodes, driven by XenAPIDriver."""
 
@@ -154,6 +165,7 @@ class XenAPIDriverTestBase(integrated_helpers._IntegratedTestBase):
         super().setUp()
         self.glance.download = chunked(self.glance.download)
         self.ctxt = context.get_admin_context()
+        with_data(self.glance, self.ctxt)
 
     def _setup_compute_service(self):
         for host in self.HOSTS:

@@ -3,12 +3,18 @@ refused after Nova's destination claim, and one XAPI fails, leave no
 claim and no VGPU behind."""
 
 import io
+import json
+import os
 import struct
 
+from nova import conf as novaconf
 from nova import exception as novaexc
 from nova.tests.functional.api import client
 
+from nova_xenapi_vgpu.vgpu_types import synthetic
 from tests.functional import base
+
+CONF = novaconf.CONF
 
 MIB = 1024 ** 2
 
@@ -84,3 +90,57 @@ class RootDiskFromImageTest(base.XenAPIDriverTestBase):
         self.assertEqual(400, error.response.status_code)
         self.assertIn(novaexc.FlavorDiskSmallerThanImage.msg_fmt[:30],
                       str(error))
+
+
+class LiveMigrationRefusedAfterClaimTest(base.XenAPIDriverTestBase):
+    """The destination member has two 4Q pGPUs; its nova-compute tracks
+    only the one at 0000:89:00.0, so Nova's claim lands there, while XAPI
+    would put the VGPU on the pGPU of its own group (0000:86:00.0). The
+    driver refuses the move in pre_live_migration, before anything
+    moves, and Nova's rollback frees the destination's claim at once."""
+
+    PROFILE = os.path.join(base.HERE, '..', 'fixtures',
+                           'pinned-pool-two-4q.yaml')
+
+    def _setup_compute_service(self):
+        source, dest = self.HOSTS
+        self._start_compute(source)
+        specs = [json.loads(s) for s in CONF.pci.device_spec]
+        for spec in specs:
+            if spec.get('product_id') == synthetic.product_id(
+                    'GRID M60-4Q'):
+                spec['address'] = dict(spec['address'], bus='89')
+        self.flags(device_spec=[json.dumps(s) for s in specs], group='pci')
+        self._start_compute(dest)
+        return self.computes[source]
+
+    def test_refused_and_the_destination_claim_freed(self):
+        source, dest = base.HOSTS
+        server = self._create_server(
+            flavor_id=self.flavor('m60-4q-live:1'), networks='none',
+            host=source)
+        vm = self.vm_of(server)
+        [before] = self.allocated(server)
+        [vgpu] = self.vgpus_of(server)
+        self.api.post_server_action(server['id'], {'os-migrateLive': {
+            'host': None, 'block_migration': 'auto'}})
+        self._wait_for_migration_status(server, ['failed'])
+        server = self._wait_for_state_change(server, 'ACTIVE')
+        self.assertEqual(source, server['OS-EXT-SRV-ATTR:host'])
+        # No periodic task has run: Nova's rollback freed the claim.
+        self.assertEqual([], [(d.address, d.status) for d in
+                              self.devices(dest) if d.status != 'available'])
+        self.assertEqual([before.uuid],
+                         [d.uuid for d in self.allocated(server)])
+        xapi = self.sim.xapi
+        self.assertEqual(xapi.host.get_by_name_label(source)[0],
+                         xapi.VM.get_resident_on(vm))
+        self.assertEqual([vgpu], self.vgpus_of(server))
+        fault = self.api.get_server(server['id']).get('fault') or {}
+        [action] = [a for a in self.api.get_instance_actions(server['id'])
+                    if a['action'] == 'live-migration']
+        events = self.api.get_instance_action_details(
+            server['id'], action['request_id'])['events']
+        refused = [e for e in events if e['result'] == 'Error']
+        self.assertIn('compute_pre_live_migration',
+                      [e['event'] for e in refused], (events, fault))

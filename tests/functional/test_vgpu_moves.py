@@ -1,14 +1,10 @@
 """Resize, cold and live migration, evacuation between pool members, the
 vGPU following; suspend and pause."""
 
-import json
-import os
-
 from nova import conf as novaconf
 from nova import objects
 from nova.tests.functional.api import client
 
-from nova_xenapi_vgpu.vgpu_types import synthetic
 from tests.functional import base
 
 CONF = novaconf.CONF
@@ -230,67 +226,6 @@ class SuspendPauseTest(base.XenAPIDriverTestBase):
             self.ctxt, server['id'])
         self.assertIn('XAPI cannot suspend a VM with a passthrough vGPU',
                       fault.message)
-
-
-class LiveMigrationClaimMismatchTest(base.XenAPIDriverTestBase):
-    """The destination member has two 4Q pGPUs; its nova-compute tracks
-    only the one at 0000:89:00.0, so Nova's claim lands there, while XAPI
-    would put the VGPU on the pGPU of its own group (0000:86:00.0). The
-    driver refuses the move before anything moves."""
-
-    PROFILE = os.path.join(base.HERE, '..', 'fixtures',
-                           'pinned-pool-two-4q.yaml')
-
-    def _setup_compute_service(self):
-        source, dest = self.HOSTS
-        self._start_compute(source)
-        specs = [json.loads(s) for s in CONF.pci.device_spec]
-        for spec in specs:
-            if spec.get('product_id') == synthetic.product_id(
-                    'GRID M60-4Q'):
-                spec['address'] = dict(spec['address'], bus='89')
-        self.flags(device_spec=[json.dumps(s) for s in specs], group='pci')
-        self._start_compute(dest)
-        return self.computes[source]
-
-    def test_refused_before_anything_moves(self):
-        source, dest = base.HOSTS
-        server = self.boot_on(source)
-        vm = self.vm_of(server)
-        [before] = self.allocated(server)
-        [vgpu] = self.vgpus_of(server)
-        # The conductor finds no other host: NoValidHost, which the API's
-        # synchronous pre-checks pass on.
-        self.assertRaises(client.OpenStackApiException,
-                          self.api.post_server_action, server['id'],
-                          {'os-migrateLive': {'host': None,
-                                              'block_migration': 'auto'}})
-        self._wait_for_migration_status(server, ['error'])
-        server = self.api.get_server(server['id'])
-        self.assertEqual(('ACTIVE', source), (
-            server['status'], server['OS-EXT-SRV-ATTR:host']))
-        xapi = self.sim.xapi
-        self.assertEqual(xapi.host.get_by_name_label(source)[0],
-                         xapi.VM.get_resident_on(vm))
-        self.assertEqual([vgpu], self.vgpus_of(server))
-        self.assertEqual([before.uuid],
-                         [d.uuid for d in self.allocated(server)])
-        [action] = [a for a in self.api.get_instance_actions(server['id'])
-                    if a['action'] == 'live-migration']
-        events = self.api.get_instance_action_details(
-            server['id'], action['request_id'])['events']
-        checks = [e for e in events if 'check_can_live_migrate_destination'
-                  in e['event']]
-        self.assertEqual(['Error'], [e['result'] for e in checks])
-        self.assertEqual(dest, checks[0]['host'])
-        self._run_periodics()
-        self.assertTrue(all(d.status == 'available'
-                            for d in self.devices(dest)))
-
-    def boot_on(self, host):
-        return self._create_server(
-            flavor_id=self.flavor('m60-4q-live:1'), networks='none',
-            host=host)
 
 
 class LiveMigrationPlacementTest(base.XenAPIDriverTestBase):
