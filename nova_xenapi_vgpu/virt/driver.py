@@ -25,6 +25,7 @@ from nova_xenapi_vgpu.virt import migration
 from nova_xenapi_vgpu.virt import numa
 from nova_xenapi_vgpu.virt import vgpus
 from nova_xenapi_vgpu.virt import vifs
+from nova_xenapi_vgpu.vm import settle
 from nova_xenapi_vgpu.vm import vgpus as vgpulib
 from nova_xenapi_vgpu.xapi import session
 
@@ -55,6 +56,7 @@ class XenAPIDriver(driver.ComputeDriver):
         super().__init__(virtapi)
         virtconf.register(CONF)
         self._xen = None
+        self._host = None  # Nova's host, as init_host was given it
 
     @property
     def xen(self):
@@ -73,6 +75,7 @@ class XenAPIDriver(driver.ComputeDriver):
 
         :raises: HostNotFound, XapiError, XapiConnectionError.
         """
+        self._host = host
         client = session.XapiClient.from_conf(CONF)
         ref = hostlib.resolve(client, CONF.xenserver.host_uuid, host)
         self._xen = hostlib.XenHost(client, ref,
@@ -385,20 +388,48 @@ class XenAPIDriver(driver.ComputeDriver):
                        migrate_data=None):
         """VM.migrate_send with every disk to the destination's local SR
         (VM.pool_migrate without disks); the VGPUs follow in their
-        groups. A refusal leaves the VM where it ran and rolls back."""
+        groups. A refusal leaves the VM where it ran: Nova rolls back. A
+        lost answer is settled by asking XAPI where the VM runs; when
+        XAPI cannot say, nothing is rolled back on a guess.
+
+        :raises: XapiError, XapiConnectionError (Nova sets the instance
+                 to ERROR) when the outcome cannot be known.
+        """
         vm = self._vm(instance)
+        target = None
         try:
             target = migration.member(self.client, _dest_node(
                 migrate_data, dest))
             migration.live(self.client, vm, target)
-            vgpulib.follow_vm(self.client, vm, instance.uuid)
         except XAPI_ERRORS + (novaexc.ComputeHostNotFound,) as exc:
-            LOG.error('Live migration of %s to %s failed: %s',
-                      instance.uuid, dest, exc)
-            recover_method(context, instance, dest, migrate_data)
-            return
+            if not self._arrived(vm, target, exc):
+                LOG.error('Live migration of %s to %s failed: %s',
+                          instance.uuid, dest, exc)
+                recover_method(context, instance, dest, migrate_data)
+                return
+        try:
+            vgpulib.follow_vm(self.client, vm, instance.uuid)
+        except XAPI_ERRORS as exc:  # the destination tags them again
+            LOG.warning('%s moved; its VGPUs not retagged yet: %s',
+                        instance.uuid, exc)
         self.xen.refresh()
         post_method(context, instance, dest, block_migration, migrate_data)
+
+    def _arrived(self, vm, target, exc):
+        """Whether a move that raised ``exc`` put the VM on ``target``
+        all the same (its answer lost): XAPI is asked once the move is
+        no longer in progress.
+
+        :raises: ``exc`` when XAPI cannot say.
+        """
+        if target is None or not isinstance(
+                exc, exception.XapiConnectionError):
+            return False
+        outcome = settle.outcome_or_none(self.client, vm, settle.MOVES,
+                                         exc)
+        if outcome is None:
+            raise exc
+        return outcome.runs and outcome.resident_on == target
 
     def post_live_migration_at_source(self, context, instance,
                                       network_info):
@@ -412,7 +443,7 @@ class XenAPIDriver(driver.ComputeDriver):
         vm = self._vm(instance)
         self.xen.refresh()
         node = objects.ComputeNode.get_by_host_and_nodename(
-            context, CONF.host, self.xen.nodename)
+            context, self._host, self.xen.nodename)
         devices = [d for d in objects.PciDeviceList.get_by_instance_uuid(
             context, instance.uuid) if d.compute_node_id == node.id]
         migration.retag(self.client, self.xen, vgpulib.of_instance(

@@ -144,3 +144,94 @@ class LiveMigrationRefusedAfterClaimTest(base.XenAPIDriverTestBase):
         refused = [e for e in events if e['result'] == 'Error']
         self.assertIn('compute_pre_live_migration',
                       [e['event'] for e in refused], (events, fault))
+
+
+class LiveMigrationRollbackTest(base.XenAPIDriverTestBase):
+    """XAPI fails the first migrate_send after reserving the destination's
+    pGPU (VM_MIGRATE_FAILED, as xapi reports a migration that broke off):
+    the VM stays on the source with its disk and VGPU, Nova rolls back
+    (HyperVLiveMigrateData: Nova calls the destination's rollback, which
+    frees its claim), and the same move run again, after a restart of
+    the source's compute service, succeeds."""
+
+    SIMULATOR_ARGS = ('--fail', 'VM.migrate_send@plug:1:VM_MIGRATE_FAILED:'
+                      'vm:source:destination:mirror broke off')
+
+    def test_rolled_back_then_moved(self):
+        source, dest = base.HOSTS
+        server = self._create_server(
+            flavor_id=self.flavor('m60-4q-live:1'), networks='none',
+            host=source)
+        xapi, vm = self.sim.xapi, self.vm_of(server)
+        [device] = self.allocated(server)
+        [vgpu] = self.vgpus_of(server)
+        [root] = self.tagged_vdis(server)  # disk 0: the image's size
+        self.api.post_server_action(server['id'], {'os-migrateLive': {
+            'host': dest, 'block_migration': 'auto'}})
+        self._wait_for_migration_status(server, ['failed'])
+        server = self._wait_for_state_change(server, 'ACTIVE')
+        self.assertEqual(source, server['OS-EXT-SRV-ATTR:host'])
+        self.on(server, source, device, vgpu['uuid'])
+        self.assertEqual([root['uuid']],
+                         [v['uuid'] for v in self.tagged_vdis(server)])
+        self.assertEqual(self.local_sr(source),
+                         self.tagged_vdis(server)[0]['SR'])
+        self.assertEqual([], [d.address for d in self.devices(dest)
+                              if d.status != 'available'])
+        self.assertEqual(1, len([r for r in xapi.VM.get_all_records(
+        ).values() if r['other_config'].get('nova_uuid') == server['id']]))
+        self.computes[source] = self.restart_compute_service(
+            self.computes[source])
+        self.on(server, source, device, vgpu['uuid'])
+        server = self._live_migrate(server)
+        self.assertEqual(dest, server['OS-EXT-SRV-ATTR:host'])
+        [moved] = self.allocated(server)
+        self.on(server, dest, moved, vgpu['uuid'])
+        self.assertEqual(vm, self.vm_of(server))
+        self.assertEqual(self.local_sr(dest),
+                         self.tagged_vdis(server)[0]['SR'])
+        self.assertEqual([], [d.address for d in self.devices(source)
+                              if d.status != 'available'])
+
+    def on(self, server, host, device, vgpu_uuid):
+        """The server's one VM runs on ``host``, its one VGPU (the same
+        XAPI object throughout) on that host's pGPU at 0000:86:00.0,
+        tagged with Nova's ``device`` there and the host."""
+        xapi, vm = self.sim.xapi, self.vm_of(server)
+        host_ref = xapi.host.get_by_name_label(host)[0]
+        self.assertEqual(('Running', host_ref), (
+            xapi.VM.get_power_state(vm), xapi.VM.get_resident_on(vm)))
+        [vgpu] = self.vgpus_of(server)
+        self.assertEqual(vgpu_uuid, vgpu['uuid'])
+        pgpu = xapi.PGPU.get_record(vgpu['resident_on'])
+        self.assertEqual((host_ref, '0000:86:00.0'), (
+            pgpu['host'], xapi.PCI.get_pci_id(pgpu['PCI'])))
+        self.assertEqual('OpaqueRef:NULL',
+                         vgpu['scheduled_to_be_resident_on'])
+        self.assertEqual((device.uuid, xapi.host.get_uuid(host_ref)), (
+            vgpu['other_config']['nova_xenapi_vgpu_device'],
+            vgpu['other_config']['nova_xenapi_vgpu_host']))
+        self.assertEqual([(device.uuid, 'allocated')], [
+            (d.uuid, d.status) for d in self.allocated(server)])
+
+
+class LiveMigrationLostReplyTest(base.XenAPIDriverTestBase):
+    """XAPI runs the migrate_send but its answer is lost: the driver asks
+    XAPI where the VM ended up instead of rolling back on a guess, and
+    Nova records the move."""
+
+    SIMULATOR_ARGS = ('--lose-reply', 'Async.VM.migrate_send')
+
+    def test_a_lost_answer_is_settled_as_the_move_it_was(self):
+        source, dest = base.HOSTS
+        server = self._create_server(
+            flavor_id=self.flavor('m60-4q-live:1'), networks='none',
+            host=source)
+        [vgpu] = self.vgpus_of(server)
+        server = self._live_migrate(server)
+        self.assertEqual(dest, server['OS-EXT-SRV-ATTR:host'])
+        [device] = self.allocated(server)
+        LiveMigrationRollbackTest.on(self, server, dest, device,
+                                     vgpu['uuid'])
+        self.assertEqual([], [d.address for d in self.devices(source)
+                              if d.status != 'available'])
