@@ -453,7 +453,8 @@ class XenAPIDriver(driver.ComputeDriver):
     def rollback_live_migration_at_destination(
             self, context, instance, network_info, block_device_info,
             destroy_disks=True, migrate_data=None):
-        """Nothing was made here: the VM stayed on the source."""
+        """Nothing was made here: the VM stayed on the source (Nova has
+        freed its PCI claim here just before)."""
 
     def plug_vifs(self, instance, network_info):
         """Nothing to do: spawn makes the VIFs and XAPI plugs them at

@@ -5,17 +5,47 @@ Inside a pool XAPI keeps a VGPU's GPU group on a live migration
 (``VGPU.GPU_group`` is read-only; ``vgpu_map`` serves cross-pool moves
 only, xapi_vm_migrate.ml) and places the VGPU on the destination's pGPU
 of that group. On a pool pinned by ``gpu-groups pin`` that is the pGPU at
-the same PCI address. Nova claims the destination's slots on its own, so
-before anything moves the destination checks that Nova's slot for each
-vGPU is on that very pGPU (``check_claim``) and refuses the move
-otherwise. Disks: ``VM.migrate_send`` with every disk in the ``vdi_map``
-(to the destination's local SR) and no ``vif_map``; ``VM.pool_migrate``
-for a VM without disks.
+the same PCI address. Nova claims the destination's slots on its own
+(``check_can_live_migrate_destination``, after the driver's check), so
+the destination checks in ``pre_live_migration`` that Nova's slot for
+each vGPU is on that very pGPU (``check_claim``) and refuses the move
+otherwise, before anything moves. There, not in
+``check_source_migrate_data_at_dest``: Nova frees a destination's PCI
+claim only in ``rollback_live_migration_at_destination`` (or at its next
+periodic update), which a pre-check failure never reaches and a
+``pre_live_migration`` failure does (the source's rollback calls it).
+Disks: ``VM.migrate_send`` with every disk in the ``vdi_map`` (to the
+destination's local SR) and no ``vif_map``; ``VM.pool_migrate`` for a VM
+without disks.
 
 Nova 34 has no LiveMigrateData of its own for XenServer, and conductor
-deserialises the driver's object: ``MigrateData`` is Nova's registered
-``HyperVLiveMigrateData`` with ``is_shared_instance_path`` true (the
-pool holds the one VM: the source has nothing to clean up).
+deserialises the driver's object, so ``MigrateData`` is a registered
+one: ``HyperVLiveMigrateData`` with ``is_shared_instance_path`` true.
+What that makes Nova do (compute/manager.py), and why it fits a pool
+that holds the one VM:
+
+- ``_live_migration_cleanup_flags`` gives ``do_cleanup`` True and
+  ``destroy_disks`` False (``not is_shared_instance_path``). On a
+  rollback, ``do_cleanup`` makes the source call the destination's
+  ``rollback_live_migration_at_destination``, where Nova frees the
+  destination's PCI claim and tears down its port bindings; a plain
+  LiveMigrateData, or libvirt's on a shared path, would skip that call
+  and leave the claim to the next periodic update.
+  The driver's hook does nothing: the VM it could reach is the pool's
+  one VM, still on the source.
+- After a move the source's ``driver.cleanup`` is called
+  (``destroy_disks`` False): it does nothing, as the VM and its disks
+  now run on the destination.
+- The object carries no ``src_supports_numa_live_migration``: Nova
+  makes no NUMA move claim (``_live_migration_claim``) and never calls
+  ``drop_move_claim_at_destination``; the PCI claim is
+  ``_flavor_based_pci_claim``'s, with ``pci_dev_map_src_dst``.
+- No ``wait_for_vif_plugged``: the source does not wait for Neutron's
+  events (the pool's networks are everywhere; the VIFs move with the VM).
+- A failed ``migrate_send`` leaves the VM, its disks and its VGPUs on
+  the source (XAPI releases the destination pGPU it had reserved), so
+  ``recover_method`` (Nova's rollback) is all that is needed; a lost
+  answer is settled first (``settle``), never rolled back on a guess.
 """
 
 from nova import exception as novaexc
