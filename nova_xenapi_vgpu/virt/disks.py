@@ -23,12 +23,14 @@ only the file's size, which a sparse vhd undercuts).
 
 import dataclasses
 import struct
+import uuid
 
 from nova import exception as novaexc
 from nova.image import glance
 
 from nova_xenapi_vgpu import exception
 from nova_xenapi_vgpu.xapi import vdi_import
+from nova_xenapi_vgpu.xapi import writes
 
 GIB = 1024 ** 3
 NOVA_UUID = 'nova_uuid'
@@ -139,22 +141,36 @@ def _head(api, context, image_id):
 
 def create(client, sr, vm, instance, userdevice, size, bootable):
     """A VDI of ``size`` bytes on ``sr`` and its VBD on ``vm``; its ref.
+    A lost answer is settled (``writes.create_once``): the VDI is made
+    once; a VDI whose VBD was not made is destroyed again.
 
     :raises: XapiError, XapiConnectionError.
     """
-    vdi = client.call('VDI.create', {
+    tag = uuid.uuid4().hex
+    vdi = writes.create_once(client, 'VDI.create', ({
         'name_label': '%s %s' % (instance.name, userdevice),
         'name_description': instance.uuid, 'SR': sr,
         'virtual_size': str(size), 'type': 'user',
         'sharable': False, 'read_only': False,
-        'other_config': {NOVA_UUID: instance.uuid}, 'xenstore_data': {},
-        'sm_config': {}, 'tags': []})
+        'other_config': {NOVA_UUID: instance.uuid, writes.TAG_KEY: tag},
+        'xenstore_data': {}, 'sm_config': {}, 'tags': []},), tag,
+        lambda wanted: _tagged_on(client, sr, wanted))
     try:
         attach(client, vm, vdi, userdevice, bootable)
-    except exception.XapiError:
-        client.call('VDI.destroy', vdi)
+    except (exception.XapiError, exception.XapiConnectionError):
+        if not client.call('VDI.get_VBDs', vdi):
+            client.call('VDI.destroy', vdi)
         raise
     return vdi
+
+
+def _tagged_on(client, sr, tag):
+    """The VDI on ``sr`` a creating call tagged ``tag``, or None."""
+    found = client.call('VDI.get_all_records_where', 'field "SR" = "%s"'
+                        % sr)
+    return next((ref for ref, record in sorted(found.items())
+                 if record['other_config'].get(writes.TAG_KEY) == tag),
+                None)
 
 
 def attach(client, vm, vdi, userdevice, bootable):
