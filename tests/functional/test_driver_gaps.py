@@ -150,6 +150,8 @@ class LiveMigrationRefusedAfterClaimTest(base.XenAPIDriverTestBase):
                               self.devices(dest) if d.status != 'available'])
         self.assertEqual([device.uuid],
                          [d.uuid for d in self.allocated(server)])
+        self.assertEqual({self._get_provider_uuid_by_host(source)}, set(
+            self._get_allocations_by_server_uuid(server['id'])))
         xapi = self.sim.xapi
         self.assertEqual(xapi.host.get_by_name_label(source)[0],
                          xapi.VM.get_resident_on(vm))
@@ -188,6 +190,8 @@ class LiveMigrationRollbackTest(base.XenAPIDriverTestBase):
                          self.tagged_vdis(server)[0]['SR'])
         self.assertEqual([], [d.address for d in self.devices(dest)
                               if d.status != 'available'])
+        self.assertEqual({self._get_provider_uuid_by_host(source)}, set(
+            self._get_allocations_by_server_uuid(server['id'])))
         self.assertEqual(1, len([r for r in xapi.VM.get_all_records(
         ).values() if r['other_config'].get('nova_uuid') == server['id']]))
         self.computes[source] = self.restart_compute_service(
