@@ -272,3 +272,43 @@ class LostDiskAnswerTest(base.XenAPIDriverTestBase):
                                  'compute__do_build_and_run_instance']))
         self._delete_server(server)
         self.assertEqual([], self.tagged_vdis(server))
+
+
+class LiveMigrationXapiPreCheckTest(base.XenAPIDriverTestBase):
+    """The destination's pGPU of the VGPU's group is full while Nova sees
+    room on its other 4Q pGPU: XAPI's own check (VM.assert_can_migrate,
+    in check_can_live_migrate_destination) refuses before Nova claims
+    anything there, so no claim is left behind either."""
+
+    PROFILE = LiveMigrationRefusedAfterClaimTest.PROFILE
+
+    def test_refused_before_nova_claims(self):
+        source, dest = base.HOSTS
+        server = self._create_server(
+            flavor_id=self.flavor('m60-4q-live:1'), networks='none',
+            host=source)
+        fillers = [self._create_server(flavor_id=self.flavor('m60-4q:1'),
+                                       networks='none', host=dest)
+                   for _ in range(2)]
+        self.assertEqual({'0000:86:00.0'}, {
+            d.parent_addr for f in fillers for d in self.allocated(f)})
+        busy = sorted((d.address, d.status) for d in self.devices(dest)
+                      if d.status != 'available')
+        self.assertRaises(client.OpenStackApiException,
+                          self.api.post_server_action, server['id'],
+                          {'os-migrateLive': {'host': None,
+                                              'block_migration': 'auto'}})
+        self._wait_for_migration_status(server, ['error'])
+        self.assertEqual(busy, sorted(
+            (d.address, d.status) for d in self.devices(dest)
+            if d.status != 'available'))
+        server = self.api.get_server(server['id'])
+        self.assertEqual(('ACTIVE', source), (
+            server['status'], server['OS-EXT-SRV-ATTR:host']))
+        [action] = [a for a in self.api.get_instance_actions(server['id'])
+                    if a['action'] == 'live-migration']
+        events = self.api.get_instance_action_details(
+            server['id'], action['request_id'])['events']
+        self.assertIn(('compute_check_can_live_migrate_destination', dest),
+                      [(e['event'], e['host']) for e in events
+                       if e['result'] == 'Error'])
