@@ -182,7 +182,8 @@ class XenAPIDriverTestBase(integrated_helpers._IntegratedTestBase):
             self.__dict__[self._testMethodName] = kept
 
     def flavor(self, spec, name=None):
-        """A disk-less flavor asking ``pci_passthrough:alias=spec``."""
+        """A disk-0 flavor (root disk at the image's size) asking
+        ``pci_passthrough:alias=spec``."""
         return self._create_flavor(
             name=name, memory_mb=512, vcpu=1, disk=0, ephemeral=0,
             extra_spec={'pci_passthrough:alias': spec})
