@@ -29,6 +29,8 @@ class VgpuMoveTest(base.XenAPIDriverTestBase):
                          vgpu['other_config']['nova_xenapi_vgpu_device'])
         self.assertEqual(spec_type, self.sim.xapi.VGPU_type.get_model_name(
             vgpu['type']))
+        self.assertEqual((host, group_address), self.resident(vgpu))
+        self.assert_placement(server, host, spec_type)
         vm = self.vm_of(server)
         self.assertEqual('Running', self.sim.xapi.VM.get_power_state(vm))
         host_ref = self.sim.xapi.host.get_by_name_label(host)[0]
@@ -40,14 +42,14 @@ class VgpuMoveTest(base.XenAPIDriverTestBase):
     def test_resize_then_revert_and_confirm(self):
         server = self.boot(self.flavor('m60-4q:1'))
         source = server['OS-EXT-SRV-ATTR:host']
+        self.assert_placement(server, source, 'GRID M60-4Q')
         bigger = self._create_flavor(
             memory_mb=512, vcpu=2, disk=0, ephemeral=0,
             extra_spec={'pci_passthrough:alias': 'm60-8q:1'})
-        self._resize_server(server, bigger)
-        server = self._wait_for_state_change(server, 'VERIFY_RESIZE')
+        server = self.verify_resize(server, bigger, 'GRID M60-4Q',
+                                    ('GRID M60-8Q', '0000:87:00.0'))
         dest = server['OS-EXT-SRV-ATTR:host']
         self.assertEqual(self.other(source), dest)
-        self.moved(server, dest, 'GRID M60-8Q', '0000:87:00.0')
         self.assertEqual('2', self.sim.xapi.VM.get_VCPUs_max(
             self.vm_of(server)))
         self._revert_resize(server)
@@ -55,24 +57,63 @@ class VgpuMoveTest(base.XenAPIDriverTestBase):
         self.moved(server, source, 'GRID M60-4Q', '0000:86:00.0')
         self.assertTrue(all(d.status == 'available'
                             for d in self.devices(dest)))
-        self._resize_server(server, bigger)
-        server = self._wait_for_state_change(server, 'VERIFY_RESIZE')
+        self.assertEqual(0, self.pci_usage(dest))
+        server = self.verify_resize(server, bigger, 'GRID M60-4Q',
+                                    ('GRID M60-8Q', '0000:87:00.0'))
         server = self._confirm_resize(server)
         self.moved(server, dest, 'GRID M60-8Q', '0000:87:00.0')
         self.assertTrue(all(d.status == 'available'
                             for d in self.devices(source)))
+        self.assertEqual(0, self.pci_usage(source))
         self._delete_server(server)
         self.assertIsNone(self.vm_of(server))
+        self.assertEqual(0, self.pci_usage(dest))
 
     def test_cold_migration_takes_the_vgpu_along(self):
         server = self.boot(self.flavor('m60-4q:1'))
         source = server['OS-EXT-SRV-ATTR:host']
-        server = self._migrate_server(server)
+        server = self.verify_resize(server, None, 'GRID M60-4Q',
+                                    ('GRID M60-4Q', '0000:86:00.0'))
         server = self._confirm_resize(server)
         self.moved(server, self.other(source), 'GRID M60-4Q',
                    '0000:86:00.0')
         self.assertTrue(all(d.status == 'available'
                             for d in self.devices(source)))
+        self.assertEqual(0, self.pci_usage(source))
+
+    def verify_resize(self, server, flavor, old_type, new):
+        """Resize to ``flavor`` (None: cold-migrate) and assert, in
+        VERIFY_RESIZE, the server running on the other member with its
+        ``new`` (type, pGPU address) vGPU while the source keeps its
+        ``old_type`` device, held in Placement by the migration until
+        confirmed or reverted."""
+        source = server['OS-EXT-SRV-ATTR:host']
+        [old] = self.allocated(server)
+        if flavor is None:
+            self._migrate_server(server)
+        else:
+            self._resize_server(server, flavor)
+        server = self._wait_for_state_change(server, 'VERIFY_RESIZE')
+        self.moved(server, self.other(source), *new)
+        self.assertEqual([old.uuid], [d.uuid for d in self.devices_of(
+            source, server['id'])])
+        self.assert_placement(
+            server, source, old_type,
+            consumer=self.migration_uuid(server))
+        return server
+
+    def migration_uuid(self, server):
+        """The uuid of the server's move waiting for confirmation."""
+        [found] = objects.MigrationList.get_by_filters(
+            self.ctxt, {'instance_uuid': server['id'], 'status': 'finished'})
+        return found.uuid
+
+
+class VgpuMovePlacementTest(VgpuMoveTest):
+    """The same with ``[pci] report_in_placement``: the vGPU's class
+    moves between the members' pGPU providers with the claim."""
+
+    PLACEMENT = True
 
 
 class LiveMigrationTest(base.XenAPIDriverTestBase):
