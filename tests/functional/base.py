@@ -187,14 +187,15 @@ class XenAPIDriverTestBase(integrated_helpers._IntegratedTestBase):
 
     def pci_allocations(self, consumer, host):
         """``{provider name: resources}`` of the consumer's allocations
-        on ``host``'s providers other than its compute node's, after
+        on ``host``'s PCI providers (its tree but the compute node), after
         asserting the compute node's own share is there."""
         node = self._get_provider_uuid_by_host(host)
+        tree = set(self._get_all_rp_uuids_in_a_tree(node)) - {node}
         allocations = self._get_allocations_by_server_uuid(consumer)
         self.assertIn('MEMORY_MB', allocations[node]['resources'])
         return {self._get_resource_provider_by_uuid(rp)['name']:
                 a['resources'] for rp, a in allocations.items()
-                if rp != node}
+                if rp in tree}
 
     def assert_placement(self, server, host, vgpu_type, consumer=None):
         """Placement holds the server's vGPUs on ``host`` as Nova's DB

@@ -192,6 +192,7 @@ class EvacuateTest(base.XenAPIDriverTestBase):
             host=source)
         old_vm = self.vm_of(server)
         [old_vgpu] = self.vgpus_of(server)
+        self.assert_placement(server, source, 'GRID M60-4Q')
         service = self.api.get_services(host=source,
                                         binary='nova-compute')[0]['id']
         self.computes[source].stop()
@@ -212,6 +213,10 @@ class EvacuateTest(base.XenAPIDriverTestBase):
         self.assertEqual(device.uuid,
                          vgpu['other_config']['nova_xenapi_vgpu_device'])
         self.assertNotEqual(old_vgpu['uuid'], vgpu['uuid'])
+        self.assertEqual((dest, '0000:86:00.0'), self.resident(vgpu))
+        self.assert_placement(server, dest, 'GRID M60-4Q')
+        # Nova keeps the down source's share until its service is back.
+        self.assert_placement(server, source, 'GRID M60-4Q')
         [(_, root)] = [self.disks_of(server)['0']]
         self.assertEqual(self.local_sr(dest), root['SR'])
         self.assertEqual(1, len(self.tagged_vdis(server)))
@@ -223,6 +228,18 @@ class EvacuateTest(base.XenAPIDriverTestBase):
         self.assertEqual('Running', xapi.VM.get_power_state(vm))
         self.assertTrue(all(d.status == 'available'
                             for d in self.devices(source)))
+        self.assertEqual(0, self.pci_usage(source))
+        self.assertNotIn(self._get_provider_uuid_by_host(source),
+                         self._get_allocations_by_server_uuid(server['id']))
+        self.assert_placement(server, dest, 'GRID M60-4Q')
+
+
+class EvacuatePlacementTest(EvacuateTest):
+    """The same with ``[pci] report_in_placement``: the allocation
+    follows to the destination pGPU's provider; the source's is gone
+    once its compute service is back."""
+
+    PLACEMENT = True
 
 
 class SuspendPauseTest(base.XenAPIDriverTestBase):
