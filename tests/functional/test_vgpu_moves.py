@@ -330,7 +330,12 @@ class LiveMigrationClaimMismatchTest(base.XenAPIDriverTestBase):
         xapi = self.sim.xapi
         self.assertEqual(xapi.host.get_by_name_label(source)[0],
                          xapi.VM.get_resident_on(vm))
-        self.assertEqual([vgpu], self.vgpus_of(server))
+        # The source stopped the VM; its M60-4Q VGPU is kept, none made.
+        self.assertEqual([(vgpu['uuid'], vgpu['type'], vgpu['GPU_group'])],
+                         [(v['uuid'], v['type'], v['GPU_group'])
+                          for v in self.vgpus_of(server)])
+        self.assertEqual('Halted', self.sim.xapi.VM.get_power_state(
+            self.vm_of(server)))
         self.assertEqual([before.uuid],
                          [d.uuid for d in self.allocated(server)])
         [action] = [a for a in self.api.get_instance_actions(server['id'])
@@ -377,3 +382,37 @@ class LiveMigrationPlacementTest(base.XenAPIDriverTestBase):
                          vgpu['other_config']['nova_xenapi_vgpu_device'])
         self.assertEqual(self.sim.xapi.host.get_by_name_label(dest)[0],
                          self.sim.xapi.PGPU.get_host(vgpu['resident_on']))
+
+
+class ResourceClassOnlyAliasTest(base.XenAPIDriverTestBase):
+    """PCI in Placement with a ``[pci] alias`` asking the resource class
+    alone (no ids): Nova 34's claim on a cold migration's destination
+    ignores Placement's pick and the resource class, and takes a slot of
+    another type; the driver refuses it before anything moves."""
+
+    PLACEMENT = True
+
+    def _setup_compute_service(self):
+        aliases = [json.loads(a) for a in CONF.pci.alias]
+        for alias in aliases:
+            alias.pop('vendor_id', None)
+            alias.pop('product_id', None)
+        self.flags(alias=[json.dumps(a) for a in aliases], group='pci')
+        return super()._setup_compute_service()
+
+    def test_a_slot_of_another_type_is_refused(self):
+        server = self.boot(self.flavor('m60-4q:1'))
+        [vgpu] = self.vgpus_of(server)
+        try:
+            self.api.post_server_action(server['id'], {'migrate': None})
+        except client.OpenStackApiException:
+            pass  # CastAsCall hands the compute's failure to the caller
+        server = self._wait_for_state_change(server, 'ERROR')
+        self.assertIn('for alias m60-4q, which asks for GRID M60-4Q',
+                      server['fault']['message'])
+        # The source stopped the VM; its M60-4Q VGPU is kept, none made.
+        self.assertEqual([(vgpu['uuid'], vgpu['type'], vgpu['GPU_group'])],
+                         [(v['uuid'], v['type'], v['GPU_group'])
+                          for v in self.vgpus_of(server)])
+        self.assertEqual('Halted', self.sim.xapi.VM.get_power_state(
+            self.vm_of(server)))
