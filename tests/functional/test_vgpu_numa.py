@@ -126,3 +126,10 @@ class RemoteVgpuTest(base.XenAPIDriverTestBase):
         self.assertEqual(device.uuid,
                          vgpu['other_config']['nova_xenapi_vgpu_device'])
         self.assertEqual('Running', xapi.VM.get_power_state(vm))
+        self.assert_placement(server, host, 'GRID M60-8Q')
+
+
+class RemoteVgpuPlacementTest(RemoteVgpuTest):
+    """The same with ``[pci] report_in_placement``."""
+
+    PLACEMENT = True
