@@ -2,6 +2,7 @@
 its disks, templates, VIFs and image import against the simulator."""
 
 import os
+import uuid as uuidlib
 import warnings
 import xml.etree.ElementTree as ElementTree
 
@@ -164,25 +165,29 @@ def test_a_slot_of_a_type_its_alias_does_not_ask_for_is_refused():
     aliases = aliaslib.parse_aliases([
         '{"name": "m60-4q", "vgpu_type": "GRID M60-4Q"}',
         '{"name": "any8q", "vgpu_type": ["GRID M60-8Q", "GRID T4-8Q"]}'])
-    requests = [objects.InstancePCIRequest(request_id=r, alias_name=a)
-                for r, a in (('r1', 'm60-4q'), ('r2', 'any8q'))]
+    four, eight, unknown = (
+        '3f1a7a5e-0000-4000-8000-00000000000%d' % i for i in (2, 3, 4))
+    requests = [objects.InstancePCIRequest(request_id=four,
+                                           alias_name='m60-4q'),
+                objects.InstancePCIRequest(request_id=eight,
+                                           alias_name='any8q')]
     with server.Simulator(profile) as simulator, session.XapiClient(
             simulator.url, 'root', 'xenroot') as client:
         xen = hostlib.XenHost(client, client.call(
             'host.get_by_name_label', 'xs-nova-01')[0])
 
         def device(address, request_id):
-            return objects.PciDevice(uuid=address, address=address,
-                                     request_id=request_id)
+            return objects.PciDevice(uuid=str(uuidlib.uuid4()),
+                                     address=address, request_id=request_id)
         vgpus.check_types(xen, requests, [
-            device('f000:86:00.0', 'r1'), device('f000:3b:00.0', 'r2'),
-            device('f001:87:00.0', 'r2'),
-            device('f001:86:00.0', 'no-such-request')], aliases)
+            device('f000:86:00.0', four), device('f000:3b:00.0', eight),
+            device('f001:87:00.0', eight), device('f001:86:00.0', unknown)],
+            aliases)
         with pytest.raises(vgpus.WrongType, match=(
                 'f000:3b:00.0, a GRID T4-8Q slot, for alias m60-4q, which '
                 'asks for GRID M60-4Q')):
             vgpus.check_types(xen, requests, [
-                device('f000:86:00.0', 'r1'), device('f000:3b:00.0', 'r1')],
+                device('f000:86:00.0', four), device('f000:3b:00.0', four)],
                 aliases)
 
 
