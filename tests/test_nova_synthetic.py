@@ -127,7 +127,10 @@ def test_placement_lines_carry_a_resource_class_per_type():
     assert '[filter_scheduler]\npci_in_placement = True' in text
     [alias] = [json.loads(line.split(' = ', 1)[1])
                for line in text.splitlines() if line.startswith('alias')]
-    assert 'product_id' not in alias
+    # The ids too: Nova's claim on a move's destination matches pools by
+    # them, not by resource class.
+    assert (alias['vendor_id'], alias['product_id']) == (
+        '10de', synthetic.product_id('GRID M60-4Q'))
 
 
 def test_nova_accepts_the_printed_aliases():

@@ -3,6 +3,7 @@ its disks, templates, VIFs and image import against the simulator."""
 
 import os
 import struct
+import uuid as uuidlib
 import warnings
 import xml.etree.ElementTree as ElementTree
 
@@ -15,12 +16,14 @@ from nova.virt import driver as novadriver
 from nova_xenapi_vgpu import exception
 from nova_xenapi_vgpu import tags
 from nova_xenapi_vgpu.simulator import server
+from nova_xenapi_vgpu.vgpu_types import alias as aliaslib
 from nova_xenapi_vgpu.virt import disks
 from nova_xenapi_vgpu.virt import driver
 from nova_xenapi_vgpu.virt import guest
 from nova_xenapi_vgpu.virt import host as hostlib
 from nova_xenapi_vgpu.virt import migration
 from nova_xenapi_vgpu.virt import numa
+from nova_xenapi_vgpu.virt import vgpus
 from nova_xenapi_vgpu.virt import vifs
 from nova_xenapi_vgpu.xapi import records
 from nova_xenapi_vgpu.xapi import session
@@ -240,6 +243,38 @@ def test_live_migration_refuses_a_claim_on_another_pgpu():
         with pytest.raises(novaexc.MigrationPreCheckError,
                            match='no device'):
             migration.check_claim(xen, {'v': vgpu}, source, {})
+
+
+def test_a_slot_of_a_type_its_alias_does_not_ask_for_is_refused():
+    profile = os.path.join(os.path.dirname(__file__), 'fixtures',
+                           'pinned-pool-by-pin.yaml')
+    aliases = aliaslib.parse_aliases([
+        '{"name": "m60-4q", "vgpu_type": "GRID M60-4Q"}',
+        '{"name": "any8q", "vgpu_type": ["GRID M60-8Q", "GRID T4-8Q"]}'])
+    four, eight, unknown = (
+        '3f1a7a5e-0000-4000-8000-00000000000%d' % i for i in (2, 3, 4))
+    requests = [objects.InstancePCIRequest(request_id=four,
+                                           alias_name='m60-4q'),
+                objects.InstancePCIRequest(request_id=eight,
+                                           alias_name='any8q')]
+    with server.Simulator(profile) as simulator, session.XapiClient(
+            simulator.url, 'root', 'xenroot') as client:
+        xen = hostlib.XenHost(client, client.call(
+            'host.get_by_name_label', 'xs-nova-01')[0])
+
+        def device(address, request_id):
+            return objects.PciDevice(uuid=str(uuidlib.uuid4()),
+                                     address=address, request_id=request_id)
+        vgpus.check_types(xen, requests, [
+            device('f000:86:00.0', four), device('f000:3b:00.0', eight),
+            device('f001:87:00.0', eight), device('f001:86:00.0', unknown)],
+            aliases)
+        with pytest.raises(vgpus.WrongType, match=(
+                'f000:3b:00.0, a GRID T4-8Q slot, for alias m60-4q, which '
+                'asks for GRID M60-4Q')):
+            vgpus.check_types(xen, requests, [
+                device('f000:86:00.0', four), device('f000:3b:00.0', four)],
+                aliases)
 
 
 def test_evacuation_removes_the_vm_of_a_dead_member(pool_sim):

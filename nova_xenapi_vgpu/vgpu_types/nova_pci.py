@@ -4,7 +4,8 @@ spec for every type an alias names and every type this host reports now.
 
 Without PCI in Placement a type is told apart by its synthetic product
 id; with it (``placement=True``) by a resource class per type, which the
-device spec gives and the alias asks for. Alias names and NUMA policies
+device spec gives and the alias asks for, beside the ids (Nova's claim
+on a move's destination sees only those). Alias names and NUMA policies
 are those of ``[vgpu] alias``; an alias without ``vgpu_type`` is Nova's
 own PCI passthrough and is written back unchanged.
 """
@@ -112,7 +113,11 @@ def _entries(alias, model, vendor, product, placement):
     if placement:
         spec['resource_class'] = resource_class(model)
         entry['resource_class'] = spec['resource_class']
-    else:
+    if not placement or dev_type == 'type-VF':
+        # Nova 34's move claim (resource_tracker._move_claim) rebuilds
+        # the PCI requests from the flavor without Placement's provider
+        # mapping and matches pools ignoring resource_class: only the
+        # ids keep a resize or cold migration on the flavor's type.
         entry.update(vendor_id=spec['vendor_id'],
                      product_id=spec['product_id'])
     return spec, entry

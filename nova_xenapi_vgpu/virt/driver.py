@@ -17,6 +17,7 @@ from nova.virt import hardware
 from oslo_log import log as logging
 
 from nova_xenapi_vgpu import exception
+from nova_xenapi_vgpu.vgpu_types import alias as aliaslib
 from nova_xenapi_vgpu.virt import conf as virtconf
 from nova_xenapi_vgpu.virt import disks
 from nova_xenapi_vgpu.virt import guest
@@ -203,16 +204,27 @@ class XenAPIDriver(driver.ComputeDriver):
         self.xen.refresh()
 
     def _check_vgpus(self, instance):
-        """A vGPU mix XAPI refuses in any VM aborts the build before
-        anything is made (another member would refuse it too)."""
+        """A vGPU mix XAPI refuses in any VM, or a device of a type its
+        alias does not ask for, aborts the build before anything is made
+        (another member would refuse it too)."""
+        requests = instance.pci_requests
         try:
             reason = vgpus.incompatible(self.xen, instance.pci_devices)
+            vgpus.check_types(self.xen, requests and requests.requests,
+                              instance.pci_devices, self._aliases())
         except vgpus.NotOurDevice as exc:
             raise novaexc.RescheduledException(
                 instance_uuid=instance.uuid, reason=str(exc)) from exc
+        except vgpus.WrongType as exc:
+            reason = str(exc)
         if reason:
             raise novaexc.BuildAbortException(instance_uuid=instance.uuid,
                                               reason=reason)
+
+    @staticmethod
+    def _aliases():
+        """``[vgpu] alias``, parsed."""
+        return aliaslib.parse_aliases(CONF.vgpu.alias, CONF.vgpu.numa_policy)
 
     def _take_over(self, instance):
         """Evacuation (a rebuild here while the source member is down in
@@ -308,8 +320,9 @@ class XenAPIDriver(driver.ComputeDriver):
                          share_info=None):
         """Destination: the VM sized to the new flavor, its VGPUs made
         anew for the devices Nova claimed here, started here."""
-        self._move_here(instance,
-                        instance.migration_context.new_pci_devices, power_on)
+        context_ = instance.migration_context
+        self._move_here(instance, context_.new_pci_requests,
+                        context_.new_pci_devices, power_on)
 
     def confirm_migration(self, context, migration, instance, network_info):
         """Nothing stays behind on the source: the VM is the pool's."""
@@ -319,10 +332,26 @@ class XenAPIDriver(driver.ComputeDriver):
                                 power_on=True, share_info=None):
         """Source: the VM back to the old flavor and its old devices."""
         context_ = instance.migration_context
-        self._move_here(instance, context_.old_pci_devices if context_
-                        else instance.pci_devices, power_on)
+        if context_:
+            self._move_here(instance, context_.old_pci_requests,
+                            context_.old_pci_devices, power_on)
+        else:
+            self._move_here(instance, instance.pci_requests,
+                            instance.pci_devices, power_on)
 
-    def _move_here(self, instance, devices, power_on):
+    def _move_here(self, instance, requests, devices, power_on):
+        """The pool's VM moved to this member: stopped, its disks here,
+        sized, its VGPUs made anew for ``devices``, started.
+
+        :raises: MigrationError for a device of a type its alias does
+                 not ask for (before anything moves), NotOurDevice,
+                 XapiError, XapiConnectionError.
+        """
+        try:
+            vgpus.check_types(self.xen, requests and requests.requests,
+                              devices, self._aliases())
+        except vgpus.WrongType as exc:
+            raise novaexc.MigrationError(reason=str(exc)) from exc
         vm = self._vm(instance)
         if self.client.call('VM.get_power_state', vm) != 'Halted':
             guest.stop(self.client, vm, hard=True)

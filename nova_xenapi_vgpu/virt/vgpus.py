@@ -8,6 +8,7 @@ make, tagged with Nova's device uuid and the instance (``vm.vgpus``).
 """
 
 from nova_xenapi_vgpu import exception
+from nova_xenapi_vgpu.vgpu_types import alias as aliaslib
 from nova_xenapi_vgpu.vgpu_types import synthetic
 from nova_xenapi_vgpu.vm import vgpus as vgpulib
 
@@ -17,6 +18,15 @@ class NotOurDevice(exception.NovaXenapiVgpuException):
 
     msg_fmt = ("PCI device %(address)s is no vGPU slot or pGPU of host "
                "%(host)s as it stands now")
+
+
+class WrongType(exception.NovaXenapiVgpuException):
+    """A device Nova allocated of a type its alias does not ask for."""
+
+    msg_fmt = ("Nova allocated %(address)s, a %(vgpu_type)s slot, for "
+               "alias %(alias)s, which asks for %(wanted)s: does its [pci] "
+               "alias lack the type's vendor_id/product_id (nova-xenapi-vgpu "
+               "nova-conf prints them)?")
 
 
 def slots(xen, devices):
@@ -41,6 +51,28 @@ def incompatible(xen, devices):
     :raises: NotOurDevice.
     """
     return vgpulib.incompatible([s.vgpu_type for s in slots(xen, devices)])
+
+
+def check_types(xen, requests, devices, aliases):
+    """Each device's vGPU type is one its request's ``[vgpu] alias``
+    (``aliases``, parse_aliases') asks for. Nova's claim on a move's
+    destination matches devices by ids alone, not by Placement's
+    resource class.
+
+    :raises: WrongType, NotOurDevice.
+    """
+    names = {r.request_id: r.alias_name for r in requests or ()}
+    devices = sorted(devices or [], key=lambda d: d.address)
+    for device, slot in zip(devices, slots(xen, devices), strict=True):
+        alias = aliases.get(names.get(device.request_id))
+        if alias is None or not alias.is_vgpu:
+            continue
+        wanted = [t for spec in alias.specs
+                  for t in spec.get(aliaslib.VGPU_TAG, ())]
+        if slot.vgpu_type.model_name not in wanted:
+            raise WrongType(address=device.address, alias=alias.name,
+                            vgpu_type=slot.vgpu_type.model_name,
+                            wanted=' or '.join(wanted))
 
 
 def create(xen, instance, vm, devices=None):

@@ -10,6 +10,7 @@ it would block every green thread).
 
 import io
 import os
+import re
 import subprocess
 import sys
 
@@ -45,6 +46,10 @@ VGPU_ALIASES = [
     alias, policy, model, policy)
     for alias, model in (('m60-8q', 'GRID M60-8Q'), ('t4-8q', 'GRID T4-8Q'))
     for policy in ('required', 'preferred', 'socket')]
+
+# The resource class of each type's slots with PCI in Placement.
+RC = {t: 'CUSTOM_VGPU_' + re.sub('[^A-Z0-9]', '_', t.upper())
+      for t in ('GRID M60-4Q', 'GRID M60-8Q', 'GRID T4-8Q', 'GRID M60-2Q')}
 
 VM_RECORD = {
     'name_label': '', 'name_description': '', 'user_version': '1',
@@ -204,6 +209,51 @@ class XenAPIDriverTestBase(integrated_helpers._IntegratedTestBase):
         return [d for d in self.devices(host)
                 if d.instance_uuid == server['id']]
 
+    def devices_of(self, host, instance_uuid):
+        """Nova's devices of ``host`` allocated to the instance."""
+        return [d for d in self.devices(host)
+                if d.instance_uuid == instance_uuid]
+
+    def pci_allocations(self, consumer, host):
+        """``{provider name: resources}`` of the consumer's allocations
+        on ``host``'s PCI providers (its tree but the compute node), after
+        asserting the compute node's own share is there."""
+        node = self._get_provider_uuid_by_host(host)
+        tree = set(self._get_all_rp_uuids_in_a_tree(node)) - {node}
+        allocations = self._get_allocations_by_server_uuid(consumer)
+        self.assertIn('MEMORY_MB', allocations[node]['resources'])
+        return {self._get_resource_provider_by_uuid(rp)['name']:
+                a['resources'] for rp, a in allocations.items()
+                if rp in tree}
+
+    def assert_placement(self, server, host, vgpu_type, consumer=None):
+        """Placement holds the server's vGPUs on ``host`` as Nova's DB
+        does: with PCI in Placement one unit of the type's class per
+        device the server has there, on the provider of the device's
+        pGPU (``<host>_<PGPU ADDRESS>``, as Nova names it), held by
+        ``consumer`` (default the server; a migration's uuid for a
+        resize's source); without it, no class but the compute
+        node's."""
+        found = self.pci_allocations(consumer or server['id'], host)
+        if not self.PLACEMENT:
+            self.assertEqual({}, found)
+            return
+        expected = {}
+        for device in self.devices_of(host, server['id']):
+            name = '%s_%s' % (host, device.parent_addr.upper())
+            resources = expected.setdefault(name, {RC[vgpu_type]: 0})
+            resources[RC[vgpu_type]] += 1
+        self.assertTrue(expected)
+        self.assertEqual(expected, found)
+
+    def pci_usage(self, host):
+        """Units used on ``host``'s PCI providers (0 without PCI in
+        Placement, where there are none)."""
+        node = self._get_provider_uuid_by_host(host)
+        return sum(sum(self._get_provider_usages(rp).values())
+                   for rp in self._get_all_rp_uuids_in_a_tree(node)
+                   if rp != node)
+
     def vm_of(self, server):
         """The XAPI ref of the server's VM, or None."""
         for ref, vm in self.sim.xapi.VM.get_all_records().items():
@@ -216,6 +266,13 @@ class XenAPIDriverTestBase(integrated_helpers._IntegratedTestBase):
         return [v for v in self.sim.xapi.VGPU.get_all_records().values()
                 if v['other_config'].get('nova_instance_uuid') ==
                 server['id']]
+
+    def resident(self, vgpu):
+        """``(host name, PCI address)`` of the pGPU a VGPU is on."""
+        xapi = self.sim.xapi
+        pgpu = xapi.PGPU.get_record(vgpu['resident_on'])
+        return (xapi.host.get_name_label(pgpu['host']),
+                xapi.PCI.get_pci_id(pgpu['PCI']))
 
     def group_of(self, host, address):
         """The GPU group of the pGPU at ``address`` on ``host``."""

@@ -1,6 +1,8 @@
 """Resize, cold and live migration, evacuation between pool members, the
 vGPU following; suspend and pause."""
 
+import json
+
 from nova import conf as novaconf
 from nova import objects
 from nova.tests.functional.api import client
@@ -25,6 +27,8 @@ class VgpuMoveTest(base.XenAPIDriverTestBase):
                          vgpu['other_config']['nova_xenapi_vgpu_device'])
         self.assertEqual(spec_type, self.sim.xapi.VGPU_type.get_model_name(
             vgpu['type']))
+        self.assertEqual((host, group_address), self.resident(vgpu))
+        self.assert_placement(server, host, spec_type)
         vm = self.vm_of(server)
         self.assertEqual('Running', self.sim.xapi.VM.get_power_state(vm))
         host_ref = self.sim.xapi.host.get_by_name_label(host)[0]
@@ -36,14 +40,14 @@ class VgpuMoveTest(base.XenAPIDriverTestBase):
     def test_resize_then_revert_and_confirm(self):
         server = self.boot(self.flavor('m60-4q:1'))
         source = server['OS-EXT-SRV-ATTR:host']
+        self.assert_placement(server, source, 'GRID M60-4Q')
         bigger = self._create_flavor(
             memory_mb=512, vcpu=2, disk=0, ephemeral=0,
             extra_spec={'pci_passthrough:alias': 'm60-8q:1'})
-        self._resize_server(server, bigger)
-        server = self._wait_for_state_change(server, 'VERIFY_RESIZE')
+        server = self.verify_resize(server, bigger, 'GRID M60-4Q',
+                                    ('GRID M60-8Q', '0000:87:00.0'))
         dest = server['OS-EXT-SRV-ATTR:host']
         self.assertEqual(self.other(source), dest)
-        self.moved(server, dest, 'GRID M60-8Q', '0000:87:00.0')
         self.assertEqual('2', self.sim.xapi.VM.get_VCPUs_max(
             self.vm_of(server)))
         self._revert_resize(server)
@@ -51,24 +55,63 @@ class VgpuMoveTest(base.XenAPIDriverTestBase):
         self.moved(server, source, 'GRID M60-4Q', '0000:86:00.0')
         self.assertTrue(all(d.status == 'available'
                             for d in self.devices(dest)))
-        self._resize_server(server, bigger)
-        server = self._wait_for_state_change(server, 'VERIFY_RESIZE')
+        self.assertEqual(0, self.pci_usage(dest))
+        server = self.verify_resize(server, bigger, 'GRID M60-4Q',
+                                    ('GRID M60-8Q', '0000:87:00.0'))
         server = self._confirm_resize(server)
         self.moved(server, dest, 'GRID M60-8Q', '0000:87:00.0')
         self.assertTrue(all(d.status == 'available'
                             for d in self.devices(source)))
+        self.assertEqual(0, self.pci_usage(source))
         self._delete_server(server)
         self.assertIsNone(self.vm_of(server))
+        self.assertEqual(0, self.pci_usage(dest))
 
     def test_cold_migration_takes_the_vgpu_along(self):
         server = self.boot(self.flavor('m60-4q:1'))
         source = server['OS-EXT-SRV-ATTR:host']
-        server = self._migrate_server(server)
+        server = self.verify_resize(server, None, 'GRID M60-4Q',
+                                    ('GRID M60-4Q', '0000:86:00.0'))
         server = self._confirm_resize(server)
         self.moved(server, self.other(source), 'GRID M60-4Q',
                    '0000:86:00.0')
         self.assertTrue(all(d.status == 'available'
                             for d in self.devices(source)))
+        self.assertEqual(0, self.pci_usage(source))
+
+    def verify_resize(self, server, flavor, old_type, new):
+        """Resize to ``flavor`` (None: cold-migrate) and assert, in
+        VERIFY_RESIZE, the server running on the other member with its
+        ``new`` (type, pGPU address) vGPU while the source keeps its
+        ``old_type`` device, held in Placement by the migration until
+        confirmed or reverted."""
+        source = server['OS-EXT-SRV-ATTR:host']
+        [old] = self.allocated(server)
+        if flavor is None:
+            self._migrate_server(server)
+        else:
+            self._resize_server(server, flavor)
+        server = self._wait_for_state_change(server, 'VERIFY_RESIZE')
+        self.moved(server, self.other(source), *new)
+        self.assertEqual([old.uuid], [d.uuid for d in self.devices_of(
+            source, server['id'])])
+        self.assert_placement(
+            server, source, old_type,
+            consumer=self.migration_uuid(server))
+        return server
+
+    def migration_uuid(self, server):
+        """The uuid of the server's move waiting for confirmation."""
+        [found] = objects.MigrationList.get_by_filters(
+            self.ctxt, {'instance_uuid': server['id'], 'status': 'finished'})
+        return found.uuid
+
+
+class VgpuMovePlacementTest(VgpuMoveTest):
+    """The same with ``[pci] report_in_placement``: the vGPU's class
+    moves between the members' pGPU providers with the claim."""
+
+    PLACEMENT = True
 
 
 class LiveMigrationTest(base.XenAPIDriverTestBase):
@@ -147,6 +190,7 @@ class EvacuateTest(base.XenAPIDriverTestBase):
             host=source)
         old_vm = self.vm_of(server)
         [old_vgpu] = self.vgpus_of(server)
+        self.assert_placement(server, source, 'GRID M60-4Q')
         service = self.api.get_services(host=source,
                                         binary='nova-compute')[0]['id']
         self.computes[source].stop()
@@ -167,6 +211,10 @@ class EvacuateTest(base.XenAPIDriverTestBase):
         self.assertEqual(device.uuid,
                          vgpu['other_config']['nova_xenapi_vgpu_device'])
         self.assertNotEqual(old_vgpu['uuid'], vgpu['uuid'])
+        self.assertEqual((dest, '0000:86:00.0'), self.resident(vgpu))
+        self.assert_placement(server, dest, 'GRID M60-4Q')
+        # Nova keeps the down source's share until its service is back.
+        self.assert_placement(server, source, 'GRID M60-4Q')
         [(_, root)] = [self.disks_of(server)['0']]
         self.assertEqual(self.local_sr(dest), root['SR'])
         self.assertEqual(1, len(self.tagged_vdis(server)))
@@ -178,6 +226,18 @@ class EvacuateTest(base.XenAPIDriverTestBase):
         self.assertEqual('Running', xapi.VM.get_power_state(vm))
         self.assertTrue(all(d.status == 'available'
                             for d in self.devices(source)))
+        self.assertEqual(0, self.pci_usage(source))
+        self.assertNotIn(self._get_provider_uuid_by_host(source),
+                         self._get_allocations_by_server_uuid(server['id']))
+        self.assert_placement(server, dest, 'GRID M60-4Q')
+
+
+class EvacuatePlacementTest(EvacuateTest):
+    """The same with ``[pci] report_in_placement``: the allocation
+    follows to the destination pGPU's provider; the source's is gone
+    once its compute service is back."""
+
+    PLACEMENT = True
 
 
 class SuspendPauseTest(base.XenAPIDriverTestBase):
@@ -254,3 +314,37 @@ class LiveMigrationPlacementTest(base.XenAPIDriverTestBase):
                          vgpu['other_config']['nova_xenapi_vgpu_device'])
         self.assertEqual(self.sim.xapi.host.get_by_name_label(dest)[0],
                          self.sim.xapi.PGPU.get_host(vgpu['resident_on']))
+
+
+class ResourceClassOnlyAliasTest(base.XenAPIDriverTestBase):
+    """PCI in Placement with a ``[pci] alias`` asking the resource class
+    alone (no ids): Nova 34's claim on a cold migration's destination
+    ignores Placement's pick and the resource class, and takes a slot of
+    another type; the driver refuses it before anything moves."""
+
+    PLACEMENT = True
+
+    def _setup_compute_service(self):
+        aliases = [json.loads(a) for a in CONF.pci.alias]
+        for alias in aliases:
+            alias.pop('vendor_id', None)
+            alias.pop('product_id', None)
+        self.flags(alias=[json.dumps(a) for a in aliases], group='pci')
+        return super()._setup_compute_service()
+
+    def test_a_slot_of_another_type_is_refused(self):
+        server = self.boot(self.flavor('m60-4q:1'))
+        [vgpu] = self.vgpus_of(server)
+        try:
+            self.api.post_server_action(server['id'], {'migrate': None})
+        except client.OpenStackApiException:
+            pass  # CastAsCall hands the compute's failure to the caller
+        server = self._wait_for_state_change(server, 'ERROR')
+        self.assertIn('for alias m60-4q, which asks for GRID M60-4Q',
+                      server['fault']['message'])
+        # The source stopped the VM; its M60-4Q VGPU is kept, none made.
+        self.assertEqual([(vgpu['uuid'], vgpu['type'], vgpu['GPU_group'])],
+                         [(v['uuid'], v['type'], v['GPU_group'])
+                          for v in self.vgpus_of(server)])
+        self.assertEqual('Halted', self.sim.xapi.VM.get_power_state(
+            self.vm_of(server)))

@@ -4,10 +4,15 @@ On both members the M60-8Q pGPU sits on NUMA node 1 (socket 1) and the
 T4-8Q pGPU on node 0 (socket 0); a one-cell guest asking both can meet
 `required` and `socket` nowhere (the scheduler says so), `preferred`
 anywhere (and the driver then refuses two types XAPI never puts in one
-VM).
+VM). On a pool whose node 1 (the M60-8Q's) is short of memory a one-cell
+guest fits node 0 only: `preferred` lands there with its vGPU remote,
+`required` and `socket` find no host.
 """
 
 import itertools
+import os
+
+from nova import objects
 
 from tests.functional import base
 
@@ -75,3 +80,56 @@ class RestartOrderTest(base.XenAPIDriverTestBase):
                 self.assertEqual(parents[server['id']], sorted(
                     xapi.PCI.get_pci_id(xapi.PGPU.get_PCI(v['resident_on']))
                     for v in vgpus))
+
+
+class RemoteVgpuTest(base.XenAPIDriverTestBase):
+    """Node 1 holds the M60-8Q pGPU but only 4 GiB: a one-cell guest of
+    8 GiB fits node 0 alone. ``preferred`` puts it there with its vGPU
+    on node 1; ``required`` and ``socket`` find no host."""
+
+    PROFILE = os.path.join(base.HERE, '..', 'fixtures',
+                           'pinned-pool-lopsided-numa.yaml')
+
+    def big_cell(self, spec):
+        return self._create_flavor(
+            memory_mb=8192, vcpu=2, disk=0, ephemeral=0, extra_spec={
+                'pci_passthrough:alias': spec, 'hw:numa_nodes': '1'})
+
+    def test_preferred_lands_away_from_its_vgpu_required_does_not(self):
+        # The same guest with a vGPU on node 0 lands under required.
+        local = self.boot(self.big_cell('t4-8q-required:1'))
+        self.assertEqual([0], NumaPolicyTest.host_nodes(self, local))
+        self._delete_server(local)
+        for policy in ('required', 'socket'):
+            refused = self.boot(self.big_cell('m60-8q-%s:1' % policy),
+                                expected_state='ERROR')
+            self.assertIn('No valid host', refused['fault']['message'])
+            self.assertIsNone(self.vm_of(refused))
+            self.assertEqual([], self.vgpus_of(refused))
+        server = self.boot(self.big_cell('m60-8q-preferred:1'))
+        host = server['OS-EXT-SRV-ATTR:host']
+        self.assertEqual([0], NumaPolicyTest.host_nodes(self, server))
+        cells = objects.InstanceNUMATopology.get_by_instance_uuid(
+            self.ctxt, server['id']).cells
+        self.assertEqual([(0, 8192)], [(c.id, c.memory) for c in cells])
+        [device] = self.allocated(server)
+        self.assertEqual((1, '0000:87:00.0'),
+                         (device.numa_node, device.parent_addr))
+        xapi = self.sim.xapi
+        vm = self.vm_of(server)
+        self.assertEqual({'mask': '0,1,2,3,4,5,6,7'},
+                         xapi.VM.get_VCPUs_params(vm))
+        [vgpu] = self.vgpus_of(server)
+        self.assertEqual((host, '0000:87:00.0'), self.resident(vgpu))
+        self.assertEqual('GRID M60-8Q',
+                         xapi.VGPU_type.get_model_name(vgpu['type']))
+        self.assertEqual(device.uuid,
+                         vgpu['other_config']['nova_xenapi_vgpu_device'])
+        self.assertEqual('Running', xapi.VM.get_power_state(vm))
+        self.assert_placement(server, host, 'GRID M60-8Q')
+
+
+class RemoteVgpuPlacementTest(RemoteVgpuTest):
+    """The same with ``[pci] report_in_placement``."""
+
+    PLACEMENT = True

@@ -39,16 +39,6 @@ class VgpuServerTest(base.XenAPIDriverTestBase):
         self.assertIn('No valid host', third['fault']['message'])
         self.assertEqual([], self.vgpus_of(third))
 
-    def test_two_vgpus(self):
-        server = self.boot(self.flavor('t4-8q:2'))
-        devices = self.allocated(server)
-        self.assertEqual(2, len(devices))
-        vgpus = self.vgpus_of(server)
-        self.assertEqual(sorted(d.uuid for d in devices), sorted(
-            v['other_config']['nova_xenapi_vgpu_device'] for v in vgpus))
-        self.assertEqual({'0', '1'}, {v['device'] for v in vgpus})
-        self.assertTrue(all(v['currently_attached'] for v in vgpus))
-
     def test_refused_everywhere_leaves_nothing(self):
         # XAPI gives no VM two M60 vGPUs (compatible_types_in_vm): the
         # driver aborts the build before anything is made (no member
@@ -61,26 +51,6 @@ class VgpuServerTest(base.XenAPIDriverTestBase):
             self.assertTrue(all(d.status == 'available'
                                 for d in self.devices(host)))
 
-
-    def test_stop_start_and_reboot_keep_the_vgpu(self):
-        server = self.boot(self.flavor('m60-4q:1'))
-        [device] = self.allocated(server)
-        vm = self.vm_of(server)
-        server = self._stop_server(server)
-        self.assertEqual('Halted', self.sim.xapi.VM.get_power_state(vm))
-        [vgpu] = self.vgpus_of(server)
-        self.assertFalse(vgpu['currently_attached'])
-        self.assertEqual([device.address],
-                         [d.address for d in self.allocated(server)])
-        server = self._start_server(server)
-        self.assertEqual('Running', self.sim.xapi.VM.get_power_state(vm))
-        for hard in (False, True):
-            server = self._reboot_server(server, hard=hard)
-            self.assertEqual('Running', self.sim.xapi.VM.get_power_state(vm))
-        [vgpu] = self.vgpus_of(server)
-        self.assertTrue(vgpu['currently_attached'])
-        self.assertEqual(device.uuid,
-                         vgpu['other_config']['nova_xenapi_vgpu_device'])
 
     def test_numa_instances_land_on_their_pgpus_node(self):
         # The 4Q pGPU sits on NUMA node 0, the 8Q one on node 1.
@@ -98,21 +68,6 @@ class VgpuServerTest(base.XenAPIDriverTestBase):
             self.assertEqual(node, device.numa_node)
             self.assertEqual({'mask': cpus}, self.sim.xapi.VM.get_VCPUs_params(
                 self.vm_of(server)))
-
-    def test_compute_restart_keeps_servers_and_devices(self):
-        server = self.boot(self.flavor('m60-4q:1'))
-        host = server['OS-EXT-SRV-ATTR:host']
-        [device] = self.allocated(server)
-        self.computes[host] = self.restart_compute_service(
-            self.computes[host], keep_hypervisor_state=False)
-        self._run_periodics()
-        self.assertEqual([device.uuid],
-                         [d.uuid for d in self.allocated(server)])
-        driver = self.computes[host].manager.driver
-        self.assertIn(server['id'], driver.list_instance_uuids())
-        server = self.api.get_server(server['id'])
-        self.assertEqual('ACTIVE', server['status'])
-        self.assertEqual(1, server['OS-EXT-STS:power_state'])
 
     def test_restart_reaps_orphan_vgpus_and_keeps_the_servers(self):
         server = self.boot(self.flavor('m60-4q:1'))
@@ -154,6 +109,85 @@ class VgpuServerTest(base.XenAPIDriverTestBase):
                                          if d.parent_addr == '0000:88:00.0'})
 
 
+class ServerLifeTest(base.XenAPIDriverTestBase):
+    """Two vGPUs, stop/start/reboot, a compute restart: Nova's devices,
+    Placement's allocations and XAPI's VGPUs stay together (run again
+    with PCI in Placement below)."""
+
+    def test_two_vgpus(self):
+        server = self.boot(self.flavor('t4-8q:2'))
+        host = server['OS-EXT-SRV-ATTR:host']
+        devices = self.allocated(server)
+        self.assertEqual(2, len(devices))
+        self.assertEqual({'0000:3b:00.0'}, {d.parent_addr for d in devices})
+        self.assert_placement(server, host, 'GRID T4-8Q')
+        vgpus = self.vgpus_of(server)
+        self.assertEqual(sorted(d.uuid for d in devices), sorted(
+            v['other_config']['nova_xenapi_vgpu_device'] for v in vgpus))
+        self.assertEqual({'0', '1'}, {v['device'] for v in vgpus})
+        self.assertTrue(all(v['currently_attached'] for v in vgpus))
+        self.assertEqual([(host, '0000:3b:00.0')] * 2,
+                         [self.resident(v) for v in vgpus])
+        self._delete_server(server)
+        self.assertEqual(0, self.pci_usage(host))
+        self.assertEqual([], self.vgpus_of(server))
+
+    def test_stop_start_and_reboot_keep_the_vgpu(self):
+        server = self.boot(self.flavor('m60-4q:1'))
+        host = server['OS-EXT-SRV-ATTR:host']
+        [device] = self.allocated(server)
+        vm = self.vm_of(server)
+        server = self._stop_server(server)
+        self.assertEqual('Halted', self.sim.xapi.VM.get_power_state(vm))
+        [vgpu] = self.vgpus_of(server)
+        self.assertFalse(vgpu['currently_attached'])
+        self.assertEqual([device.address],
+                         [d.address for d in self.allocated(server)])
+        self.assert_placement(server, host, 'GRID M60-4Q')
+        server = self._start_server(server)
+        self.assertEqual('Running', self.sim.xapi.VM.get_power_state(vm))
+        for hard in (False, True):
+            server = self._reboot_server(server, hard=hard)
+            self.assertEqual('Running', self.sim.xapi.VM.get_power_state(vm))
+        [vgpu] = self.vgpus_of(server)
+        self.assertTrue(vgpu['currently_attached'])
+        self.assertEqual(device.uuid,
+                         vgpu['other_config']['nova_xenapi_vgpu_device'])
+        self.assertEqual((host, '0000:86:00.0'), self.resident(vgpu))
+        self.assertEqual([device.uuid],
+                         [d.uuid for d in self.allocated(server)])
+        self.assert_placement(server, host, 'GRID M60-4Q')
+
+    def test_compute_restart_keeps_servers_and_devices(self):
+        server = self.boot(self.flavor('m60-4q:1'))
+        host = server['OS-EXT-SRV-ATTR:host']
+        [device] = self.allocated(server)
+        providers = self._get_all_rp_uuids_in_a_tree(
+            self._get_provider_uuid_by_host(host))
+        self.computes[host] = self.restart_compute_service(
+            self.computes[host], keep_hypervisor_state=False)
+        self._run_periodics()
+        self.assertEqual([device.uuid],
+                         [d.uuid for d in self.allocated(server)])
+        self.assertEqual(sorted(providers), sorted(
+            self._get_all_rp_uuids_in_a_tree(
+                self._get_provider_uuid_by_host(host))))
+        self.assert_placement(server, host, 'GRID M60-4Q')
+        driver = self.computes[host].manager.driver
+        self.assertIn(server['id'], driver.list_instance_uuids())
+        server = self.api.get_server(server['id'])
+        self.assertEqual('ACTIVE', server['status'])
+        self.assertEqual(1, server['OS-EXT-STS:power_state'])
+        [vgpu] = self.vgpus_of(server)
+        self.assertEqual((host, '0000:86:00.0'), self.resident(vgpu))
+
+
+class ServerLifePlacementTest(ServerLifeTest):
+    """The same with ``[pci] report_in_placement``."""
+
+    PLACEMENT = True
+
+
 class RefusalTest(base.XenAPIDriverTestBase):
     """XAPI refuses the first start: Nova reschedules to the other member."""
 
@@ -166,9 +200,12 @@ class RefusalTest(base.XenAPIDriverTestBase):
         other = [h for h in base.HOSTS if h != host][0]
         self.assertTrue(all(d.status == 'available'
                             for d in self.devices(other)))
+        self.assertEqual(0, self.pci_usage(other))
+        self.assert_placement(server, host, 'GRID M60-4Q')
         [vgpu] = self.vgpus_of(server)
         self.assertEqual(self.group_of(host, '0000:86:00.0'),
                          vgpu['GPU_group'])
+        self.assertEqual((host, '0000:86:00.0'), self.resident(vgpu))
         self.assertEqual(1, len([
             vm for vm in self.sim.xapi.VM.get_all_records().values()
             if vm['other_config'].get('nova_uuid') == server['id']]))
@@ -182,6 +219,13 @@ class RefusalTest(base.XenAPIDriverTestBase):
         started = {e['host']: e['start_time'] for e in builds}
         self.assertEqual(set(base.HOSTS), set(started))
         self.assertLess(started[other], started[host])
+
+
+class RefusalPlacementTest(RefusalTest):
+    """The same with ``[pci] report_in_placement``: Placement's
+    allocation on the refusing member's pGPU is freed too."""
+
+    PLACEMENT = True
 
 
 class PciInPlacementTest(base.XenAPIDriverTestBase):
