@@ -1,5 +1,7 @@
 """Servers with vGPUs through stock Nova's PCI framework and XenAPIDriver."""
 
+import os
+
 from nova_xenapi_vgpu.vgpu_types import synthetic
 from tests.functional import base
 
@@ -265,3 +267,39 @@ class PciInPlacementTest(base.XenAPIDriverTestBase):
         self.boot(flavor)
         third = self.boot(flavor, expected_state='ERROR')
         self.assertIn('No valid host', third['fault']['message'])
+
+
+class PassthroughPlacementTest(base.XenAPIDriverTestBase):
+    """Whole-GPU passthrough with ``[pci] report_in_placement``: the pGPU
+    is a PF with a provider of its own, one unit of the passthrough class
+    per pGPU, and XAPI's passthrough VGPU in that pGPU's group."""
+
+    PLACEMENT = True
+    PROFILE = os.path.join(base.HERE, '..', 'fixtures',
+                           'pinned-pool-passthrough.yaml')
+
+    def test_boot_full_and_delete(self):
+        flavor = self.flavor('whole:1')
+        servers = [self.boot(flavor) for _ in base.HOSTS]
+        self.assertEqual(set(base.HOSTS), {
+            s['OS-EXT-SRV-ATTR:host'] for s in servers})
+        for server in servers:
+            host = server['OS-EXT-SRV-ATTR:host']
+            [pf] = self.allocated(server)
+            self.assertEqual(('type-PF', '0000:88:00.0'),
+                             (pf.dev_type, pf.address))
+            self.assertEqual(
+                {'%s_0000:88:00.0' % host: {'CUSTOM_VGPU_PASSTHROUGH': 1}},
+                self.pci_allocations(server['id'], host))
+            [vgpu] = self.vgpus_of(server)
+            self.assertEqual('passthrough', self.sim.xapi.VGPU_type.
+                             get_model_name(vgpu['type']))
+            self.assertEqual((host, '0000:88:00.0'), self.resident(vgpu))
+        third = self.boot(flavor, expected_state='ERROR')
+        self.assertIn('No valid host', third['fault']['message'])
+        for server in servers:
+            self._delete_server(server)
+            self.assertEqual([], self.vgpus_of(server))
+        self.assertEqual(0, sum(self.pci_usage(h) for h in base.HOSTS))
+        self.assertEqual({'available'}, {
+            d.status for h in base.HOSTS for d in self.devices(h)})
