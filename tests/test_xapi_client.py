@@ -8,7 +8,6 @@ import time
 import xmlrpc.client
 
 import pytest
-import trustme
 from oslo_config import cfg
 
 from nova_xenapi_vgpu import conf as conflib
@@ -307,26 +306,6 @@ def test_reset_retried_for_reads_only(sim):
         with pytest.raises(exception.XapiOutcomeUnknown):
             client.call('VM.create', {'name_label': 'x'})
     assert sim.faults.calls['VM.create'] == 1
-
-
-@pytest.fixture(scope='module')
-def tls_files(tmp_path_factory):
-    ca = trustme.CA()
-    cert = ca.issue_cert('127.0.0.1', 'localhost')
-    folder = tmp_path_factory.mktemp('tls')
-    paths = {name: str(folder / name)
-             for name in ('ca.pem', 'cert.pem', 'key.pem')}
-    ca.cert_pem.write_to_path(paths['ca.pem'])
-    cert.cert_chain_pems[0].write_to_path(paths['cert.pem'])
-    cert.private_key_pem.write_to_path(paths['key.pem'])
-    return paths
-
-
-@pytest.fixture
-def tls_sim(tls_files):
-    with server.Simulator('m60', tls_cert=tls_files['cert.pem'],
-                          tls_key=tls_files['key.pem']) as sim:
-        yield sim
 
 
 def test_https_unknown_ca_refused_by_default(tls_sim):
