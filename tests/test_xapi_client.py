@@ -460,6 +460,18 @@ def test_a_member_url_names_its_host_by_any_of_its_names(pool_sim, field):
         assert identity.resolve_host(client) == ref
 
 
+def test_a_member_url_by_dns_name_finds_that_member(pool_sim):
+    xapi = login(pool_sim.url).xenapi
+    old_master = xapi.host.get_by_name_label('xs-pool-01')[0]
+    xapi.pool.designate_new_master(
+        xapi.host.get_by_name_label('xs-pool-02')[0])
+    # localhost resolves to 127.0.0.1, now a member's address only.
+    url = pool_sim.url.replace('127.0.0.1', 'localhost')
+    with sessionlib.XapiClient(url, 'root', 'xenroot') as client:
+        assert identity.resolve_host(client) == old_master
+        assert client.master_url == pool_sim.urls[1]
+
+
 def test_a_member_url_that_matches_no_host(pool_sim):
     member = pool_sim.db.objects['host']
     address = pool_sim.urls[2]
