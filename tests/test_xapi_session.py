@@ -188,9 +188,11 @@ def test_an_http_connection_to_a_pool_host(pool_sim):
 
 
 def test_an_https_connection_is_verified(tls_sim, tls_files):
-    trusted = client_for(tls_sim, ca_file=tls_files['ca.pem'])
+    trusted = client_for(tls_sim, ca_file=tls_files['ca.pem'], timeout=7.0)
     connection = trusted.http_connection('127.0.0.1')
     assert isinstance(connection, http.client.HTTPSConnection)
+    assert connection.timeout == 7.0
+    assert trusted.http_connection('127.0.0.1', timeout=2.0).timeout == 2.0
     try:
         assert xmlrpc_login(connection)['Status'] == 'Success'
     finally:

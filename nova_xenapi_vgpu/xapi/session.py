@@ -231,7 +231,7 @@ class XapiClient:
     def _request(self, session, method, args):
         return self._retrying(
             method, args,
-            lambda: session.xenapi_request(method, tuple(args)))
+            lambda: session.xenapi_request(method, tuple(args)), session.url)
 
     def _login(self):
         for _ in range(3):
@@ -263,10 +263,9 @@ class XapiClient:
                 transport.TransportError) as exc:
             LOG.debug('Ignoring failed logout from %s: %s', session.url, exc)
 
-    def _retrying(self, method, args, func, url=None):
-        """Run one XAPI request, retrying what is safe to retry; every
-        failure leaves here as a project exception."""
-        url = url or self.target_url
+    def _retrying(self, method, args, func, url):
+        """Run one XAPI request to ``url``, retrying what is safe to
+        retry; every failure leaves here as a project exception."""
         attempt = 0
         while True:
             try:
