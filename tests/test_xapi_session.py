@@ -268,3 +268,20 @@ def test_a_server_that_drops_http_and_stalls_tls():
 def test_a_timeout_without_words_says_timed_out():
     assert sessionlib._describe(TimeoutError()) == (
         'no answer in time (timed out)')
+
+
+def test_the_client_names_itself_at_login(sim):
+    xapi = login(sim.url).xenapi
+    with client_for(sim) as client, client.lend_handle() as handle:
+        assert xapi.session.get_originator(handle) == 'nova-xenapi-vgpu'
+
+
+def test_a_url_that_is_not_xapi(sim):
+    url = sim.url + 'not-xapi'
+    client = sessionlib.XapiClient(url, 'root', 'xenroot',
+                                   sleep=FakeClock())
+    with pytest.raises(exception.XapiUnreachable) as info:
+        client.call('host.get_all')
+    assert str(info.value) == (
+        'Cannot reach XAPI at %s after 1 attempt(s) calling %s: HTTP 404 '
+        'Not Found: is this XAPI?' % (url, LOGIN))
