@@ -892,3 +892,38 @@ def test_preferred_takes_the_local_node_first_when_it_falls_back():
     requests = requestslib.requests_from_spec('t4:4', aliases)[0]
     claim = stats.apply_requests(requests, [1], instance='i')
     assert [g for g, _ in claim.demand] == [near, near, near, far]
+
+
+def test_every_tie_of_a_vms_first_vgpu_is_followed_to_its_last():
+    """XAPI may put the first of a VM's two 4Q vGPUs on either of two
+    equally empty T4s (depth_first then keeps the second beside it): if
+    it picks the one that alone runs 2Q, a pending 2Q VM has nowhere to
+    go, so the pair is refused whichever way the tie looks."""
+    host = HostBuilder()
+    group = host.group('t4', 'depth_first')
+    two_q = type_ref('GRID T4-2Q')
+    with_2q = host.pgpu(group, '0000:86:00.0', model='t4')
+    plain = host.pgpu(group, '0000:87:00.0', model='t4')
+    host.types[two_q] = dataclasses.replace(
+        host.types[type_ref('GRID T4-4Q')], ref=two_q, uuid='uuid-2q',
+        model_name='GRID T4-2Q', compatible_types_in_vm=(two_q,))
+    four_q = type_ref('GRID T4-4Q')
+    host.pgpus[with_2q] = dataclasses.replace(
+        host.pgpus[with_2q], supported_VGPU_types=(two_q, four_q),
+        enabled_VGPU_types=(two_q, four_q),
+        supported_VGPU_max_capacities={two_q: 8, four_q: 4})
+    host.pgpus[plain] = dataclasses.replace(
+        host.pgpus[plain], supported_VGPU_types=(four_q,),
+        enabled_VGPU_types=(four_q,),
+        supported_VGPU_max_capacities={four_q: 4})
+    aliases = aliaslib.parse_aliases([
+        '{"name": "2q", "vgpu_type": "GRID T4-2Q"}',
+        '{"name": "4q", "vgpu_type": "GRID T4-4Q"}'])
+    stats = statslib.VgpuStats(host.inventory())
+    stats.apply_requests(requestslib.requests_from_spec('2q:1', aliases)[0],
+                         instance='small')
+    pair = requestslib.requests_from_spec('4q:2', aliases)[0]
+    with pytest.raises(exception.ClaimRefused) as info:
+        stats.apply_requests(pair, instance='pair')
+    assert 'pair' not in stats.claims
+    assert 'this request -> small' in str(info.value)
