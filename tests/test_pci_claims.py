@@ -894,28 +894,33 @@ def test_preferred_takes_the_local_node_first_when_it_falls_back():
     assert [g for g, _ in claim.demand] == [near, near, near, far]
 
 
+def t4_pair(first_address, second_address):
+    """Two T4s in one group, recorded in the order given: the first runs
+    2Q and 4Q, the second only 4Q (equal room for 4Q, unlike shapes)."""
+    host = HostBuilder()
+    group = host.group('t4', 'depth_first')
+    two_q, four_q = type_ref('GRID T4-2Q'), type_ref('GRID T4-4Q')
+    refs = [host.pgpu(group, a, model='t4')
+            for a in (first_address, second_address)]
+    host.types[two_q] = dataclasses.replace(
+        host.types[four_q], ref=two_q, uuid='uuid-2q',
+        model_name='GRID T4-2Q', compatible_types_in_vm=(two_q,))
+    for ref, enabled in zip(refs, ((two_q, four_q), (four_q,)),
+                            strict=True):
+        host.pgpus[ref] = dataclasses.replace(
+            host.pgpus[ref], supported_VGPU_types=enabled,
+            enabled_VGPU_types=enabled,
+            supported_VGPU_max_capacities={
+                t: {two_q: 8, four_q: 4}[t] for t in enabled})
+    return host, refs
+
+
 def test_every_tie_of_a_vms_first_vgpu_is_followed_to_its_last():
     """XAPI may put the first of a VM's two 4Q vGPUs on either of two
     equally empty T4s (depth_first then keeps the second beside it): if
     it picks the one that alone runs 2Q, a pending 2Q VM has nowhere to
     go, so the pair is refused whichever way the tie looks."""
-    host = HostBuilder()
-    group = host.group('t4', 'depth_first')
-    two_q = type_ref('GRID T4-2Q')
-    with_2q = host.pgpu(group, '0000:86:00.0', model='t4')
-    plain = host.pgpu(group, '0000:87:00.0', model='t4')
-    host.types[two_q] = dataclasses.replace(
-        host.types[type_ref('GRID T4-4Q')], ref=two_q, uuid='uuid-2q',
-        model_name='GRID T4-2Q', compatible_types_in_vm=(two_q,))
-    four_q = type_ref('GRID T4-4Q')
-    host.pgpus[with_2q] = dataclasses.replace(
-        host.pgpus[with_2q], supported_VGPU_types=(two_q, four_q),
-        enabled_VGPU_types=(two_q, four_q),
-        supported_VGPU_max_capacities={two_q: 8, four_q: 4})
-    host.pgpus[plain] = dataclasses.replace(
-        host.pgpus[plain], supported_VGPU_types=(four_q,),
-        enabled_VGPU_types=(four_q,),
-        supported_VGPU_max_capacities={four_q: 4})
+    host, _ = t4_pair('0000:86:00.0', '0000:87:00.0')
     aliases = aliaslib.parse_aliases([
         '{"name": "2q", "vgpu_type": "GRID T4-2Q"}',
         '{"name": "4q", "vgpu_type": "GRID T4-4Q"}'])
@@ -927,3 +932,24 @@ def test_every_tie_of_a_vms_first_vgpu_is_followed_to_its_last():
         stats.apply_requests(pair, instance='pair')
     assert 'pair' not in stats.claims
     assert 'this request -> small' in str(info.value)
+
+
+@pytest.mark.parametrize('addresses', [
+    ('0000:87:00.0', '0000:86:00.0'), ('0000:86:00.0', '0000:87:00.0')])
+def test_ties_go_to_the_lowest_pci_address_not_the_first_record(addresses):
+    # Alike pGPUs: the M60 recorded first has the higher address.
+    host = HostBuilder()
+    group = host.group('m60', 'depth_first')
+    refs = {a: host.pgpu(group, a) for a in addresses}
+    stats = statslib.VgpuStats(host.inventory())
+    claims = claim_all(stats, '4q:1', '4q:1', '8q:1')
+    assert [c.pgpus for c in claims] == [
+        (refs['0000:86:00.0'],), (refs['0000:86:00.0'],),
+        (refs['0000:87:00.0'],)]
+    # Unlike pGPUs with equal room: the same rule.
+    host, refs = t4_pair(*addresses)
+    aliases = aliaslib.parse_aliases(
+        ['{"name": "4q", "vgpu_type": "GRID T4-4Q"}'])
+    claim = statslib.VgpuStats(host.inventory()).apply_requests(
+        requestslib.requests_from_spec('4q:1', aliases)[0], instance='vm')
+    assert claim.pgpus == ('OpaqueRef:pgpu-0000:86:00.0',)
