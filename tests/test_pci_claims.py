@@ -953,3 +953,31 @@ def test_ties_go_to_the_lowest_pci_address_not_the_first_record(addresses):
     claim = statslib.VgpuStats(host.inventory()).apply_requests(
         requestslib.requests_from_spec('4q:1', aliases)[0], instance='vm')
     assert claim.pgpus == ('OpaqueRef:pgpu-0000:86:00.0',)
+
+
+def test_a_pinned_claim_fills_the_fullest_pinned_pgpu_first():
+    # Two pinned groups (one pGPU each): the 4Q goes beside the running
+    # 4Q, so that the empty M60 still takes an 8Q.
+    host = HostBuilder()
+    empty_group, busy_group = host.group('a-empty'), host.group('b-busy')
+    host.pgpu(empty_group, '0000:86:00.0')
+    busy = host.pgpu(busy_group, '0000:87:00.0')
+    host.vgpu(busy_group, 'GRID M60-4Q', pgpu=busy, instance='running')
+    stats = statslib.VgpuStats(host.inventory())
+    small = stats.apply_requests(ask('4q:1'), instance='small')
+    assert small.demand == ((busy_group, type_ref('GRID M60-4Q')),)
+    assert stats.apply_requests(ask('8q:1'), instance='big').demand == (
+        (empty_group, type_ref('GRID M60-8Q')),)
+
+
+def test_a_type_offered_by_a_pinned_and_a_shared_group():
+    host = HostBuilder()
+    pinned, shared = host.group('a-pinned'), host.group('b-shared')
+    host.pgpu(pinned, '0000:86:00.0')
+    for address in ('0000:87:00.0', '0000:88:00.0'):
+        host.pgpu(shared, address)
+    stats = statslib.VgpuStats(host.inventory())
+    groups = [stats.apply_requests(ask('4q:1'), instance='vm%d' % i).demand
+              for i in range(5)]
+    # The shared M60s first, 4Q two to a board; then the pinned one.
+    assert [d[0][0] for d in groups] == [shared] * 4 + [pinned]
