@@ -33,7 +33,8 @@ SYNC = ('placement', 'sync', '--os-token', 'admin', '--placement-url')
 
 @pytest.fixture(scope='session')
 def service():
-    # One per process: placement's database layer is configured once.
+    # One for the session: each start makes a database (and syncs its
+    # traits and classes), a second or two.
     with placement_service.serve() as adapter:
         yield adapter
 
@@ -257,3 +258,25 @@ def test_a_concurrent_writer_is_retried_not_overwritten_blindly(sim, compute):
         '/resource_providers/%s/traits' % rp_uuid,
         headers=VERSION).json()['traits']
     assert sorted(traits) == sorted(providers.data(name).traits)
+
+
+def test_placement_starts_again_on_a_database_of_its_own(service):
+    def providers(placement):
+        return [rp['name'] for rp in placement.get(
+            '/resource_providers', headers=VERSION).json()[
+                'resource_providers']]
+    traits = None
+    for name in ('first', 'second'):
+        with placement_service.serve() as placement:
+            assert providers(placement) == []
+            resp = placement.post('/resource_providers', json={'name': name},
+                                  headers=VERSION)
+            assert resp.status_code == 200, resp.text
+            assert providers(placement) == [name]
+            found = placement.get('/traits', headers=VERSION).json()[
+                'traits']
+            assert 'COMPUTE_DEVICE_TAGGING' in found
+            assert traits in (None, found)
+            traits = found
+    # The session's service is back on its own database.
+    assert 'first' not in providers(service)
