@@ -280,3 +280,30 @@ def test_placement_starts_again_on_a_database_of_its_own(service):
             traits = found
     # The session's service is back on its own database.
     assert 'first' not in providers(service)
+
+
+def test_a_node_is_found_by_name(sim, compute):
+    providers, reporter = compute.report(read(sim))
+    assert reporter.find(compute.node) == providers.data(compute.node).uuid
+    assert reporter.find(compute.provider('0000:86:00.0')) == (
+        providers.data(compute.provider('0000:86:00.0')).uuid)
+    assert reporter.find('no-such-node-%s' % uuid.uuid4().hex) is None
+
+
+def test_gone_providers_leave_children_first(compute):
+    # Placement refuses to delete a provider that still has children.
+    providers = provider_tree.ProviderTree()
+    root = str(uuid.uuid4())
+    providers.new_root(compute.node, root)
+    parent = providers.new_child(compute.node + '-card', root)
+    child = providers.new_child(compute.node + '-card-fn', parent)
+    grandchild = providers.new_child(compute.node + '-card-fn-0', child)
+    reporter = sync.Reporter(compute.placement)
+    reporter.sync(providers, compute.node)
+    assert len(reporter._get('/resource_providers?in_tree=%s' % root)[
+        'resource_providers']) == 4
+    for gone in (grandchild, child, parent):
+        providers.remove(gone)
+    reporter.sync(providers, compute.node)
+    held = reporter._get('/resource_providers?in_tree=%s' % root)
+    assert [rp['uuid'] for rp in held['resource_providers']] == [root]
