@@ -2,6 +2,7 @@
 branch, against the simulator over real XML-RPC with the XenAPI SDK."""
 
 import http.client
+import logging
 import socket
 import ssl
 import threading
@@ -285,3 +286,30 @@ def test_a_url_that_is_not_xapi(sim):
     assert str(info.value) == (
         'Cannot reach XAPI at %s after 1 attempt(s) calling %s: HTTP 404 '
         'Not Found: is this XAPI?' % (url, LOGIN))
+
+
+def test_only_an_insecure_https_client_warns(tls_sim, tls_files, caplog):
+    caplog.set_level(logging.WARNING)
+    sessionlib._insecure_warned.clear()
+    with client_for(tls_sim, ca_file=tls_files['ca.pem']) as client:
+        assert client.call('host.get_all')
+    sessionlib.XapiClient('http://xapi.example/', 'root', 'x',
+                          insecure=True)
+    assert 'verification is disabled' not in caplog.text
+    with client_for(tls_sim, insecure=True) as client:
+        assert client.call('host.get_all')
+    assert ('TLS certificate verification is disabled for %s' % tls_sim.url
+            in caplog.text)
+
+
+def test_failures_name_the_url_called(sim, tls_sim):
+    with client_for(sim) as client:
+        sim.faults.lose_reply('VM.create')
+        with pytest.raises(exception.XapiOutcomeUnknown) as lost:
+            client.call('VM.create', {'name_label': 'x'})
+    assert str(lost.value).startswith(
+        'XAPI at %s did not answer VM.create' % sim.url)
+    with pytest.raises(exception.XapiTlsError) as tls:
+        client_for(tls_sim).call('host.get_all')
+    assert str(tls.value).startswith(
+        'TLS with XAPI at %s failed: untrusted certificate' % tls_sim.url)
