@@ -176,6 +176,9 @@ def test_a_stale_generation_is_refused_with_its_status(sim, compute):
                        {'resource_provider_generation': 99,
                         'inventories': {}})
     assert error.value.status == 409
+    assert str(error.value).startswith(
+        'PUT /resource_providers/%s/inventories: HTTP 409: ' % rp_uuid)
+    assert 'placement.concurrent_update' in str(error.value)
 
 
 def test_the_cli_syncs_a_host_and_then_writes_nothing(tmp_path, service):
