@@ -310,3 +310,29 @@ def test_gone_providers_leave_children_first(compute):
     reporter.sync(providers, compute.node)
     held = reporter._get('/resource_providers?in_tree=%s' % root)
     assert [rp['uuid'] for rp in held['resource_providers']] == [root]
+
+
+class Counting:
+    """The service's adapter, counting the requests sent through it."""
+
+    def __init__(self, placement):
+        self.placement = placement
+        self.sent = []
+
+    def __getattr__(self, method):
+        def send(url, **kwargs):
+            self.sent.append(method)
+            return getattr(self.placement, method)(url, **kwargs)
+        return send
+
+
+def test_writes_counts_every_write_sent(sim, compute):
+    providers = provider_tree.ProviderTree()
+    providers.new_root(compute.node, str(uuid.uuid4()))
+    tree.update_provider_tree(read(sim), providers, compute.node)
+    counting = Counting(compute.placement)
+    reporter = sync.Reporter(counting)
+    reporter.sync(providers, compute.node)
+    writes = [m for m in counting.sent if m != 'get']
+    assert 'post' in writes and 'put' in writes
+    assert reporter.writes == len(writes)
