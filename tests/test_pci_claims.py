@@ -981,3 +981,35 @@ def test_a_type_offered_by_a_pinned_and_a_shared_group():
               for i in range(5)]
     # The shared M60s first, 4Q two to a board; then the pinned one.
     assert [d[0][0] for d in groups] == [shared] * 4 + [pinned]
+
+
+def test_consume_and_explain_honour_the_numa_cells():
+    host, _, far = numa_host()
+    stats = statslib.VgpuStats(host.inventory())
+    demand, pgpus = stats.explain(ask('near:1'), [1])
+    assert demand == ((far, type_ref('GRID M60-4Q')),)
+    assert pgpus == ['OpaqueRef:pgpu-0000:87:00.0']
+    slots = stats.consume_requests(ask('near:1'), [1], instance='i')
+    assert [(s.parent_addr, s.numa_node) for s in slots] == [
+        ('0000:87:00.0', 1)]
+
+
+def test_refusals_name_every_group_algorithm_and_unknown_types():
+    host = HostBuilder()
+    groups = [host.group('a', 'breadth_first'), host.group('b')]
+    for group, address in zip(groups, ('0000:86:00.0', '0000:87:00.0'),
+                              strict=True):
+        host.pgpu(group, address, model='t4')
+    inventory = host.inventory()
+    eight_q = type_ref('GRID T4-8Q')
+    demand = tuple((g, eight_q) for g in groups)
+    assert statslib._explain([demand], [], demand, inventory) == (
+        'XAPI (breadth_first, depth_first) has no room for this request '
+        '(2 x GRID T4-8Q) on this host')
+    # A stopped VM's VGPU whose type XAPI no longer lists: named by ref.
+    pgpu = pgpu_choice.Pgpu('OpaqueRef:pgpu-0000:86:00.0', groups[0], (),
+                            address='0000:86:00.0')
+    stranded = pgpu_choice.Stranded(pgpu, (('old', 'OpaqueRef:gone'),),
+                                    'old')
+    assert 'old (OpaqueRef:gone) does not fit' in statslib._explain_stranded(
+        stranded, inventory)
