@@ -336,3 +336,36 @@ def test_writes_counts_every_write_sent(sim, compute):
     writes = [m for m in counting.sent if m != 'get']
     assert 'post' in writes and 'put' in writes
     assert reporter.writes == len(writes)
+
+
+class VanishingReporter(sync.Reporter):
+    """Another writer deletes a provider between listing and reading it."""
+
+    deleted = False
+
+    def _get(self, url):
+        if url.endswith('/inventories') and not self.deleted:
+            self.deleted = True
+            self.adapter.delete(url.rsplit('/', 1)[0], headers=VERSION)
+        return super()._get(url)
+
+
+def test_a_provider_deleted_meanwhile_is_a_placement_error(compute):
+    providers = provider_tree.ProviderTree()
+    providers.new_root(compute.node, str(uuid.uuid4()))
+    reporter = VanishingReporter(compute.placement)
+    with pytest.raises(sync.PlacementError) as info:
+        reporter.sync(providers, compute.node)
+    assert (info.value.method, info.value.status) == ('GET', 404)
+
+
+def test_only_the_named_root_is_synced(compute):
+    # A tree holding two roots (Nova's can): one compute node synced.
+    providers = provider_tree.ProviderTree()
+    providers.new_root(compute.node, str(uuid.uuid4()))
+    other = compute.node + '-other'
+    providers.new_root(other, str(uuid.uuid4()))
+    reporter = sync.Reporter(compute.placement)
+    reporter.sync(providers, compute.node)
+    assert reporter.find(compute.node) == providers.data(compute.node).uuid
+    assert reporter.find(other) is None
