@@ -126,7 +126,6 @@ def test_close_gives_up_on_a_hung_xapi(sim):
     client.close()
     # close() returned while XAPI still sat on the logout.
     assert len(sim.api.sessions) == 1
-    assert sim.faults.calls['session.logout'] == 1
 
 
 def test_a_slow_login_is_bounded_by_the_connect_timeout(sim):
