@@ -1013,3 +1013,17 @@ def test_refusals_name_every_group_algorithm_and_unknown_types():
                                     'old')
     assert 'old (OpaqueRef:gone) does not fit' in statslib._explain_stranded(
         stranded, inventory)
+
+
+def test_a_pgpu_joining_alike_ones_keeps_the_address_order():
+    # breadth_first: the empty M60 at :86 takes a 1Q and so looks like
+    # the one at :87 (already one 1Q); the next 1Q ties between them and
+    # goes to the lower address, :86.
+    host = HostBuilder()
+    group = host.group('m60', 'breadth_first')
+    b = host.pgpu(group, '0000:87:00.0')  # recorded first
+    a = host.pgpu(group, '0000:86:00.0')
+    host.vgpu(group, 'GRID M60-1Q', pgpu=b, instance='running')
+    stats = statslib.VgpuStats(host.inventory())
+    claims = claim_all(stats, '1q:1', '1q:1')
+    assert [c.pgpus for c in claims] == [(a,), (a,)]

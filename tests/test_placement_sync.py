@@ -298,9 +298,13 @@ def test_gone_providers_leave_children_first(compute):
     providers = provider_tree.ProviderTree()
     root = str(uuid.uuid4())
     providers.new_root(compute.node, root)
-    parent = providers.new_child(compute.node + '-card', root)
-    child = providers.new_child(compute.node + '-card-fn', parent)
-    grandchild = providers.new_child(compute.node + '-card-fn-0', child)
+    # uuids in parent-first order: no order but by depth deletes them.
+    ids = sorted(str(uuid.uuid4()) for _ in range(3))
+    parent = providers.new_child(compute.node + '-card', root, uuid=ids[0])
+    child = providers.new_child(compute.node + '-card-fn', parent,
+                                uuid=ids[1])
+    grandchild = providers.new_child(compute.node + '-card-fn-0', child,
+                                     uuid=ids[2])
     reporter = sync.Reporter(compute.placement)
     reporter.sync(providers, compute.node)
     assert len(reporter._get('/resource_providers?in_tree=%s' % root)[
