@@ -472,6 +472,25 @@ def test_a_member_url_by_dns_name_finds_that_member(pool_sim):
         assert client.master_url == pool_sim.urls[1]
 
 
+def test_a_dns_name_that_matches_no_host_lists_what_it_resolved_to(
+        pool_sim):
+    xapi = login(pool_sim.url).xenapi
+    old_master = xapi.host.get_by_name_label('xs-pool-01')[0]
+    xapi.pool.designate_new_master(
+        xapi.host.get_by_name_label('xs-pool-02')[0])
+    with pool_sim.db.lock:
+        pool_sim.db.set('host', old_master, 'address', '10.0.0.1')
+    url = pool_sim.url.replace('127.0.0.1', 'localhost')
+    tried = {'localhost'} | {
+        info[4][0] for info in socket.getaddrinfo('localhost', None)}
+    assert len(tried) >= 2
+    with sessionlib.XapiClient(url, 'root', 'xenroot') as client:
+        with pytest.raises(exception.HostNotFound) as info:
+            identity.resolve_host(client)
+    assert 'tried addresses %s, host names' % ', '.join(sorted(tried)) in (
+        str(info.value))
+
+
 def test_a_member_url_that_matches_no_host(pool_sim):
     member = pool_sim.db.objects['host']
     address = pool_sim.urls[2]
