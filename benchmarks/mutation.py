@@ -47,7 +47,8 @@ MODULES = {
     'vgpu_types': (['vgpu_types/*'], [
         'tests/test_vgpu_requests.py', 'tests/test_nova_devices.py',
         'tests/test_conf.py', 'tests/test_pci_claims.py',
-        'tests/test_vgpu_types.py']),
+        'tests/test_vgpu_types.py', 'tests/test_nova_synthetic.py',
+        'tests/test_cli_preflight.py']),
     'placement': (['placement/*'], [
         'tests/test_placement_tree.py', 'tests/test_placement_sync.py']),
     'vm': (['vm/*'], [
