@@ -973,13 +973,15 @@ def test_a_pinned_claim_fills_the_fullest_pinned_pgpu_first():
 def test_a_type_offered_by_a_pinned_and_a_shared_group():
     host = HostBuilder()
     pinned, shared = host.group('a-pinned'), host.group('b-shared')
-    host.pgpu(pinned, '0000:86:00.0')
+    board = host.pgpu(pinned, '0000:86:00.0')
+    host.vgpu(pinned, 'GRID M60-4Q', pgpu=board, instance='running')
     for address in ('0000:87:00.0', '0000:88:00.0'):
         host.pgpu(shared, address)
     stats = statslib.VgpuStats(host.inventory())
     groups = [stats.apply_requests(ask('4q:1'), instance='vm%d' % i).demand
               for i in range(5)]
-    # The shared M60s first, 4Q two to a board; then the pinned one.
+    # The shared M60s first, 4Q two to a board; then the pinned one, even
+    # with one slot left (the fullest pinned pool).
     assert [d[0][0] for d in groups] == [shared] * 4 + [pinned]
 
 
@@ -1027,3 +1029,29 @@ def test_a_pgpu_joining_alike_ones_keeps_the_address_order():
     stats = statslib.VgpuStats(host.inventory())
     claims = claim_all(stats, '1q:1', '1q:1')
     assert [c.pgpus for c in claims] == [(a,), (a,)]
+
+
+def test_refusals_list_every_type_and_numa_node_asked_for():
+    host, _, _ = numa_host()
+    stats = statslib.VgpuStats(host.inventory())
+    t4s = requestslib.requests_from_spec('t4:1', aliaslib.parse_aliases([
+        '{"name": "t4", "vgpu_type": ["GRID T4-8Q", "GRID T4-4Q"]}']))[0]
+    with pytest.raises(exception.ClaimRefused) as info:
+        stats.apply_requests(ask('near:1'), [2, 3])
+    assert 'no GRID M60-4Q on NUMA node(s) 2, 3 (numa_policy required)' in (
+        str(info.value))
+    with pytest.raises(exception.ClaimRefused) as info:
+        stats.apply_requests(t4s)
+    assert 'no pool on this host offers GRID T4-8Q or GRID T4-4Q for ' \
+        'alias t4' in str(info.value)
+
+
+def test_the_socket_policy_stays_on_the_socket():
+    host, near, _ = numa_host()
+    host.vgpu(near, 'GRID M60-8Q', pgpu='OpaqueRef:pgpu-0000:86:00.0')
+    stats = statslib.VgpuStats(host.inventory(sockets={0: 0, 1: 1}))
+    with pytest.raises(exception.ClaimRefused):
+        stats.apply_requests(ask('socket:1'), [0])
+    same = statslib.VgpuStats(host.inventory(sockets={0: 0, 1: 0}))
+    claim = same.apply_requests(ask('socket:1'), [0], instance='i')
+    assert claim.demand[0][0] == 'OpaqueRef:group-node1'
