@@ -1055,3 +1055,29 @@ def test_the_socket_policy_stays_on_the_socket():
     same = statslib.VgpuStats(host.inventory(sockets={0: 0, 1: 0}))
     claim = same.apply_requests(ask('socket:1'), [0], instance='i')
     assert claim.demand[0][0] == 'OpaqueRef:group-node1'
+
+
+def test_a_flavor_tries_at_most_64_combinations():
+    # Two aliases, 5 and 13 (group, type) options: the only pair XAPI
+    # runs in one VM (two T4-8Q) is the 65th combination, one past the
+    # bound, so the flavor is refused; asked alone, it is accepted.
+    host = HostBuilder()
+    for name in 'abcd':
+        group = host.group('%s-m60' % name)
+        for slot in (0, 1):
+            host.pgpu(group, '0000:8%s:0%d.0' % (name, slot))
+    t4 = host.group('z-t4')
+    host.pgpu(t4, '0000:3b:00.0', model='t4')
+    aliases = aliaslib.parse_aliases([
+        '{"name": "one", "vgpu_type": ["GRID M60-8Q", "GRID T4-8Q"]}',
+        '{"name": "any", "vgpu_type": ["GRID M60-1Q", "GRID M60-4Q", '
+        '"GRID M60-8Q", "GRID T4-8Q"]}'])
+    stats = statslib.VgpuStats(host.inventory())
+    flavor = requestslib.requests_from_spec('one:1,any:1', aliases)[0]
+    assert [len(stats._options(r, None)) for r in flavor] == [5, 13]
+    with pytest.raises(exception.ClaimRefused) as info:
+        stats.apply_requests(flavor, instance='flavor')
+    assert 'only one vGPU per VM' in str(info.value)
+    pair = requestslib.requests_from_spec('one:2', aliases)[0]
+    assert stats.apply_requests(pair, instance='pair').demand == (
+        (t4, type_ref('GRID T4-8Q')),) * 2
