@@ -321,13 +321,19 @@ class Counting:
 
     def __init__(self, placement):
         self.placement = placement
-        self.sent = []
+        self.sent, self.urls = [], []
 
     def __getattr__(self, method):
         def send(url, **kwargs):
             self.sent.append(method)
+            self.urls.append((method, url))
             return getattr(self.placement, method)(url, **kwargs)
         return send
+
+    def puts_to(self, prefix):
+        """How many PUTs went to URLs starting with ``prefix``."""
+        return sum(1 for m, u in self.urls if m == 'put'
+                   and u.startswith(prefix))
 
 
 def test_writes_counts_every_write_sent(sim, compute):
@@ -373,3 +379,70 @@ def test_only_the_named_root_is_synced(compute):
     reporter.sync(providers, compute.node)
     assert reporter.find(compute.node) == providers.data(compute.node).uuid
     assert reporter.find(other) is None
+
+
+class Racing(sync.Reporter):
+    """Another writer bumps a provider's generation ``races`` times,
+    each time between this reporter's read and write."""
+
+    def __init__(self, placement, races):
+        super().__init__(placement)
+        self.races, self.raced = races, 0
+
+    def _get(self, url):
+        found = super()._get(url)
+        if url.endswith('/inventories') and self.races:
+            self.races -= 1
+            self.raced += 1  # its traits change each time: none, one, none
+            self.adapter.put('/traits/CUSTOM_OTHER_WRITER', headers=VERSION)
+            self.adapter.put(
+                url.replace('/inventories', '/traits'), headers=VERSION,
+                json={'resource_provider_generation': found[
+                    'resource_provider_generation'],
+                    'traits': ['CUSTOM_OTHER_WRITER'][:self.raced % 2]})
+        return found
+
+
+@pytest.mark.parametrize('races, synced', [(sync.RETRIES, True),
+                                           (sync.RETRIES + 1, False)])
+def test_a_provider_is_written_again_at_most_retries_times(compute, races,
+                                                           synced):
+    providers = provider_tree.ProviderTree()
+    providers.new_root(compute.node, str(uuid.uuid4()))
+    providers.update_inventory(compute.node, {
+        'CUSTOM_RACED': {'total': 1}})
+    reporter = Racing(compute.placement, races)
+    if synced:
+        reporter.sync(providers, compute.node)
+    else:
+        with pytest.raises(sync.PlacementError) as info:
+            reporter.sync(providers, compute.node)
+        assert info.value.status == 409
+    assert reporter.races == 0
+
+
+def test_a_refused_write_is_not_retried(compute):
+    providers = provider_tree.ProviderTree()
+    providers.new_root(compute.node, str(uuid.uuid4()))
+    providers.update_inventory(compute.node, {
+        'CUSTOM_REFUSED': {'total': -1}})  # Placement's schema: total >= 1
+    counting = Counting(compute.placement)
+    with pytest.raises(sync.PlacementError) as info:
+        sync.Reporter(counting).sync(providers, compute.node)
+    assert info.value.status == 400
+    assert counting.sent.count('put') == 2  # the class, the inventory
+
+
+def test_a_custom_class_is_put_once_per_reporter(sim, compute):
+    providers = provider_tree.ProviderTree()
+    providers.new_root(compute.node, str(uuid.uuid4()))
+    tree.update_provider_tree(read(sim), providers, compute.node)
+    counting = Counting(compute.placement)
+    sync.Reporter(counting).sync(providers, compute.node)
+    classes = {name for uuid_ in providers.get_provider_uuids(compute.node)
+               for name in providers.data(uuid_).inventory}
+    shared = [c for c in classes if sum(
+        c in providers.data(u).inventory
+        for u in providers.get_provider_uuids(compute.node)) > 1]
+    assert shared  # several pGPUs offer the same type
+    assert counting.puts_to('/resource_classes/') == len(classes)
