@@ -248,3 +248,82 @@ def test_a_pool_pinned_by_gpu_groups_pin_is_reported_on_every_member():
             assert len(devices) == 4 * 2  # four pGPUs, two 4Q slots each
             assert {d['parent_addr'] for d in devices} == set(partition)
         client.close()
+
+
+def two_pinned_m60s():
+    host = HostBuilder()
+    pinned(host, '0000:86:00.0', 0, 'GRID M60-4Q')
+    pinned(host, '0000:87:00.0', 1, 'GRID M60-8Q', 'passthrough')
+    return host
+
+
+NOVA_ALIASES = [
+    '{"name": "m60-4q", "vgpu_type": "GRID M60-4Q", '
+    '"numa_policy": "required"}',
+    '{"name": "whole", "vgpu_type": "passthrough"}',
+    '{"name": "nic", "vendor_id": "8086", "product_id": "1520", '
+    '"device_type": "type-PF"}']
+VF = '"address": {"domain": "f[0-9a-f]{3}"}, "live_migratable": "yes", '
+
+
+def test_the_nova_conf_lines_exactly():
+    # Every type the aliases name and every type the host reports, in
+    # (vendor, product) order; an alias Nova owns written back as given.
+    aliases = aliaslib.parse_aliases(NOVA_ALIASES)
+    inventory = two_pinned_m60s().inventory()
+    plain = nova_pci.config_lines(nova_pci.build(inventory, aliases))
+    assert plain.splitlines() == [
+        '[pci]',
+        'device_spec = {%s"product_id": "0f3d", "vendor_id": "10de"}' % VF,
+        'device_spec = {"product_id": "13f2", "vendor_id": "10de"}',
+        'device_spec = {%s"product_id": "4031", "vendor_id": "10de"}' % VF,
+        'alias = {"device_type": "type-VF", "name": "m60-4q", "numa_policy":'
+        ' "required", "product_id": "4031", "vendor_id": "10de"}',
+        'alias = {"device_type": "type-PF", "name": "nic", "numa_policy": '
+        '"legacy", "product_id": "1520", "vendor_id": "8086"}',
+        'alias = {"device_type": "type-PF", "name": "whole", "numa_policy": '
+        '"legacy", "product_id": "13f2", "vendor_id": "10de"}']
+    placed = nova_pci.config_lines(nova_pci.build(inventory, aliases, True))
+    assert placed == '\n'.join([
+        '[pci]',
+        'device_spec = {%s"product_id": "0f3d", "resource_class": '
+        '"CUSTOM_VGPU_GRID_M60_8Q", "vendor_id": "10de"}' % VF,
+        'device_spec = {"product_id": "13f2", "resource_class": '
+        '"CUSTOM_VGPU_PASSTHROUGH", "vendor_id": "10de"}',
+        'device_spec = {%s"product_id": "4031", "resource_class": '
+        '"CUSTOM_VGPU_GRID_M60_4Q", "vendor_id": "10de"}' % VF,
+        'alias = {"device_type": "type-VF", "name": "m60-4q", "numa_policy":'
+        ' "required", "resource_class": "CUSTOM_VGPU_GRID_M60_4Q"}',
+        'alias = {"device_type": "type-PF", "name": "nic", "numa_policy": '
+        '"legacy", "product_id": "1520", "vendor_id": "8086"}',
+        'alias = {"device_type": "type-PF", "name": "whole", "numa_policy": '
+        '"legacy", "resource_class": "CUSTOM_VGPU_PASSTHROUGH"}',
+        'report_in_placement = True', '', '[filter_scheduler]',
+        'pci_in_placement = True']) + '\n'
+
+
+def test_a_synthetic_product_id_equal_to_a_pgpus_is_refused():
+    host = two_pinned_m60s()
+    pci = next(r for r, p in host.pcis.items()
+               if p.pci_id == '0000:87:00.0')
+    clash = synthetic.product_id('GRID M60-4Q')
+    host.pcis[pci] = dataclasses.replace(host.pcis[pci], device_id=clash)
+    aliases = aliaslib.parse_aliases(NOVA_ALIASES[:1])
+    with pytest.raises(exception.InvalidAlias) as info:
+        nova_pci.build(host.inventory(), aliases)
+    assert str(info.value).endswith(
+        "a vGPU type's synthetic product id 10de:%s equals a pGPU's" % clash)
+    assert nova_pci.build(two_pinned_m60s().inventory(), aliases)
+
+
+def test_with_placement_an_alias_names_one_type():
+    aliases = aliaslib.parse_aliases([
+        '{"name": "any", "vgpu_type": ["GRID M60-4Q", "GRID M60-8Q"]}'])
+    inventory = two_pinned_m60s().inventory()
+    assert len(nova_pci.build(inventory, aliases).aliases) == 2
+    with pytest.raises(exception.InvalidAlias) as info:
+        nova_pci.build(inventory, aliases, placement=True)
+    assert str(info.value).endswith(
+        'with PCI in Placement an alias names one vGPU type (Nova takes one '
+        'spec per alias); found 2')
+    assert 'any' in str(info.value)
