@@ -327,3 +327,21 @@ def test_with_placement_an_alias_names_one_type():
         'with PCI in Placement an alias names one vGPU type (Nova takes one '
         'spec per alias); found 2')
     assert 'any' in str(info.value)
+
+
+def test_where_a_nova_device_puts_its_vgpu():
+    host = two_pinned_m60s()
+    inventory = host.inventory()
+    vf = synthetic.synthetic_address('0000:86:00.0', 1)
+    slot = synthetic.slot_of(inventory, vf, 'dev-vf')
+    assert (slot.uuid, slot.group_ref, slot.vgpu_type.model_name,
+            slot.pgpu_ref) == (
+        'dev-vf', 'OpaqueRef:group-g-0000:86:00.0', 'GRID M60-4Q',
+        'OpaqueRef:pgpu-0000:86:00.0')
+    # The pGPU's own address: its passthrough (a PF), when enabled.
+    whole = synthetic.slot_of(inventory, '0000:87:00.0', 'dev-pf')
+    assert whole.vgpu_type.model_name == 'passthrough'
+    assert synthetic.slot_of(inventory, '0000:86:00.0', 'x') is None
+    assert synthetic.slot_of(inventory, '0000:99:00.0', 'x') is None
+    # Limited to enabled_vgpu_types: a type left out has no slot.
+    assert synthetic.slot_of(inventory, vf, 'x', ('GRID M60-8Q',)) is None

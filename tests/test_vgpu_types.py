@@ -28,13 +28,13 @@ def mixed_host():
 
 def test_the_types_offered_with_totals_and_free():
     offered = typeslib.offered(mixed_host())
-    assert [(s.vgpu_type.model_name, s.vendor_device, s.total, s.free)
-            for s in offered] == [
-        ('GRID M60-1Q', ('10de:13f2',), 16, 8),
-        ('GRID M60-4Q', ('10de:13f2',), 4, 3),
-        ('GRID M60-8Q', ('10de:13f2',), 2, 1),
-        ('GRID T4-8Q', ('10de:1eb8',), 2, 2),
-        ('passthrough', ('10de:13f2',), 2, 1)]
+    assert [(s.vgpu_type.model_name, s.vendor_device, s.total, s.free,
+             s.used) for s in offered] == [
+        ('GRID M60-1Q', ('10de:13f2',), 16, 8, 0),
+        ('GRID M60-4Q', ('10de:13f2',), 4, 3, 1),
+        ('GRID M60-8Q', ('10de:13f2',), 2, 1, 0),
+        ('GRID T4-8Q', ('10de:1eb8',), 2, 2, 0),
+        ('passthrough', ('10de:13f2',), 2, 1, 0)]
     limited = typeslib.offered(mixed_host(), ('GRID M60-8Q', 'GRID T4-8Q'))
     assert [s.vgpu_type.model_name for s in limited] == [
         'GRID M60-8Q', 'GRID T4-8Q']
