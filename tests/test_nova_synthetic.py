@@ -345,3 +345,69 @@ def test_where_a_nova_device_puts_its_vgpu():
     assert synthetic.slot_of(inventory, '0000:99:00.0', 'x') is None
     # Limited to enabled_vgpu_types: a type left out has no slot.
     assert synthetic.slot_of(inventory, vf, 'x', ('GRID M60-8Q',)) is None
+
+
+def test_the_devices_nova_is_given_exactly():
+    devices, skipped = synthetic.nova_devices(two_pinned_m60s().inventory())
+    assert skipped == []
+
+    def device(address, dev_type, product, numa, parent, vgpu_type):
+        return {'address': address, 'dev_type': dev_type,
+                'vendor_id': '10de', 'product_id': product,
+                'numa_node': numa, 'parent_addr': parent,
+                'label': 'label_10de_%s' % product,
+                'dev_id': 'pci_' + address.replace(':', '_').replace(
+                    '.', '_'), 'vgpu_type': vgpu_type}
+    assert devices == [
+        device('f000:86:00.0', 'type-VF', '4031', 0, '0000:86:00.0',
+               'GRID M60-4Q'),
+        device('f001:86:00.0', 'type-VF', '4031', 0, '0000:86:00.0',
+               'GRID M60-4Q'),
+        device('f000:87:00.0', 'type-VF', '0f3d', 1, '0000:87:00.0',
+               'GRID M60-8Q'),
+        device('0000:87:00.0', 'type-PF', '13f2', 1, None, 'passthrough')]
+    assert devices[0]['dev_id'] == 'pci_f000_86_00_0'
+
+
+def test_what_nova_is_not_given_and_why():
+    host = HostBuilder()
+    shared = host.group('shared')
+    for address in ('0000:87:00.0', '0000:86:00.0'):
+        host.pgpu(shared, address)
+    pinned(host, '0000:88:00.0', 0, 'GRID M60-4Q', 'GRID M60-8Q')
+    pinned(host, '0010:89:00.0', 0, 'GRID M60-4Q')
+    pinned(host, '000f:8a:00.0', 0, 'GRID M60-4Q')
+    devices, skipped = synthetic.nova_devices(host.inventory())
+    group = ('its GPU group holds 2 pGPUs of this host: XAPI, not Nova, '
+             'would choose the pGPU (run gpu-groups pin)')
+    assert skipped == [
+        synthetic.Skipped('0000:86:00.0', group),
+        synthetic.Skipped('0000:87:00.0', group),
+        synthetic.Skipped('0000:88:00.0', 'it offers 2 vGPU types (GRID '
+                          'M60-4Q, GRID M60-8Q): Nova cannot know a pGPU '
+                          'runs one type at a time (enable one)'),
+        synthetic.Skipped('0010:89:00.0', 'its PCI domain is above f')]
+    assert {d['parent_addr'] for d in devices} == {'000f:8a:00.0'}
+    # With PCI in Placement, a PF beside its VFs is left out.
+    _, placed = synthetic.nova_devices(two_pinned_m60s().inventory(),
+                                       placement=True)
+    assert placed == [synthetic.Skipped(
+        '0000:87:00.0', 'its passthrough is not reported beside GRID '
+        'M60-8Q with PCI in Placement (Nova takes a PF or its VFs there, '
+        'not both)')]
+    # Limited to enabled_vgpu_types.
+    limited, _ = synthetic.nova_devices(two_pinned_m60s().inventory(),
+                                        ('GRID M60-8Q',))
+    assert [d['vgpu_type'] for d in limited] == ['GRID M60-8Q']
+
+
+def test_addresses_that_cannot_be_encoded_say_so():
+    for pgpu, index in (('0000:86:00.0', 300), ('0010:86:00.0', 1)):
+        with pytest.raises(ValueError) as info:
+            synthetic.synthetic_address(pgpu, index)
+        assert str(info.value) == 'cannot encode slot %d of %s' % (index,
+                                                                   pgpu)
+    with pytest.raises(ValueError) as info:
+        synthetic.synthetic_address('nope', 0)
+    assert str(info.value) == "not a PCI address: 'nope'"
+    assert synthetic.parse_synthetic(None) is None
