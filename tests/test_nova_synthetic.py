@@ -363,9 +363,9 @@ def test_the_devices_nova_is_given_exactly():
                'GRID M60-4Q'),
         device('f001:86:00.0', 'type-VF', '4031', 0, '0000:86:00.0',
                'GRID M60-4Q'),
+        device('0000:87:00.0', 'type-PF', '13f2', 1, None, 'passthrough'),
         device('f000:87:00.0', 'type-VF', '0f3d', 1, '0000:87:00.0',
-               'GRID M60-8Q'),
-        device('0000:87:00.0', 'type-PF', '13f2', 1, None, 'passthrough')]
+               'GRID M60-8Q')]
     assert devices[0]['dev_id'] == 'pci_f000_86_00_0'
 
 
