@@ -1081,3 +1081,51 @@ def test_a_flavor_tries_at_most_64_combinations():
     pair = requestslib.requests_from_spec('one:2', aliases)[0]
     assert stats.apply_requests(pair, instance='pair').demand == (
         (t4, type_ref('GRID T4-8Q')),) * 2
+
+
+def test_a_claim_that_makes_a_pgpu_like_another_counts_both():
+    # breadth_first puts the claim on an empty M60, which then looks like
+    # the one already holding a 4Q: the free 4Q slots are 1 + 1 + 2.
+    host = HostBuilder()
+    group = host.group('m60', 'breadth_first')
+    busy = host.pgpu(group, '0000:86:00.0')
+    for address in ('0000:87:00.0', '0000:88:00.0'):
+        host.pgpu(group, address)
+    host.vgpu(group, 'GRID M60-4Q', pgpu=busy, instance='running')
+    stats = statslib.VgpuStats(host.inventory())
+    assert available(stats, 'GRID M60-4Q') == 5
+    stats.apply_requests(ask('4q:1'), instance='vm')
+    assert available(stats, 'GRID M60-4Q') == 4
+
+
+def test_two_t4_types_in_one_vm_are_refused():
+    host = HostBuilder()
+    group = host.group('t4')
+    for address in ('0000:3b:00.0', '0000:3c:00.0'):
+        host.pgpu(group, address, model='t4')
+    aliases = aliaslib.parse_aliases([
+        '{"name": "big", "vgpu_type": "GRID T4-8Q"}',
+        '{"name": "small", "vgpu_type": "GRID T4-4Q"}'])
+    stats = statslib.VgpuStats(host.inventory())
+    with pytest.raises(exception.ClaimRefused) as info:
+        stats.apply_requests(requestslib.requests_from_spec(
+            'big:1,small:1', aliases)[0], instance='mixed')
+    assert 'XAPI allows only one vGPU per VM of GRID T4-4Q and GRID ' \
+        'T4-8Q (compatible_types_in_vm)' in str(info.value)
+
+
+def test_a_stopped_vm_that_cannot_start_leaves_later_claims_their_slots():
+    # A stopped instance owes an 8Q to a pinned M60 now holding a 4Q: it
+    # cannot be placed; a claim after it still shows on its slot.
+    host = HostBuilder()
+    pinned = host.group('a-pinned')
+    board = host.pgpu(pinned, '0000:86:00.0')
+    host.vgpu(pinned, 'GRID M60-4Q', pgpu=board, instance='running')
+    host.vgpu(pinned, 'GRID M60-8Q', instance='stopped')
+    shared = host.group('b-shared')
+    for address in ('0000:87:00.0', '0000:88:00.0'):
+        host.pgpu(shared, address)
+    stats = statslib.VgpuStats(host.inventory())
+    slots = stats.consume_requests(ask('4q:1'), instance='new')
+    assert [(s.group_ref, s.claimed_by) for s in slots] == [
+        (shared, 'new')]
