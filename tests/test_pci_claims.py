@@ -7,6 +7,7 @@ import time
 import pytest
 
 from nova_xenapi_vgpu import exception
+from nova_xenapi_vgpu import tags
 from nova_xenapi_vgpu.pci import pgpu_choice
 from nova_xenapi_vgpu.pci import stats as statslib
 from nova_xenapi_vgpu.vgpu_types import alias as aliaslib
@@ -1129,3 +1130,19 @@ def test_a_stopped_vm_that_cannot_start_leaves_later_claims_their_slots():
     slots = stats.consume_requests(ask('4q:1'), instance='new')
     assert [(s.group_ref, s.claimed_by) for s in slots] == [
         (shared, 'new')]
+
+
+def test_a_copy_among_the_vgpus_does_not_stop_a_claim_ending():
+    # A snapshot's copy of another VM's VGPU comes first in XAPI's
+    # records; the claimed instance's own VGPU after it still ends its
+    # claim when the refresh shows it.
+    host, group, a, b = two_m60s('depth_first')
+    stats = statslib.VgpuStats(host.inventory())
+    stats.apply_requests(ask('4q:1'), instance='vm')
+    copy = host.vgpu(group, 'GRID M60-4Q', instance='other', vm='vm-copy')
+    host.vgpus[copy] = dataclasses.replace(
+        host.vgpus[copy], other_config=dict(
+            host.vgpus[copy].other_config, **{tags.VM: 'vm-original'}))
+    host.vgpu(group, 'GRID M60-4Q', pgpu=a, instance='vm')
+    stats.refresh(host.inventory())
+    assert 'vm' not in stats.claims
