@@ -1146,3 +1146,29 @@ def test_a_copy_among_the_vgpus_does_not_stop_a_claim_ending():
     host.vgpu(group, 'GRID M60-4Q', pgpu=a, instance='vm')
     stats.refresh(host.inventory())
     assert 'vm' not in stats.claims
+
+
+def test_of_two_full_pinned_pgpus_the_lower_address_is_named():
+    # One VM, one T4-8Q on each of two full pinned T4s (told apart by
+    # their device ids); the T4 recorded first has the higher address.
+    host = HostBuilder()
+    aliases = []
+    for address, device in (('0000:3c:00.0', '1eb9'),
+                            ('0000:3b:00.0', '1eb8')):
+        group = host.group(address)
+        board = host.pgpu(group, address, model='t4')
+        pci = host.pgpus[board].PCI
+        host.pcis[pci] = dataclasses.replace(host.pcis[pci],
+                                             device_id=device)
+        for n in (1, 2):
+            host.vgpu(group, 'GRID T4-8Q', pgpu=board,
+                      instance='%s-%d' % (device, n))
+        aliases.append('{"name": "t4-%s", "vgpu_type": "GRID T4-8Q", '
+                       '"product_id": "%s"}' % (device, device))
+    stats = statslib.VgpuStats(host.inventory())
+    flavor = requestslib.requests_from_spec(
+        't4-1eb8:1,t4-1eb9:1', aliaslib.parse_aliases(aliases))[0]
+    with pytest.raises(exception.ClaimRefused) as info:
+        stats.apply_requests(flavor, instance='both')
+    assert 'pinned pGPU 0000:3b:00.0 has no room for this request' in str(
+        info.value)
