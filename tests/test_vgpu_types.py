@@ -97,3 +97,16 @@ def test_one_address_cannot_serve_two_types():
     assert str(info.value).endswith(
         "'GRID M60-8Q = 0000:86:00.0': 0000:86:00.0 is already given to "
         'GRID M60-4Q')
+
+
+def test_how_many_vgpus_one_vm_may_hold():
+    inventory = mixed_host()
+    # M60 types list no type in compatible_types_in_vm: one per VM.
+    assert typeslib.per_vm_maximum(inventory, ['GRID M60-4Q']) == 1
+    assert typeslib.per_vm_maximum(inventory, ['GRID M60-4Q',
+                                               'GRID M60-8Q']) == 1
+    # A T4 type lists itself: XAPI sets no limit.
+    assert typeslib.per_vm_maximum(inventory, ['GRID T4-8Q']) is None
+    assert typeslib.per_vm_maximum(inventory, ['GRID M60-4Q',
+                                               'GRID T4-8Q']) is None
+    assert typeslib.per_vm_maximum(inventory, ['GRID A100-40C']) is None
