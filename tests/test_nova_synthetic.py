@@ -411,3 +411,20 @@ def test_addresses_that_cannot_be_encoded_say_so():
         synthetic.synthetic_address('nope', 0)
     assert str(info.value) == "not a PCI address: 'nope'"
     assert synthetic.parse_synthetic(None) is None
+
+
+def test_devices_come_in_address_order_whatever_the_refs():
+    # XAPI's refs are random: here the pGPU at :87 has the smaller ref.
+    inventory = two_pinned_m60s().inventory()
+    renamed = {'OpaqueRef:pgpu-0000:86:00.0': 'OpaqueRef:z',
+               'OpaqueRef:pgpu-0000:87:00.0': 'OpaqueRef:a'}
+    inventory = dataclasses.replace(
+        inventory,
+        pgpus={renamed[r]: dataclasses.replace(p, ref=renamed[r])
+               for r, p in inventory.pgpus.items()},
+        groups={r: dataclasses.replace(g, PGPUs=tuple(
+            renamed[p] for p in g.PGPUs)) for r, g in
+            inventory.groups.items()})
+    devices, _ = synthetic.nova_devices(inventory)
+    assert [d['parent_addr'] or d['address'] for d in devices] == [
+        '0000:86:00.0', '0000:86:00.0', '0000:87:00.0', '0000:87:00.0']
