@@ -1037,10 +1037,13 @@ def test_refusals_list_every_type_and_numa_node_asked_for():
     stats = statslib.VgpuStats(host.inventory())
     t4s = requestslib.requests_from_spec('t4:1', aliaslib.parse_aliases([
         '{"name": "t4", "vgpu_type": ["GRID T4-8Q", "GRID T4-4Q"]}']))[0]
+    near = requestslib.requests_from_spec('near:1', aliaslib.parse_aliases([
+        '{"name": "near", "vgpu_type": ["GRID M60-4Q", "GRID M60-8Q"], '
+        '"numa_policy": "required"}']))[0]
     with pytest.raises(exception.ClaimRefused) as info:
-        stats.apply_requests(ask('near:1'), [2, 3])
-    assert 'no GRID M60-4Q on NUMA node(s) 2, 3 (numa_policy required)' in (
-        str(info.value))
+        stats.apply_requests(near, [2, 3])
+    assert 'no GRID M60-4Q or GRID M60-8Q on NUMA node(s) 2, 3 (numa_policy ' \
+        'required)' in str(info.value)
     with pytest.raises(exception.ClaimRefused) as info:
         stats.apply_requests(t4s)
     assert 'no pool on this host offers GRID T4-8Q or GRID T4-4Q for ' \
