@@ -428,3 +428,27 @@ def test_devices_come_in_address_order_whatever_the_refs():
     devices, _ = synthetic.nova_devices(inventory)
     assert [d['parent_addr'] or d['address'] for d in devices] == [
         '0000:86:00.0', '0000:86:00.0', '0000:87:00.0', '0000:87:00.0']
+
+
+def test_live_migratable_and_unknown_types_in_the_nova_aliases():
+    inventory = two_pinned_m60s().inventory()
+    aliases = aliaslib.parse_aliases([
+        '{"name": "mobile", "vgpu_type": "GRID M60-4Q", '
+        '"live_migratable": "true"}'])
+    [entry] = nova_pci.build(inventory, aliases).aliases
+    assert entry['live_migratable'] == 'true'
+    # Both alternatives of an alias Nova owns are written back.
+    both = aliaslib.parse_aliases([
+        '{"name": "nic", "device_type": "type-PF", "vendor_id": "8086", '
+        '"product_id": "1520"}',
+        '{"name": "nic", "device_type": "type-PF", "vendor_id": "8086", '
+        '"product_id": "1521"}'])
+    assert [a['product_id'] for a in nova_pci.build(inventory, both)
+            .aliases] == ['1520', '1521']
+    unknown = aliaslib.parse_aliases(
+        ['{"name": "big", "vgpu_type": "GRID A100-40C"}'])
+    with pytest.raises(exception.InvalidAlias) as info:
+        nova_pci.build(inventory, unknown)
+    assert str(info.value) == (
+        'Invalid [vgpu] alias big: vgpu_type: GRID A100-40C: no pGPU of this '
+        'host supports it')
