@@ -47,15 +47,15 @@ MODULES = {
     'vgpu_types': (['vgpu_types/*'], [
         'tests/test_vgpu_requests.py', 'tests/test_nova_devices.py',
         'tests/test_conf.py', 'tests/test_pci_claims.py',
-        'tests/test_vgpu_types.py']),
-    # placement/sync.py and service.py are left out: their tests run the
-    # real Placement, whose process-wide database setup cannot start again
-    # in the process mutmut runs the tests in.
-    'placement': (['placement/tree.py'], ['tests/test_placement_tree.py']),
+        'tests/test_vgpu_types.py', 'tests/test_nova_synthetic.py',
+        'tests/test_cli_preflight.py']),
+    'placement': (['placement/*'], [
+        'tests/test_placement_tree.py', 'tests/test_placement_sync.py']),
     'vm': (['vm/*'], [
         'tests/test_vm_build.py', 'tests/test_vm_life.py',
         'tests/test_vm_movable.py']),
-    'xapi_session': (['xapi/session.py'], ['tests/test_xapi_client.py']),
+    'xapi_session': (['xapi/session.py'], [
+        'tests/test_xapi_client.py', 'tests/test_xapi_session.py']),
 }
 KILLED = {'killed', 'timeout', 'segfault', 'caught by type check'}
 LINE = re.compile(r'^\s+(\S+): (.+)$')

@@ -3,6 +3,7 @@
 import os
 
 import pytest
+import trustme
 import XenAPI
 
 from nova_xenapi_vgpu.simulator import server
@@ -32,6 +33,28 @@ def pool_sim():
     """A master and two members, one GPU group spanning them."""
     with server.Simulator('pool') as simulator:
         yield simulator
+
+
+@pytest.fixture(scope='module')
+def tls_files(tmp_path_factory):
+    """A CA and a certificate it signed for 127.0.0.1: PEM paths."""
+    ca = trustme.CA()
+    cert = ca.issue_cert('127.0.0.1', 'localhost')
+    folder = tmp_path_factory.mktemp('tls')
+    paths = {name: str(folder / name)
+             for name in ('ca.pem', 'cert.pem', 'key.pem')}
+    ca.cert_pem.write_to_path(paths['ca.pem'])
+    cert.cert_chain_pems[0].write_to_path(paths['cert.pem'])
+    cert.private_key_pem.write_to_path(paths['key.pem'])
+    return paths
+
+
+@pytest.fixture
+def tls_sim(tls_files):
+    """The m60 profile served over HTTPS with that certificate."""
+    with server.Simulator('m60', tls_cert=tls_files['cert.pem'],
+                          tls_key=tls_files['key.pem']) as sim:
+        yield sim
 
 
 def login(url, username='root', password='xenroot'):

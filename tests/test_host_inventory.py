@@ -438,3 +438,31 @@ def test_the_address_of_a_pgpu_without_its_pci_record(client):
     inventory = reader.read_inventory(client, identity.resolve_host(client))
     bare = dataclasses.replace(inventory, pcis={})
     assert {bare.address(p) for p in bare.pgpus} == {''}
+
+
+@pytest.mark.parametrize('installed', [True, False])
+def test_a_refresh_after_a_pgpu_leaves(tmp_path, installed):
+    # A pGPU gone (unplugged, its record destroyed): the topology is asked
+    # again for the pGPUs left, or stays unknown without the plugin.
+    plugin_dir = None if installed else str(tmp_path)
+    with server.Simulator('m60', plugin_dir=plugin_dir) as sim:
+        with sessionlib.XapiClient(sim.url, 'root', 'xenroot') as client:
+            host = identity.resolve_host(client)
+            plugin = dom0.Dom0Plugin(client, host)
+            before = reader.read_inventory(client, host, plugin)
+            gone = next(r for r in before.pgpus
+                        if before.address(r) == '0000:87:00.0')
+            with sim.db.lock:
+                sim.db.destroy('PGPU', gone)
+            after = reader.refresh(client, before, plugin)
+            without = reader.refresh(client, before)
+    assert set(after.pgpus) == set(before.pgpus) - {gone}
+    assert set(without.pgpus) == set(after.pgpus)
+    assert without.topology is before.topology
+    if installed:
+        assert sorted(after.topology.devices) == ['0000:86:00.0']
+        assert sorted(before.topology.devices) == [
+            '0000:86:00.0', '0000:87:00.0']
+    else:
+        assert after.topology is None
+        assert sim.faults.calls['host.call_plugin'] == 1

@@ -251,3 +251,207 @@ def test_a_pool_pinned_by_gpu_groups_pin_is_reported_on_every_member():
             assert len(devices) == 4 * 2  # four pGPUs, two 4Q slots each
             assert {d['parent_addr'] for d in devices} == set(partition)
         client.close()
+
+
+def two_pinned_m60s():
+    host = HostBuilder()
+    pinned(host, '0000:86:00.0', 0, 'GRID M60-4Q')
+    pinned(host, '0000:87:00.0', 1, 'GRID M60-8Q', 'passthrough')
+    return host
+
+
+NOVA_ALIASES = [
+    '{"name": "m60-4q", "vgpu_type": "GRID M60-4Q", '
+    '"numa_policy": "required"}',
+    '{"name": "whole", "vgpu_type": "passthrough"}',
+    '{"name": "nic", "vendor_id": "8086", "product_id": "1520", '
+    '"device_type": "type-PF"}']
+VF = '"address": {"domain": "f[0-9a-f]{3}"}, "live_migratable": "yes", '
+
+
+def test_the_nova_conf_lines_exactly():
+    # Every type the aliases name and every type the host reports, in
+    # (vendor, product) order; an alias Nova owns written back as given.
+    aliases = aliaslib.parse_aliases(NOVA_ALIASES)
+    inventory = two_pinned_m60s().inventory()
+    plain = nova_pci.config_lines(nova_pci.build(inventory, aliases))
+    assert plain.splitlines() == [
+        '[pci]',
+        'device_spec = {%s"product_id": "0f3d", "vendor_id": "10de"}' % VF,
+        'device_spec = {"product_id": "13f2", "vendor_id": "10de"}',
+        'device_spec = {%s"product_id": "4031", "vendor_id": "10de"}' % VF,
+        'alias = {"device_type": "type-VF", "name": "m60-4q", "numa_policy":'
+        ' "required", "product_id": "4031", "vendor_id": "10de"}',
+        'alias = {"device_type": "type-PF", "name": "nic", "numa_policy": '
+        '"legacy", "product_id": "1520", "vendor_id": "8086"}',
+        'alias = {"device_type": "type-PF", "name": "whole", "numa_policy": '
+        '"legacy", "product_id": "13f2", "vendor_id": "10de"}']
+    placed = nova_pci.config_lines(nova_pci.build(inventory, aliases, True))
+    assert placed == '\n'.join([
+        '[pci]',
+        'device_spec = {%s"product_id": "0f3d", "resource_class": '
+        '"CUSTOM_VGPU_GRID_M60_8Q", "vendor_id": "10de"}' % VF,
+        'device_spec = {"product_id": "13f2", "resource_class": '
+        '"CUSTOM_VGPU_PASSTHROUGH", "vendor_id": "10de"}',
+        'device_spec = {%s"product_id": "4031", "resource_class": '
+        '"CUSTOM_VGPU_GRID_M60_4Q", "vendor_id": "10de"}' % VF,
+        'alias = {"device_type": "type-VF", "name": "m60-4q", "numa_policy":'
+        ' "required", "resource_class": "CUSTOM_VGPU_GRID_M60_4Q"}',
+        'alias = {"device_type": "type-PF", "name": "nic", "numa_policy": '
+        '"legacy", "product_id": "1520", "vendor_id": "8086"}',
+        'alias = {"device_type": "type-PF", "name": "whole", "numa_policy": '
+        '"legacy", "resource_class": "CUSTOM_VGPU_PASSTHROUGH"}',
+        'report_in_placement = True', '', '[filter_scheduler]',
+        'pci_in_placement = True']) + '\n'
+
+
+def test_a_synthetic_product_id_equal_to_a_pgpus_is_refused():
+    host = two_pinned_m60s()
+    pci = next(r for r, p in host.pcis.items()
+               if p.pci_id == '0000:87:00.0')
+    clash = synthetic.product_id('GRID M60-4Q')
+    host.pcis[pci] = dataclasses.replace(host.pcis[pci], device_id=clash)
+    aliases = aliaslib.parse_aliases(NOVA_ALIASES[:1])
+    with pytest.raises(exception.InvalidAlias) as info:
+        nova_pci.build(host.inventory(), aliases)
+    assert str(info.value) == (
+        "Invalid [vgpu] alias (all): vgpu_type: a vGPU type's synthetic "
+        "product id 10de:%s equals a pGPU's" % clash)
+    assert nova_pci.build(two_pinned_m60s().inventory(), aliases)
+
+
+def test_with_placement_an_alias_names_one_type():
+    aliases = aliaslib.parse_aliases([
+        '{"name": "any", "vgpu_type": ["GRID M60-4Q", "GRID M60-8Q"]}'])
+    inventory = two_pinned_m60s().inventory()
+    assert len(nova_pci.build(inventory, aliases).aliases) == 2
+    with pytest.raises(exception.InvalidAlias) as info:
+        nova_pci.build(inventory, aliases, placement=True)
+    assert str(info.value) == (
+        'Invalid [vgpu] alias any: vgpu_type: with PCI in Placement an alias '
+        'names one vGPU type (Nova takes one spec per alias); found 2')
+
+
+def test_where_a_nova_device_puts_its_vgpu():
+    host = two_pinned_m60s()
+    inventory = host.inventory()
+    vf = synthetic.synthetic_address('0000:86:00.0', 1)
+    slot = synthetic.slot_of(inventory, vf, 'dev-vf')
+    assert (slot.uuid, slot.group_ref, slot.vgpu_type.model_name,
+            slot.pgpu_ref) == (
+        'dev-vf', 'OpaqueRef:group-g-0000:86:00.0', 'GRID M60-4Q',
+        'OpaqueRef:pgpu-0000:86:00.0')
+    # The pGPU's own address: its passthrough (a PF), when enabled.
+    whole = synthetic.slot_of(inventory, '0000:87:00.0', 'dev-pf')
+    assert whole.vgpu_type.model_name == 'passthrough'
+    assert synthetic.slot_of(inventory, '0000:86:00.0', 'x') is None
+    assert synthetic.slot_of(inventory, '0000:99:00.0', 'x') is None
+    # Limited to enabled_vgpu_types: a type left out has no slot.
+    assert synthetic.slot_of(inventory, vf, 'x', ('GRID M60-8Q',)) is None
+
+
+def test_the_devices_nova_is_given_exactly():
+    devices, skipped = synthetic.nova_devices(two_pinned_m60s().inventory())
+    assert skipped == []
+
+    def device(address, dev_type, product, numa, parent, vgpu_type):
+        return {'address': address, 'dev_type': dev_type,
+                'vendor_id': '10de', 'product_id': product,
+                'numa_node': numa, 'parent_addr': parent,
+                'label': 'label_10de_%s' % product,
+                'dev_id': 'pci_' + address.replace(':', '_').replace(
+                    '.', '_'), 'vgpu_type': vgpu_type}
+    assert devices == [
+        device('f000:86:00.0', 'type-VF', '4031', 0, '0000:86:00.0',
+               'GRID M60-4Q'),
+        device('f001:86:00.0', 'type-VF', '4031', 0, '0000:86:00.0',
+               'GRID M60-4Q'),
+        device('0000:87:00.0', 'type-PF', '13f2', 1, None, 'passthrough'),
+        device('f000:87:00.0', 'type-VF', '0f3d', 1, '0000:87:00.0',
+               'GRID M60-8Q')]
+    assert devices[0]['dev_id'] == 'pci_f000_86_00_0'
+
+
+def test_what_nova_is_not_given_and_why():
+    host = HostBuilder()
+    shared = host.group('shared')
+    for address in ('0000:87:00.0', '0000:86:00.0'):
+        host.pgpu(shared, address)
+    pinned(host, '0000:88:00.0', 0, 'GRID M60-4Q', 'GRID M60-8Q')
+    pinned(host, '0010:89:00.0', 0, 'GRID M60-4Q')
+    pinned(host, '000f:8a:00.0', 0, 'GRID M60-4Q')
+    devices, skipped = synthetic.nova_devices(host.inventory())
+    group = ('its GPU group holds 2 pGPUs of this host: XAPI, not Nova, '
+             'would choose the pGPU (run gpu-groups pin)')
+    assert skipped == [
+        synthetic.Skipped('0000:86:00.0', group),
+        synthetic.Skipped('0000:87:00.0', group),
+        synthetic.Skipped('0000:88:00.0', 'it offers 2 vGPU types (GRID '
+                          'M60-4Q, GRID M60-8Q): Nova cannot know a pGPU '
+                          'runs one type at a time (enable one)'),
+        synthetic.Skipped('0010:89:00.0', 'its PCI domain is above f')]
+    assert {d['parent_addr'] for d in devices} == {'000f:8a:00.0'}
+    # With PCI in Placement, a PF beside its VFs is left out.
+    _, placed = synthetic.nova_devices(two_pinned_m60s().inventory(),
+                                       placement=True)
+    assert placed == [synthetic.Skipped(
+        '0000:87:00.0', 'its passthrough is not reported beside GRID '
+        'M60-8Q with PCI in Placement (Nova takes a PF or its VFs there, '
+        'not both)')]
+    # Limited to enabled_vgpu_types.
+    limited, _ = synthetic.nova_devices(two_pinned_m60s().inventory(),
+                                        ('GRID M60-8Q',))
+    assert [d['vgpu_type'] for d in limited] == ['GRID M60-8Q']
+
+
+def test_addresses_that_cannot_be_encoded_say_so():
+    for pgpu, index in (('0000:86:00.0', 300), ('0010:86:00.0', 1)):
+        with pytest.raises(ValueError) as info:
+            synthetic.synthetic_address(pgpu, index)
+        assert str(info.value) == 'cannot encode slot %d of %s' % (index,
+                                                                   pgpu)
+    with pytest.raises(ValueError) as info:
+        synthetic.synthetic_address('nope', 0)
+    assert str(info.value) == "not a PCI address: 'nope'"
+    assert synthetic.parse_synthetic(None) is None
+
+
+def test_devices_come_in_address_order_whatever_the_refs():
+    # XAPI's refs are random: here the pGPU at :87 has the smaller ref.
+    inventory = two_pinned_m60s().inventory()
+    renamed = {'OpaqueRef:pgpu-0000:86:00.0': 'OpaqueRef:z',
+               'OpaqueRef:pgpu-0000:87:00.0': 'OpaqueRef:a'}
+    inventory = dataclasses.replace(
+        inventory,
+        pgpus={renamed[r]: dataclasses.replace(p, ref=renamed[r])
+               for r, p in inventory.pgpus.items()},
+        groups={r: dataclasses.replace(g, PGPUs=tuple(
+            renamed[p] for p in g.PGPUs)) for r, g in
+            inventory.groups.items()})
+    devices, _ = synthetic.nova_devices(inventory)
+    assert [d['parent_addr'] or d['address'] for d in devices] == [
+        '0000:86:00.0', '0000:86:00.0', '0000:87:00.0', '0000:87:00.0']
+
+
+def test_live_migratable_and_unknown_types_in_the_nova_aliases():
+    inventory = two_pinned_m60s().inventory()
+    aliases = aliaslib.parse_aliases([
+        '{"name": "mobile", "vgpu_type": "GRID M60-4Q", '
+        '"live_migratable": "true"}'])
+    [entry] = nova_pci.build(inventory, aliases).aliases
+    assert entry['live_migratable'] == 'true'
+    # Both alternatives of an alias Nova owns are written back.
+    both = aliaslib.parse_aliases([
+        '{"name": "nic", "device_type": "type-PF", "vendor_id": "8086", '
+        '"product_id": "1520"}',
+        '{"name": "nic", "device_type": "type-PF", "vendor_id": "8086", '
+        '"product_id": "1521"}'])
+    assert [a['product_id'] for a in nova_pci.build(inventory, both)
+            .aliases] == ['1520', '1521']
+    unknown = aliaslib.parse_aliases(
+        ['{"name": "big", "vgpu_type": "GRID A100-40C"}'])
+    with pytest.raises(exception.InvalidAlias) as info:
+        nova_pci.build(inventory, unknown)
+    assert str(info.value) == (
+        'Invalid [vgpu] alias big: vgpu_type: GRID A100-40C: no pGPU of this '
+        'host supports it')

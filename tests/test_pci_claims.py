@@ -7,6 +7,7 @@ import time
 import pytest
 
 from nova_xenapi_vgpu import exception
+from nova_xenapi_vgpu import tags
 from nova_xenapi_vgpu.pci import pgpu_choice
 from nova_xenapi_vgpu.pci import stats as statslib
 from nova_xenapi_vgpu.vgpu_types import alias as aliaslib
@@ -892,3 +893,285 @@ def test_preferred_takes_the_local_node_first_when_it_falls_back():
     requests = requestslib.requests_from_spec('t4:4', aliases)[0]
     claim = stats.apply_requests(requests, [1], instance='i')
     assert [g for g, _ in claim.demand] == [near, near, near, far]
+
+
+def t4_pair(first_address, second_address):
+    """Two T4s in one group, recorded in the order given: the first runs
+    2Q and 4Q, the second only 4Q (equal room for 4Q, unlike shapes)."""
+    host = HostBuilder()
+    group = host.group('t4', 'depth_first')
+    two_q, four_q = type_ref('GRID T4-2Q'), type_ref('GRID T4-4Q')
+    refs = [host.pgpu(group, a, model='t4')
+            for a in (first_address, second_address)]
+    host.types[two_q] = dataclasses.replace(
+        host.types[four_q], ref=two_q, uuid='uuid-2q',
+        model_name='GRID T4-2Q', compatible_types_in_vm=(two_q,))
+    for ref, enabled in zip(refs, ((two_q, four_q), (four_q,)),
+                            strict=True):
+        host.pgpus[ref] = dataclasses.replace(
+            host.pgpus[ref], supported_VGPU_types=enabled,
+            enabled_VGPU_types=enabled,
+            supported_VGPU_max_capacities={
+                t: {two_q: 8, four_q: 4}[t] for t in enabled})
+    return host, refs
+
+
+def test_every_tie_of_a_vms_first_vgpu_is_followed_to_its_last():
+    """XAPI may put the first of a VM's two 4Q vGPUs on either of two
+    equally empty T4s (depth_first then keeps the second beside it): if
+    it picks the one that alone runs 2Q, a pending 2Q VM has nowhere to
+    go, so the pair is refused whichever way the tie looks."""
+    host, _ = t4_pair('0000:86:00.0', '0000:87:00.0')
+    aliases = aliaslib.parse_aliases([
+        '{"name": "2q", "vgpu_type": "GRID T4-2Q"}',
+        '{"name": "4q", "vgpu_type": "GRID T4-4Q"}'])
+    stats = statslib.VgpuStats(host.inventory())
+    stats.apply_requests(requestslib.requests_from_spec('2q:1', aliases)[0],
+                         instance='small')
+    pair = requestslib.requests_from_spec('4q:2', aliases)[0]
+    with pytest.raises(exception.ClaimRefused) as info:
+        stats.apply_requests(pair, instance='pair')
+    assert 'pair' not in stats.claims
+    assert 'this request -> small' in str(info.value)
+
+
+@pytest.mark.parametrize('addresses', [
+    ('0000:87:00.0', '0000:86:00.0'), ('0000:86:00.0', '0000:87:00.0')])
+def test_ties_go_to_the_lowest_pci_address_not_the_first_record(addresses):
+    # Alike pGPUs: the M60 recorded first has the higher address.
+    host = HostBuilder()
+    group = host.group('m60', 'depth_first')
+    refs = {a: host.pgpu(group, a) for a in addresses}
+    stats = statslib.VgpuStats(host.inventory())
+    claims = claim_all(stats, '4q:1', '4q:1', '8q:1')
+    assert [c.pgpus for c in claims] == [
+        (refs['0000:86:00.0'],), (refs['0000:86:00.0'],),
+        (refs['0000:87:00.0'],)]
+    # Unlike pGPUs with equal room: the same rule.
+    host, refs = t4_pair(*addresses)
+    aliases = aliaslib.parse_aliases(
+        ['{"name": "4q", "vgpu_type": "GRID T4-4Q"}'])
+    claim = statslib.VgpuStats(host.inventory()).apply_requests(
+        requestslib.requests_from_spec('4q:1', aliases)[0], instance='vm')
+    assert claim.pgpus == ('OpaqueRef:pgpu-0000:86:00.0',)
+
+
+def test_a_pinned_claim_fills_the_fullest_pinned_pgpu_first():
+    # Two pinned groups (one pGPU each): the 4Q goes beside the running
+    # 4Q, so that the empty M60 still takes an 8Q.
+    host = HostBuilder()
+    empty_group, busy_group = host.group('a-empty'), host.group('b-busy')
+    host.pgpu(empty_group, '0000:86:00.0')
+    busy = host.pgpu(busy_group, '0000:87:00.0')
+    host.vgpu(busy_group, 'GRID M60-4Q', pgpu=busy, instance='running')
+    stats = statslib.VgpuStats(host.inventory())
+    small = stats.apply_requests(ask('4q:1'), instance='small')
+    assert small.demand == ((busy_group, type_ref('GRID M60-4Q')),)
+    assert stats.apply_requests(ask('8q:1'), instance='big').demand == (
+        (empty_group, type_ref('GRID M60-8Q')),)
+
+
+def test_a_type_offered_by_a_pinned_and_a_shared_group():
+    host = HostBuilder()
+    pinned, shared = host.group('a-pinned'), host.group('b-shared')
+    board = host.pgpu(pinned, '0000:86:00.0')
+    host.vgpu(pinned, 'GRID M60-4Q', pgpu=board, instance='running')
+    for address in ('0000:87:00.0', '0000:88:00.0'):
+        host.pgpu(shared, address)
+    stats = statslib.VgpuStats(host.inventory())
+    groups = [stats.apply_requests(ask('4q:1'), instance='vm%d' % i).demand
+              for i in range(5)]
+    # The shared M60s first, 4Q two to a board; then the pinned one, even
+    # with one slot left (the fullest pinned pool).
+    assert [d[0][0] for d in groups] == [shared] * 4 + [pinned]
+
+
+def test_consume_and_explain_honour_the_numa_cells():
+    host, _, far = numa_host()
+    stats = statslib.VgpuStats(host.inventory())
+    demand, pgpus = stats.explain(ask('near:1'), [1])
+    assert demand == ((far, type_ref('GRID M60-4Q')),)
+    assert pgpus == ['OpaqueRef:pgpu-0000:87:00.0']
+    slots = stats.consume_requests(ask('near:1'), [1], instance='i')
+    assert [(s.parent_addr, s.numa_node) for s in slots] == [
+        ('0000:87:00.0', 1)]
+
+
+def test_refusals_name_every_group_algorithm_and_unknown_types():
+    host = HostBuilder()
+    groups = [host.group('a', 'breadth_first'), host.group('b')]
+    for group, address in zip(groups, ('0000:86:00.0', '0000:87:00.0'),
+                              strict=True):
+        host.pgpu(group, address, model='t4')
+    inventory = host.inventory()
+    eight_q = type_ref('GRID T4-8Q')
+    demand = tuple((g, eight_q) for g in groups)
+    assert statslib._explain([demand], [], demand, inventory) == (
+        'XAPI (breadth_first, depth_first) has no room for this request '
+        '(2 x GRID T4-8Q) on this host')
+    # A stopped VM's VGPU whose type XAPI no longer lists: named by ref.
+    pgpu = pgpu_choice.Pgpu('OpaqueRef:pgpu-0000:86:00.0', groups[0], (),
+                            address='0000:86:00.0')
+    stranded = pgpu_choice.Stranded(pgpu, (('old', 'OpaqueRef:gone'),),
+                                    'old')
+    assert 'old (OpaqueRef:gone) does not fit' in statslib._explain_stranded(
+        stranded, inventory)
+
+
+def test_a_pgpu_joining_alike_ones_keeps_the_address_order():
+    # breadth_first: the empty M60 at :86 takes a 1Q and so looks like
+    # the one at :87 (already one 1Q); the next 1Q ties between them and
+    # goes to the lower address, :86.
+    host = HostBuilder()
+    group = host.group('m60', 'breadth_first')
+    b = host.pgpu(group, '0000:87:00.0')  # recorded first
+    a = host.pgpu(group, '0000:86:00.0')
+    host.vgpu(group, 'GRID M60-1Q', pgpu=b, instance='running')
+    stats = statslib.VgpuStats(host.inventory())
+    claims = claim_all(stats, '1q:1', '1q:1')
+    assert [c.pgpus for c in claims] == [(a,), (a,)]
+
+
+def test_refusals_list_every_type_and_numa_node_asked_for():
+    host, _, _ = numa_host()
+    stats = statslib.VgpuStats(host.inventory())
+    t4s = requestslib.requests_from_spec('t4:1', aliaslib.parse_aliases([
+        '{"name": "t4", "vgpu_type": ["GRID T4-8Q", "GRID T4-4Q"]}']))[0]
+    near = requestslib.requests_from_spec('near:1', aliaslib.parse_aliases([
+        '{"name": "near", "vgpu_type": ["GRID M60-4Q", "GRID M60-8Q"], '
+        '"numa_policy": "required"}']))[0]
+    with pytest.raises(exception.ClaimRefused) as info:
+        stats.apply_requests(near, [2, 3])
+    assert 'no GRID M60-4Q or GRID M60-8Q on NUMA node(s) 2, 3 (numa_policy ' \
+        'required)' in str(info.value)
+    with pytest.raises(exception.ClaimRefused) as info:
+        stats.apply_requests(t4s)
+    assert 'no pool on this host offers GRID T4-8Q or GRID T4-4Q for ' \
+        'alias t4' in str(info.value)
+
+
+def test_the_socket_policy_stays_on_the_socket():
+    host, near, _ = numa_host()
+    host.vgpu(near, 'GRID M60-8Q', pgpu='OpaqueRef:pgpu-0000:86:00.0')
+    stats = statslib.VgpuStats(host.inventory(sockets={0: 0, 1: 1}))
+    with pytest.raises(exception.ClaimRefused):
+        stats.apply_requests(ask('socket:1'), [0])
+    same = statslib.VgpuStats(host.inventory(sockets={0: 0, 1: 0}))
+    claim = same.apply_requests(ask('socket:1'), [0], instance='i')
+    assert claim.demand[0][0] == 'OpaqueRef:group-node1'
+
+
+def test_a_flavor_tries_at_most_64_combinations():
+    # Two aliases, 5 and 13 (group, type) options: the only pair XAPI
+    # runs in one VM (two T4-8Q) is the 65th combination, one past the
+    # bound, so the flavor is refused; asked alone, it is accepted.
+    host = HostBuilder()
+    for name in 'abcd':
+        group = host.group('%s-m60' % name)
+        for slot in (0, 1):
+            host.pgpu(group, '0000:8%s:0%d.0' % (name, slot))
+    t4 = host.group('z-t4')
+    host.pgpu(t4, '0000:3b:00.0', model='t4')
+    aliases = aliaslib.parse_aliases([
+        '{"name": "one", "vgpu_type": ["GRID M60-8Q", "GRID T4-8Q"]}',
+        '{"name": "any", "vgpu_type": ["GRID M60-1Q", "GRID M60-4Q", '
+        '"GRID M60-8Q", "GRID T4-8Q"]}'])
+    stats = statslib.VgpuStats(host.inventory())
+    flavor = requestslib.requests_from_spec('one:1,any:1', aliases)[0]
+    assert [len(stats._options(r, None)) for r in flavor] == [5, 13]
+    with pytest.raises(exception.ClaimRefused) as info:
+        stats.apply_requests(flavor, instance='flavor')
+    assert 'only one vGPU per VM' in str(info.value)
+    pair = requestslib.requests_from_spec('one:2', aliases)[0]
+    assert stats.apply_requests(pair, instance='pair').demand == (
+        (t4, type_ref('GRID T4-8Q')),) * 2
+
+
+def test_a_claim_that_makes_a_pgpu_like_another_counts_both():
+    # breadth_first puts the claim on an empty M60, which then looks like
+    # the one already holding a 4Q: the free 4Q slots are 1 + 1 + 2.
+    host = HostBuilder()
+    group = host.group('m60', 'breadth_first')
+    busy = host.pgpu(group, '0000:86:00.0')
+    for address in ('0000:87:00.0', '0000:88:00.0'):
+        host.pgpu(group, address)
+    host.vgpu(group, 'GRID M60-4Q', pgpu=busy, instance='running')
+    stats = statslib.VgpuStats(host.inventory())
+    assert available(stats, 'GRID M60-4Q') == 5
+    stats.apply_requests(ask('4q:1'), instance='vm')
+    assert available(stats, 'GRID M60-4Q') == 4
+
+
+def test_two_t4_types_in_one_vm_are_refused():
+    host = HostBuilder()
+    group = host.group('t4')
+    for address in ('0000:3b:00.0', '0000:3c:00.0'):
+        host.pgpu(group, address, model='t4')
+    aliases = aliaslib.parse_aliases([
+        '{"name": "big", "vgpu_type": "GRID T4-8Q"}',
+        '{"name": "small", "vgpu_type": "GRID T4-4Q"}'])
+    stats = statslib.VgpuStats(host.inventory())
+    with pytest.raises(exception.ClaimRefused) as info:
+        stats.apply_requests(requestslib.requests_from_spec(
+            'big:1,small:1', aliases)[0], instance='mixed')
+    assert 'XAPI allows only one vGPU per VM of GRID T4-4Q and GRID ' \
+        'T4-8Q (compatible_types_in_vm)' in str(info.value)
+
+
+def test_a_stopped_vm_that_cannot_start_leaves_later_claims_their_slots():
+    # A stopped instance owes an 8Q to a pinned M60 now holding a 4Q: it
+    # cannot be placed; a claim after it still shows on its slot.
+    host = HostBuilder()
+    pinned = host.group('a-pinned')
+    board = host.pgpu(pinned, '0000:86:00.0')
+    host.vgpu(pinned, 'GRID M60-4Q', pgpu=board, instance='running')
+    host.vgpu(pinned, 'GRID M60-8Q', instance='stopped')
+    shared = host.group('b-shared')
+    for address in ('0000:87:00.0', '0000:88:00.0'):
+        host.pgpu(shared, address)
+    stats = statslib.VgpuStats(host.inventory())
+    slots = stats.consume_requests(ask('4q:1'), instance='new')
+    assert [(s.group_ref, s.claimed_by) for s in slots] == [
+        (shared, 'new')]
+
+
+def test_a_copy_among_the_vgpus_does_not_stop_a_claim_ending():
+    # A snapshot's copy of another VM's VGPU comes first in XAPI's
+    # records; the claimed instance's own VGPU after it still ends its
+    # claim when the refresh shows it.
+    host, group, a, b = two_m60s('depth_first')
+    stats = statslib.VgpuStats(host.inventory())
+    stats.apply_requests(ask('4q:1'), instance='vm')
+    copy = host.vgpu(group, 'GRID M60-4Q', instance='other', vm='vm-copy')
+    host.vgpus[copy] = dataclasses.replace(
+        host.vgpus[copy], other_config=dict(
+            host.vgpus[copy].other_config, **{tags.VM: 'vm-original'}))
+    host.vgpu(group, 'GRID M60-4Q', pgpu=a, instance='vm')
+    stats.refresh(host.inventory())
+    assert 'vm' not in stats.claims
+
+
+def test_of_two_full_pinned_pgpus_the_lower_address_is_named():
+    # One VM, one T4-8Q on each of two full pinned T4s (told apart by
+    # their device ids); the T4 recorded first has the higher address.
+    host = HostBuilder()
+    aliases = []
+    for address, device in (('0000:3c:00.0', '1eb9'),
+                            ('0000:3b:00.0', '1eb8')):
+        group = host.group(address)
+        board = host.pgpu(group, address, model='t4')
+        pci = host.pgpus[board].PCI
+        host.pcis[pci] = dataclasses.replace(host.pcis[pci],
+                                             device_id=device)
+        for n in (1, 2):
+            host.vgpu(group, 'GRID T4-8Q', pgpu=board,
+                      instance='%s-%d' % (device, n))
+        aliases.append('{"name": "t4-%s", "vgpu_type": "GRID T4-8Q", '
+                       '"product_id": "%s"}' % (device, device))
+    stats = statslib.VgpuStats(host.inventory())
+    flavor = requestslib.requests_from_spec(
+        't4-1eb8:1,t4-1eb9:1', aliaslib.parse_aliases(aliases))[0]
+    with pytest.raises(exception.ClaimRefused) as info:
+        stats.apply_requests(flavor, instance='both')
+    assert 'pinned pGPU 0000:3b:00.0 has no room for this request' in str(
+        info.value)

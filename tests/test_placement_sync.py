@@ -33,7 +33,8 @@ SYNC = ('placement', 'sync', '--os-token', 'admin', '--placement-url')
 
 @pytest.fixture(scope='session')
 def service():
-    # One per process: placement's database layer is configured once.
+    # One for the session: each start makes a database (and syncs its
+    # traits and classes), a second or two.
     with placement_service.serve() as adapter:
         yield adapter
 
@@ -175,6 +176,9 @@ def test_a_stale_generation_is_refused_with_its_status(sim, compute):
                        {'resource_provider_generation': 99,
                         'inventories': {}})
     assert error.value.status == 409
+    assert str(error.value).startswith(
+        'PUT /resource_providers/%s/inventories: HTTP 409: ' % rp_uuid)
+    assert 'placement.concurrent_update' in str(error.value)
 
 
 def test_the_cli_syncs_a_host_and_then_writes_nothing(tmp_path, service):
@@ -257,3 +261,188 @@ def test_a_concurrent_writer_is_retried_not_overwritten_blindly(sim, compute):
         '/resource_providers/%s/traits' % rp_uuid,
         headers=VERSION).json()['traits']
     assert sorted(traits) == sorted(providers.data(name).traits)
+
+
+def test_placement_starts_again_on_a_database_of_its_own(service):
+    def providers(placement):
+        return [rp['name'] for rp in placement.get(
+            '/resource_providers', headers=VERSION).json()[
+                'resource_providers']]
+    traits = None
+    for name in ('first', 'second'):
+        with placement_service.serve() as placement:
+            assert providers(placement) == []
+            resp = placement.post('/resource_providers', json={'name': name},
+                                  headers=VERSION)
+            assert resp.status_code == 200, resp.text
+            assert providers(placement) == [name]
+            found = placement.get('/traits', headers=VERSION).json()[
+                'traits']
+            assert 'COMPUTE_DEVICE_TAGGING' in found
+            assert traits in (None, found)
+            traits = found
+    # The session's service is back on its own database.
+    assert 'first' not in providers(service)
+
+
+def test_a_node_is_found_by_name(sim, compute):
+    providers, reporter = compute.report(read(sim))
+    assert reporter.find(compute.node) == providers.data(compute.node).uuid
+    assert reporter.find(compute.provider('0000:86:00.0')) == (
+        providers.data(compute.provider('0000:86:00.0')).uuid)
+    assert reporter.find('no-such-node-%s' % uuid.uuid4().hex) is None
+
+
+def test_gone_providers_leave_children_first(compute):
+    # Placement refuses to delete a provider that still has children.
+    providers = provider_tree.ProviderTree()
+    root = str(uuid.uuid4())
+    providers.new_root(compute.node, root)
+    # uuids in parent-first order: no order but by depth deletes them.
+    ids = sorted(str(uuid.uuid4()) for _ in range(3))
+    parent = providers.new_child(compute.node + '-card', root, uuid=ids[0])
+    child = providers.new_child(compute.node + '-card-fn', parent,
+                                uuid=ids[1])
+    grandchild = providers.new_child(compute.node + '-card-fn-0', child,
+                                     uuid=ids[2])
+    reporter = sync.Reporter(compute.placement)
+    reporter.sync(providers, compute.node)
+    assert len(reporter._get('/resource_providers?in_tree=%s' % root)[
+        'resource_providers']) == 4
+    for gone in (grandchild, child, parent):
+        providers.remove(gone)
+    reporter.sync(providers, compute.node)
+    held = reporter._get('/resource_providers?in_tree=%s' % root)
+    assert [rp['uuid'] for rp in held['resource_providers']] == [root]
+
+
+class Counting:
+    """The service's adapter, counting the requests sent through it."""
+
+    def __init__(self, placement):
+        self.placement = placement
+        self.sent, self.urls = [], []
+
+    def __getattr__(self, method):
+        def send(url, **kwargs):
+            self.sent.append(method)
+            self.urls.append((method, url))
+            return getattr(self.placement, method)(url, **kwargs)
+        return send
+
+    def puts_to(self, prefix):
+        """How many PUTs went to URLs starting with ``prefix``."""
+        return sum(1 for m, u in self.urls if m == 'put'
+                   and u.startswith(prefix))
+
+
+def test_writes_counts_every_write_sent(sim, compute):
+    providers = provider_tree.ProviderTree()
+    providers.new_root(compute.node, str(uuid.uuid4()))
+    tree.update_provider_tree(read(sim), providers, compute.node)
+    counting = Counting(compute.placement)
+    reporter = sync.Reporter(counting)
+    reporter.sync(providers, compute.node)
+    writes = [m for m in counting.sent if m != 'get']
+    assert 'post' in writes and 'put' in writes
+    assert reporter.writes == len(writes)
+
+
+class VanishingReporter(sync.Reporter):
+    """Another writer deletes a provider between listing and reading it."""
+
+    deleted = False
+
+    def _get(self, url):
+        if url.endswith('/inventories') and not self.deleted:
+            self.deleted = True
+            self.adapter.delete(url.rsplit('/', 1)[0], headers=VERSION)
+        return super()._get(url)
+
+
+def test_a_provider_deleted_meanwhile_is_a_placement_error(compute):
+    providers = provider_tree.ProviderTree()
+    providers.new_root(compute.node, str(uuid.uuid4()))
+    reporter = VanishingReporter(compute.placement)
+    with pytest.raises(sync.PlacementError) as info:
+        reporter.sync(providers, compute.node)
+    assert (info.value.method, info.value.status) == ('GET', 404)
+
+
+def test_only_the_named_root_is_synced(compute):
+    # A tree holding two roots (Nova's can): one compute node synced.
+    providers = provider_tree.ProviderTree()
+    providers.new_root(compute.node, str(uuid.uuid4()))
+    other = compute.node + '-other'
+    providers.new_root(other, str(uuid.uuid4()))
+    reporter = sync.Reporter(compute.placement)
+    reporter.sync(providers, compute.node)
+    assert reporter.find(compute.node) == providers.data(compute.node).uuid
+    assert reporter.find(other) is None
+
+
+class Racing(sync.Reporter):
+    """Another writer bumps a provider's generation ``races`` times,
+    each time between this reporter's read and write."""
+
+    def __init__(self, placement, races):
+        super().__init__(placement)
+        self.races, self.raced = races, 0
+
+    def _get(self, url):
+        found = super()._get(url)
+        if url.endswith('/inventories') and self.races:
+            self.races -= 1
+            self.raced += 1  # its traits change each time: none, one, none
+            self.adapter.put('/traits/CUSTOM_OTHER_WRITER', headers=VERSION)
+            self.adapter.put(
+                url.replace('/inventories', '/traits'), headers=VERSION,
+                json={'resource_provider_generation': found[
+                    'resource_provider_generation'],
+                    'traits': ['CUSTOM_OTHER_WRITER'][:self.raced % 2]})
+        return found
+
+
+@pytest.mark.parametrize('races, synced', [(sync.RETRIES, True),
+                                           (sync.RETRIES + 1, False)])
+def test_a_provider_is_written_again_at_most_retries_times(compute, races,
+                                                           synced):
+    providers = provider_tree.ProviderTree()
+    providers.new_root(compute.node, str(uuid.uuid4()))
+    providers.update_inventory(compute.node, {
+        'CUSTOM_RACED': {'total': 1}})
+    reporter = Racing(compute.placement, races)
+    if synced:
+        reporter.sync(providers, compute.node)
+    else:
+        with pytest.raises(sync.PlacementError) as info:
+            reporter.sync(providers, compute.node)
+        assert info.value.status == 409
+    assert reporter.races == 0
+
+
+def test_a_refused_write_is_not_retried(compute):
+    providers = provider_tree.ProviderTree()
+    providers.new_root(compute.node, str(uuid.uuid4()))
+    providers.update_inventory(compute.node, {
+        'CUSTOM_REFUSED': {'total': -1}})  # Placement's schema: total >= 1
+    counting = Counting(compute.placement)
+    with pytest.raises(sync.PlacementError) as info:
+        sync.Reporter(counting).sync(providers, compute.node)
+    assert info.value.status == 400
+    assert counting.sent.count('put') == 2  # the class, the inventory
+
+
+def test_a_custom_class_is_put_once_per_reporter(sim, compute):
+    providers = provider_tree.ProviderTree()
+    providers.new_root(compute.node, str(uuid.uuid4()))
+    tree.update_provider_tree(read(sim), providers, compute.node)
+    counting = Counting(compute.placement)
+    sync.Reporter(counting).sync(providers, compute.node)
+    classes = {name for uuid_ in providers.get_provider_uuids(compute.node)
+               for name in providers.data(uuid_).inventory}
+    shared = [c for c in classes if sum(
+        c in providers.data(u).inventory
+        for u in providers.get_provider_uuids(compute.node)) > 1]
+    assert shared  # several pGPUs offer the same type
+    assert counting.puts_to('/resource_classes/') == len(classes)

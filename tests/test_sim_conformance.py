@@ -182,6 +182,23 @@ def test_login_and_logout(target):
     session.xenapi.session.logout()
 
 
+def test_a_session_keeps_its_originator(target):
+    session = conftest.login(target.url, target.username, target.password)
+    try:
+        assert session.xenapi.session.get_originator(session.handle) == (
+            'tests')
+    finally:
+        session.xenapi.session.logout()
+
+
+def test_login_parameters_must_be_strings(target):
+    proxy = xmlrpc.client.ServerProxy(target.url, allow_none=True)
+    reply = proxy.session.login_with_password(
+        target.username, target.password, None, 'tests')
+    assert reply['Status'] == 'Failure'
+    assert reply['ErrorDescription'][0] == 'XMLRPC_UNMARSHAL_FAILURE'
+
+
 def test_bad_credentials(target):
     session = XenAPI.Session(target.url)
     details = failure(session.login_with_password, target.username,

@@ -223,6 +223,12 @@ def test_any_flavor_spec_is_read_or_refused_cleanly():
     (['{"name": "a", "vgpu_type": "x", "numa_policy": "required"}',
       '{"name": "a", "vgpu_type": "y", "numa_policy": "legacy"}'],
      'numa_policy: NUMA policy mismatch between aliases of this name'),
+    (['{"name": "a", "vgpu_type": "x", "numa_policy": "required"}',
+      '{"name": "a", "vgpu_type": "x", "numa_policy": "legacy"}'],
+     'numa_policy: NUMA policy mismatch between aliases of this name'),
+    (['{"name": "a", "vgpu_type": "x"}', '{"name": "a", "vgpu_type": "x"}'],
+     'name: the same alias is given twice; give it once (aliases sharing a '
+     'name are alternatives, each with its own device_type)'),
     (['{"name": "a", "vgpu_type": "x"}', '{"name": "a", "vgpu_type": "y"}'],
      'device_type: aliases sharing a name must each set device_type (Nova '
      'compares it)'),

@@ -28,13 +28,13 @@ def mixed_host():
 
 def test_the_types_offered_with_totals_and_free():
     offered = typeslib.offered(mixed_host())
-    assert [(s.vgpu_type.model_name, s.vendor_device, s.total, s.free)
-            for s in offered] == [
-        ('GRID M60-1Q', ('10de:13f2',), 16, 8),
-        ('GRID M60-4Q', ('10de:13f2',), 4, 3),
-        ('GRID M60-8Q', ('10de:13f2',), 2, 1),
-        ('GRID T4-8Q', ('10de:1eb8',), 2, 2),
-        ('passthrough', ('10de:13f2',), 2, 1)]
+    assert [(s.vgpu_type.model_name, s.vendor_device, s.total, s.free,
+             s.used) for s in offered] == [
+        ('GRID M60-1Q', ('10de:13f2',), 16, 8, 0),
+        ('GRID M60-4Q', ('10de:13f2',), 4, 3, 1),
+        ('GRID M60-8Q', ('10de:13f2',), 2, 1, 0),
+        ('GRID T4-8Q', ('10de:1eb8',), 2, 2, 0),
+        ('passthrough', ('10de:13f2',), 2, 1, 0)]
     limited = typeslib.offered(mixed_host(), ('GRID M60-8Q', 'GRID T4-8Q'))
     assert [s.vgpu_type.model_name for s in limited] == [
         'GRID M60-8Q', 'GRID T4-8Q']
@@ -97,3 +97,16 @@ def test_one_address_cannot_serve_two_types():
     assert str(info.value).endswith(
         "'GRID M60-8Q = 0000:86:00.0': 0000:86:00.0 is already given to "
         'GRID M60-4Q')
+
+
+def test_how_many_vgpus_one_vm_may_hold():
+    inventory = mixed_host()
+    # M60 types list no type in compatible_types_in_vm: one per VM.
+    assert typeslib.per_vm_maximum(inventory, ['GRID M60-4Q']) == 1
+    assert typeslib.per_vm_maximum(inventory, ['GRID M60-4Q',
+                                               'GRID M60-8Q']) == 1
+    # A T4 type lists itself: XAPI sets no limit.
+    assert typeslib.per_vm_maximum(inventory, ['GRID T4-8Q']) is None
+    assert typeslib.per_vm_maximum(inventory, ['GRID M60-4Q',
+                                               'GRID T4-8Q']) is None
+    assert typeslib.per_vm_maximum(inventory, ['GRID A100-40C']) is None

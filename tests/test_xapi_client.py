@@ -8,7 +8,6 @@ import time
 import xmlrpc.client
 
 import pytest
-import trustme
 from oslo_config import cfg
 
 from nova_xenapi_vgpu import conf as conflib
@@ -309,26 +308,6 @@ def test_reset_retried_for_reads_only(sim):
     assert sim.faults.calls['VM.create'] == 1
 
 
-@pytest.fixture(scope='module')
-def tls_files(tmp_path_factory):
-    ca = trustme.CA()
-    cert = ca.issue_cert('127.0.0.1', 'localhost')
-    folder = tmp_path_factory.mktemp('tls')
-    paths = {name: str(folder / name)
-             for name in ('ca.pem', 'cert.pem', 'key.pem')}
-    ca.cert_pem.write_to_path(paths['ca.pem'])
-    cert.cert_chain_pems[0].write_to_path(paths['cert.pem'])
-    cert.private_key_pem.write_to_path(paths['key.pem'])
-    return paths
-
-
-@pytest.fixture
-def tls_sim(tls_files):
-    with server.Simulator('m60', tls_cert=tls_files['cert.pem'],
-                          tls_key=tls_files['key.pem']) as sim:
-        yield sim
-
-
 def test_https_unknown_ca_refused_by_default(tls_sim):
     assert tls_sim.url.startswith('https://')
     client = client_for(tls_sim)
@@ -479,6 +458,37 @@ def test_a_member_url_names_its_host_by_any_of_its_names(pool_sim, field):
         pool_sim.db.set('host', ref, field, '127.0.0.3')
     with sessionlib.XapiClient(pool_sim.urls[2], 'root', 'xenroot') as client:
         assert identity.resolve_host(client) == ref
+
+
+def test_a_member_url_by_dns_name_finds_that_member(pool_sim):
+    xapi = login(pool_sim.url).xenapi
+    old_master = xapi.host.get_by_name_label('xs-pool-01')[0]
+    xapi.pool.designate_new_master(
+        xapi.host.get_by_name_label('xs-pool-02')[0])
+    # localhost resolves to 127.0.0.1, now a member's address only.
+    url = pool_sim.url.replace('127.0.0.1', 'localhost')
+    with sessionlib.XapiClient(url, 'root', 'xenroot') as client:
+        assert identity.resolve_host(client) == old_master
+        assert client.master_url == pool_sim.urls[1]
+
+
+def test_a_dns_name_that_matches_no_host_lists_what_it_resolved_to(
+        pool_sim):
+    xapi = login(pool_sim.url).xenapi
+    old_master = xapi.host.get_by_name_label('xs-pool-01')[0]
+    xapi.pool.designate_new_master(
+        xapi.host.get_by_name_label('xs-pool-02')[0])
+    with pool_sim.db.lock:
+        pool_sim.db.set('host', old_master, 'address', '10.0.0.1')
+    url = pool_sim.url.replace('127.0.0.1', 'localhost')
+    tried = {'localhost'} | {
+        info[4][0] for info in socket.getaddrinfo('localhost', None)}
+    assert len(tried) >= 2
+    with sessionlib.XapiClient(url, 'root', 'xenroot') as client:
+        with pytest.raises(exception.HostNotFound) as info:
+            identity.resolve_host(client)
+    assert 'tried addresses %s, host names' % ', '.join(sorted(tried)) in (
+        str(info.value))
 
 
 def test_a_member_url_that_matches_no_host(pool_sim):

@@ -320,8 +320,8 @@ class VgpuStats:
                            self._numa_hint()))
         pinned = self._host().pinned
         ranked = sorted(enumerate(pools), key=lambda item: (
-            _locality(item[1], numa_cells), item[1].group_ref in pinned
-            and (item[1].count == 0, item[1].count), item[0]))
+            _locality(item[1], numa_cells), _packing(item[1], pinned),
+            item[0]))
         return list(dict.fromkeys((p.group_ref, p.type_ref)
                                   for _, p in ranked))
 
@@ -444,6 +444,14 @@ class VgpuStats:
             claimed[claim.instance] = list(zip(claim.demand, claim.pgpus,
                                                   strict=True))
         return claimed
+
+
+def _packing(pool, pinned):
+    """Pinned pools fullest first (the emptiest pGPU stays free for a
+    bigger type), after the shared pools, whose choice is XAPI's."""
+    if pool.group_ref not in pinned:
+        return (False, 0)
+    return (pool.count == 0, pool.count)
 
 
 def _matches(pool, request):

@@ -52,15 +52,14 @@ class Reporter:
         return resp
 
     def _get(self, url):
-        resp = self._call('get', url, ok=(200, 404))
-        return None if resp.status_code == 404 else resp.json()
+        return self._call('get', url, ok=(200,)).json()
 
     def sync(self, provider_tree, root):
         """Make Placement show ``provider_tree`` under the root ``root``."""
         wanted = provider_tree.get_provider_uuids(root)
-        held = self._get('/resource_providers?in_tree=%s' % wanted[0])
-        held = {rp['uuid']: rp for rp in (held or {}).get(
-            'resource_providers', [])}
+        held = {rp['uuid']: rp for rp in self._get(
+            '/resource_providers?in_tree=%s' % wanted[0])[
+                'resource_providers']}
         gone = [u for u in held if u not in wanted]
         for rp_uuid in sorted(gone, key=lambda u: -_depth(held, u)):
             LOG.info('Removing resource provider %s', held[rp_uuid]['name'])
@@ -73,8 +72,8 @@ class Reporter:
 
     def find(self, name):
         """The uuid of the provider named ``name``, or None."""
-        found = self._get('/resource_providers?name=%s' % name)
-        providers = (found or {}).get('resource_providers')
+        providers = self._get('/resource_providers?name=%s' % name)[
+            'resource_providers']
         return providers[0]['uuid'] if providers else None
 
     def _create(self, data):

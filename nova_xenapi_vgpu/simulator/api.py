@@ -52,6 +52,7 @@ class Api:
         self.plugins = plugins
         self.faults = Faults(latency_ms)
         self.sessions = {}
+        self.originators = {}  # session ref -> login's originator
         self._lock = threading.Lock()
         self.handlers = _handlers()
 
@@ -59,6 +60,7 @@ class Api:
         """Invalidate every session, as a xapi restart would."""
         with self._lock:
             self.sessions.clear()
+            self.originators.clear()
 
     def check_session(self, session):
         """:raises: XapiFailure SESSION_INVALID for an unknown session."""
@@ -105,7 +107,8 @@ class Api:
         if full == 'session.login_with_password':
             if not 2 <= len(params) <= 4:
                 _count_mismatch(full, 4, len(params))
-            return self._login(host, params[0], params[1])
+            _check_strings(params)
+            return self._login(host, *params)
         handler = self._resolve(cls, method, full)
         self.validate(full, handler, params)
         return self.run(full, handler, params)
@@ -144,7 +147,8 @@ class Api:
             raise XapiFailure('MESSAGE_METHOD_UNKNOWN', full)
         return handler
 
-    def _login(self, host, username, password):
+    def _login(self, host, username, password, _version='',
+               originator=''):
         if (username, password) != (self.username, self.password):
             raise XapiFailure('SESSION_AUTHENTICATION_FAILED', username,
                               'Authentication failure')
@@ -155,6 +159,7 @@ class Api:
         ref = 'OpaqueRef:%s' % uuidlib.uuid4()
         with self._lock:
             self.sessions[ref] = host
+            self.originators[ref] = originator
         return ref
 
 
@@ -174,6 +179,15 @@ class _Context:
             return (tasks.cancelled(self.db, self.task)
                     or self.api.faults.injected(method + '@plug'))
         return hook
+
+
+def _check_strings(params):
+    """xapi unmarshals login's parameters as strings (version is read,
+    then ignored): anything else fails before the login is tried."""
+    for value in params:
+        if not isinstance(value, str):
+            raise XapiFailure('XMLRPC_UNMARSHAL_FAILURE', 'string',
+                              repr(value))
 
 
 def _count_mismatch(method, expected, received):
@@ -294,6 +308,7 @@ def _gpu_and_lifecycle_handlers():
         'task.destroy': lambda ctx, task: _done(tasks.destroy(ctx.db,
                                                                task)),
         'session.get_this_host': _this_host,
+        'session.get_originator': _originator,
         'event.from': events.event_from,
         'host.call_plugin': _call_plugin,
         'VM.create': lambda ctx, record: vmlib.create(ctx.db, record),
@@ -379,9 +394,17 @@ def _this_host(ctx, session):
     return host
 
 
+def _originator(ctx, session):
+    originator = ctx.api.originators.get(session)
+    if originator is None:
+        raise XapiFailure('HANDLE_INVALID', 'session', session)
+    return originator
+
+
 def _logout(ctx):
     with ctx.api._lock:
         ctx.api.sessions.pop(ctx.session, None)
+        ctx.api.originators.pop(ctx.session, None)
     return ''
 
 

@@ -41,7 +41,7 @@ _insecure_warned = set()
 
 def is_read(method):
     """Whether ``method`` only reads (``Class.get_*`` and a few more)."""
-    return method in _READS or method.rsplit('.', 1)[-1].startswith('get_')
+    return method in _READS or method.rpartition('.')[2].startswith('get_')
 
 
 class XapiClient:
@@ -159,12 +159,13 @@ class XapiClient:
     def http_connection(self, address, timeout=None):
         """An HTTP(S) connection to the pool host at ``address``, with the
         scheme, port and TLS verification of ``connection_url``."""
-        parts = urllib.parse.urlsplit(master_url(self.url, address))
-        if parts.scheme == 'https':
+        url = master_url(self.url, address)
+        host, port = urllib.parse.urlsplit(url).hostname, port_of(url)
+        if url.lower().startswith('https:'):
             return http.client.HTTPSConnection(
-                parts.hostname, parts.port or 443, context=self._context,
+                host, port, context=self._context,
                 timeout=timeout or self._timeout)
-        return http.client.HTTPConnection(parts.hostname, parts.port or 80,
+        return http.client.HTTPConnection(host, port,
                                           timeout=timeout or self._timeout)
 
     def close(self):
@@ -175,15 +176,14 @@ class XapiClient:
 
     def _on_master(self, func):
         """Run ``func(session)``; after HOST_IS_SLAVE, again on the master."""
-        for attempt in range(3):
+        for _ in range(2):
             try:
                 with self._session() as session:
                     return func(session)
             except exception.HostIsSlave as exc:
-                if attempt == 2:
-                    raise
                 self._follow_master(exc.params[0])
-        raise AssertionError('unreachable')
+        with self._session() as session:
+            return func(session)
 
     def _follow_master(self, address):
         new = master_url(self.url, address)
@@ -231,7 +231,7 @@ class XapiClient:
     def _request(self, session, method, args):
         return self._retrying(
             method, args,
-            lambda: session.xenapi_request(method, tuple(args)))
+            lambda: session.xenapi_request(method, tuple(args)), session.url)
 
     def _login(self):
         for _ in range(3):
@@ -263,10 +263,9 @@ class XapiClient:
                 transport.TransportError) as exc:
             LOG.debug('Ignoring failed logout from %s: %s', session.url, exc)
 
-    def _retrying(self, method, args, func, url=None):
-        """Run one XAPI request, retrying what is safe to retry; every
-        failure leaves here as a project exception."""
-        url = url or self.target_url
+    def _retrying(self, method, args, func, url):
+        """Run one XAPI request to ``url``, retrying what is safe to
+        retry; every failure leaves here as a project exception."""
         attempt = 0
         while True:
             try:
@@ -306,7 +305,7 @@ class XapiClient:
         """http:// to a TLS server: say so instead of retrying."""
         parts = urllib.parse.urlsplit(url)
         if parts.scheme == 'http' and isinstance(cause, _PLAIN_TO_TLS) and (
-                transport.speaks_tls(parts.hostname, parts.port or 80,
+                transport.speaks_tls(parts.hostname, port_of(url),
                                      self.connect_timeout)):
             raise exception.XapiTlsError(
                 url=url, reason='the server speaks HTTPS; use https:// in '
@@ -361,6 +360,12 @@ def master_url(url, address):
     if parts.port:
         host = '%s:%d' % (host, parts.port)
     return urllib.parse.urlunsplit(parts._replace(netloc=host))
+
+
+def port_of(url):
+    """The port ``url`` names, else its scheme's (80 or 443)."""
+    parts = urllib.parse.urlsplit(url)
+    return parts.port or {'http': 80, 'https': 443}[parts.scheme.lower()]
 
 
 def _warn_insecure(url):
