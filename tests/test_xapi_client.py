@@ -182,6 +182,28 @@ def test_a_lost_reply_to_a_write_is_outcome_unknown():
     assert SECRET not in str(info.value)
 
 
+def test_a_lost_migrate_send_names_no_session_handle():
+    profile = {'hosts': [{'name': 'a', 'pgpus': []},
+                         {'name': 'b', 'pgpus': []}]}
+    with server.Simulator(profile, password=SECRET) as sim, client_for(
+            sim) as client:
+        vm = client.call('VM.create', {'name_label': 'mover',
+                                       'HVM_boot_policy': 'BIOS'})
+        [host] = client.call('host.get_by_name_label', 'b')
+        [network] = client.call('network.get_all')
+        dest = client.call('host.migrate_receive', host, network, {})
+        sim.faults.lose_reply('VM.migrate_send')
+        with pytest.raises(exception.XapiOutcomeUnknown) as info:
+            client.call('VM.migrate_send', vm, dest, True, {}, {}, {})
+    handle = dest['session_id']
+    assert handle in dest['SM'] and handle in dest['xenops']
+    assert handle not in str(info.value)
+    assert handle not in repr(info.value.call_args)
+    masked = info.value.call_args[1]
+    assert (masked['session_id'], masked['host']) == ('***', host)
+    assert masked['SM'] == dest['SM'].replace(handle, '***')
+
+
 def test_a_timed_out_start_is_outcome_unknown_not_unreachable(m60_sim):
     m60_sim.start_delay_ms = 1000
     xapi = login(m60_sim.url).xenapi

@@ -11,6 +11,7 @@ again there (XAPI did not run it).
 import contextlib
 import http.client
 import queue
+import re
 import ssl
 import threading
 import time
@@ -30,6 +31,8 @@ API_VERSION = '1.2'
 ORIGINATOR = 'nova-xenapi-vgpu'
 MAX_RETRY_DELAY = 30.0
 MASK = '***'
+# A session handle carried in a URL (migrate_receive's SM and xenops).
+_SESSION_IN_URL = re.compile(r'(session_id=)[^&#\s]+')
 # Calls that change nothing, so that repeating one is harmless.
 _READS = frozenset({'event.from', 'session.login_with_password',
                     'session.get_this_host'})
@@ -312,12 +315,17 @@ class XapiClient:
                 '[xenserver] connection_url (or --url)')
 
     def mask(self, args):
-        """``args`` with the password replaced wherever it appears."""
-        def mask(value):
+        """``args`` with the password and session handles (a
+        ``session_id`` entry, ``session_id=`` in a URL: what
+        ``host.migrate_receive`` gives ``VM.migrate_send``) replaced
+        wherever they appear."""
+        def mask(value, key=None):
             if isinstance(value, str):
-                return MASK if value == self.__password else value
+                if value == self.__password or key == 'session_id':
+                    return MASK
+                return _SESSION_IN_URL.sub(r'\g<1>' + MASK, value)
             if isinstance(value, dict):
-                return {k: mask(v) for k, v in value.items()}
+                return {k: mask(v, k) for k, v in value.items()}
             if isinstance(value, (list, tuple)):
                 return type(value)(mask(v) for v in value)
             return value
