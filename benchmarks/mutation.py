@@ -54,7 +54,8 @@ MODULES = {
     'placement': (['placement/tree.py'], ['tests/test_placement_tree.py']),
     'vm': (['vm/*'], [
         'tests/test_vm_build.py', 'tests/test_vm_life.py',
-        'tests/test_vm_movable.py']),
+        'tests/test_vm_movable.py', 'tests/vm_path',
+        'tests/test_pinned.py', 'tests/reliability/test_campaign.py']),
     'xapi_session': (['xapi/session.py'], ['tests/test_xapi_client.py']),
 }
 KILLED = {'killed', 'timeout', 'segfault', 'caught by type check'}
