@@ -186,7 +186,9 @@ def test_orphans_are_found_and_reaped(world):
                                    ['known'])
     assert {o.instance: o.vm_power_state for o in orphans} == {
         'ghost-run': 'Running', 'ghost-halt': 'Halted'}
-    destroyed, remaining = vgpulib.reap_orphans(builder.client, orphans)
+    running_first = sorted(orphans, key=lambda o: o.instance != 'ghost-run')
+    destroyed, remaining = vgpulib.reap_orphans(builder.client,
+                                                running_first)
     assert [o.instance for o in destroyed] == ['ghost-halt']
     assert [o.instance for o in remaining] == ['ghost-run']
     assert tagged(xapi, 'ghost-halt') == []

@@ -42,8 +42,42 @@ def test_settle_waits_for_a_start_under_way_and_says_when_it_cannot(world):
     build.attach('slow', vm, ask('t4:1'))
     sim.start_delay_ms = 1500
     xapi.Async.VM.start_on(vm, build.host_ref, False, False)
-    with pytest.raises(exception.XapiOutcomeUnknown):
+    with pytest.raises(exception.XapiOutcomeUnknown) as info:
         settle.settle(build.client, vm, settle.STARTS, timeout=0.2)
+    # What is still under way, where, and on which VM: the operator's
+    # next question to XAPI.
+    assert info.value.method == 'VM.start_on'
+    assert info.value.call_args == (vm,)
+    assert str(info.value) == (
+        'XAPI at %s did not answer VM.start_on(%r,) (still in progress on '
+        'the VM after waiting); it may have taken effect' % (sim.url, vm))
     outcome = settle.settle(build.client, vm, settle.STARTS, timeout=30)
     assert outcome.runs and outcome.resident_on == build.host_ref
     assert outcome.host_uuid == build.host_uuid
+
+
+@pytest.mark.parametrize('fault', ['refused', 'never_sent'])
+def test_a_failed_start_destroys_only_what_its_build_made(world, fault):
+    sim, xapi, build = world
+    vm = new_vm(xapi, 'again')
+    (earlier,) = build.attach('again', vm, ask('t4:1'))  # an attach before
+    if fault == 'refused':
+        sim.faults.fail_call('Async.VM.start_on', 1, 'INTERNAL_ERROR', 'x')
+    else:
+        sim.faults.drop_connection('Async.VM.start_on', times=10)
+    with pytest.raises((exception.XapiError,
+                        exception.XapiConnectionError)):
+        build.build('again', vm, ask('t4:1'))  # it made nothing new
+    assert xapi.VM.get_power_state(vm) == 'Halted'
+    assert tagged(xapi, 'again') == [earlier]
+
+
+def test_a_start_alone_that_never_happened_rolls_the_instance_back(world):
+    sim, xapi, build = world
+    vm = new_vm(xapi, 'alone')
+    build.attach('alone', vm, ask('t4:1'))
+    sim.faults.drop_connection('Async.VM.start_on', times=10)
+    with pytest.raises(exception.XapiConnectionError):
+        build.start('alone', vm)
+    assert xapi.VM.get_power_state(vm) == 'Halted'
+    assert tagged(xapi, 'alone') == [] and build.stats.claims == {}
