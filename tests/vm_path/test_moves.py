@@ -9,6 +9,7 @@ import pytest
 
 from nova_xenapi_vgpu import exception
 from nova_xenapi_vgpu.vm import moves
+from nova_xenapi_vgpu.vm import vgpus as vgpulib
 from tests.simhelpers import group_of
 from tests.simhelpers import new_vm
 from tests.simhelpers import vgpu_type
@@ -18,6 +19,7 @@ from tests.test_cli import run
 from tests.vm_path.helpers import ask
 from tests.vm_path.helpers import builder
 from tests.vm_path.helpers import models
+from tests.vm_path.helpers import sorting_after
 from tests.vm_path.helpers import tagged
 
 
@@ -145,3 +147,61 @@ def test_reap_orphans_puts_back_an_interrupted_cold_migration(
     assert {xapi.VGPU.get_other_config(v)['nova_xenapi_vgpu_host']
             for v in tagged(xapi, 'stranded')} == {a.host_uuid}
     assert moves.KEY not in xapi.VM.get_other_config(vm)
+
+
+def stopped(xapi, build, name):
+    """A halted VM of ``name`` with one 8Q built on ``build``'s host."""
+    vm = new_vm(xapi, name)
+    build.build(name, vm, ask('8q:1'))
+    build.stop(vm)
+    return vm
+
+
+def test_a_restart_holds_only_the_moves_whose_vgpus_left(pool):
+    sim, xapi, (a, b) = pool
+    plain = new_vm(xapi, 'no-move')
+    stayed = stopped(xapi, a, 'stayed')  # killed before its destroy:
+    moves.record(a.client, stayed, moves.Move(  # its VGPUs still count
+        'stayed', a.host_uuid, '', (('g', 't'),)))
+    other = stopped(xapi, b, 'other')  # the other host's move
+    b.move_out('other', other)
+    left = sorting_after(lambda: stopped(xapi, a, 'left'),
+                         lambda vm: (a.detach('left', vm),
+                                     xapi.VM.destroy(vm)),
+                         max(plain, stayed, other))
+    demand = a.move_out('left', left)
+    fresh = builder(a.client, a.host_ref)  # nova-compute restarted
+    assert fresh.hold_open_moves() == ['left']
+    assert list(fresh.stats.claims) == [moves.held('left')]
+    assert fresh.stats.claims[moves.held('left')].demand == tuple(demand)
+
+
+def test_only_cold_migrations_cut_short_are_interrupted(pool):
+    sim, xapi, (a, b) = pool
+    resized = stopped(xapi, a, 'resized')
+    a.move_out('resized', resized)  # a resize names no destination
+    stayed = stopped(xapi, a, 'stayed')  # its VGPUs never left
+    moves.record(a.client, stayed, moves.Move(
+        'stayed', a.host_uuid, b.host_uuid, (('g', 't'),)))
+    demand = {}
+
+    def strand():
+        vm = stopped(xapi, a, 'stranded')
+        (vgpu,) = xapi.VM.get_VGPUs(vm)
+        demand[vm] = ((xapi.VGPU.get_GPU_group(vgpu),
+                       xapi.VGPU.get_type(vgpu)),)
+        sim.faults.fail_call('VGPU.create', 1, 'INTERNAL_ERROR', 'first')
+        sim.faults.fail_call('VGPU.create', 2, 'INTERNAL_ERROR', 'second')
+        with pytest.raises(exception.XapiError):
+            a.cold_migrate('stranded', vm, b)
+        return vm
+
+    def undo(vm):
+        a.restore('stranded', vm, demand[vm])
+        a.detach('stranded', vm)
+        xapi.VM.destroy(vm)
+    stranded = sorting_after(strand, undo, max(resized, stayed))
+    assert moves.interrupted(a.client, a.host_uuid) == [(
+        stranded, vgpulib.read_vm(a.client, stranded), moves.Move(
+            'stranded', a.host_uuid, b.host_uuid, demand[stranded]))]
+    assert moves.interrupted(a.client, b.host_uuid) == []
