@@ -4,6 +4,8 @@ destroys only what that call made; devices are the VM's free ones."""
 import pytest
 
 from nova_xenapi_vgpu import exception
+from nova_xenapi_vgpu.vm import vgpus as vgpulib
+from nova_xenapi_vgpu.xapi import records
 from tests.simhelpers import new_vm
 from tests.vm_path.helpers import ask
 from tests.vm_path.helpers import tagged
@@ -63,3 +65,14 @@ def test_devices_are_the_vms_free_ones(world):
     made = build.attach('two', vm, ask('t4-4q:2'))
     assert sorted(xapi.VGPU.get_device(v) for v in xapi.VM.get_VGPUs(
         vm)) == ['0', '1', '2'] and len(made) == 2
+
+
+def test_vgpus_come_in_device_order_not_in_ref_or_text_order():
+    def vgpu(ref, device):
+        return records.Vgpu(ref, 'u', 'OpaqueRef:vm', 'OpaqueRef:g',
+                            'OpaqueRef:t', device, False, None, {})
+    vgpus = {ref: vgpu(ref, device) for ref, device in (
+        ('OpaqueRef:a', '10'), ('OpaqueRef:b', '2'), ('OpaqueRef:c', '0'))}
+    assert vgpulib.in_device_order(vgpus) == [
+        'OpaqueRef:c', 'OpaqueRef:b', 'OpaqueRef:a']
+    assert vgpulib.demand_of(vgpus) == (('OpaqueRef:g', 'OpaqueRef:t'),) * 3

@@ -101,10 +101,21 @@ def test_a_cold_migration_with_nothing_to_move_is_refused(pool):
                      vgpu_type(xapi, 'GRID M60-8Q'))
     with pytest.raises(exception.OperationRefused) as info:
         a.cold_migrate('foreign', vm, b)
-    assert 'nothing to move' in str(info.value)
+    assert str(info.value) == (
+        'Cannot cold migration VM %s: nothing to move: no VGPU of instance '
+        'foreign on it (VGPUs this project did not make are not moved)'
+        % vm)
     xapi.VM.start(vm, False, False)
-    with pytest.raises(exception.OperationRefused):
+    with pytest.raises(exception.OperationRefused) as info:
         a.cold_migrate('foreign', vm, b)
+    assert str(info.value) == (
+        'Cannot cold migration VM %s: it is Running; a cold migration moves '
+        'a halted VM' % vm)
+    with pytest.raises(exception.OperationRefused) as info:
+        a.cold_migrate('foreign', vm, a)
+    assert str(info.value) == (
+        'Cannot cold migration VM %s: it is already on this host (a resize '
+        'on one host is move_out + move_in)' % vm)
     assert b.stats.claims == {} and len(xapi.VM.get_VGPUs(vm)) == 1
 
 
