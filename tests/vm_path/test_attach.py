@@ -69,10 +69,11 @@ def test_devices_are_the_vms_free_ones(world):
 
 def test_vgpus_come_in_device_order_not_in_ref_or_text_order():
     def vgpu(ref, device):
-        return records.Vgpu(ref, 'u', 'OpaqueRef:vm', 'OpaqueRef:g',
+        return records.Vgpu(ref, 'u', 'OpaqueRef:vm', 'OpaqueRef:g' + device,
                             'OpaqueRef:t', device, False, None, {})
     vgpus = {ref: vgpu(ref, device) for ref, device in (
         ('OpaqueRef:a', '10'), ('OpaqueRef:b', '2'), ('OpaqueRef:c', '0'))}
     assert vgpulib.in_device_order(vgpus) == [
         'OpaqueRef:c', 'OpaqueRef:b', 'OpaqueRef:a']
-    assert vgpulib.demand_of(vgpus) == (('OpaqueRef:g', 'OpaqueRef:t'),) * 3
+    assert vgpulib.demand_of(vgpus) == tuple(
+        ('OpaqueRef:g' + d, 'OpaqueRef:t') for d in ('0', '2', '10'))
