@@ -199,6 +199,7 @@ def test_only_cold_migrations_cut_short_are_interrupted(pool):
     def strand():
         vm = stopped(xapi, a, 'stranded')
         (vgpu,) = xapi.VM.get_VGPUs(vm)
+        xapi.VM.snapshot(vm, 'stranded-snap')  # a copy tagged 'stranded'
         demand[vm] = ((xapi.VGPU.get_GPU_group(vgpu),
                        xapi.VGPU.get_type(vgpu)),)
         sim.faults.fail_call('VGPU.create', 1, 'INTERNAL_ERROR', 'first')
