@@ -83,3 +83,18 @@ def test_a_lost_move_xapi_cannot_settle_keeps_the_destinations_claim(pool):
         a.live_migrate('unsure', vm, b)
     # Nothing is undone on a guess: the destination keeps its claim.
     assert list(b.stats.claims) == ['unsure']
+
+
+def test_a_retag_cut_short_is_finished_writing_only_what_is_wrong(world):
+    sim, xapi, build = world
+    vm = new_vm(xapi, 'two')
+    build.build('two', vm, ask('t4:2'))
+    first, second = tagged(xapi, 'two')  # in ref order
+    # Moved here from another host, killed after the first retag.
+    xapi.VGPU.set_other_config(second, dict(
+        xapi.VGPU.get_other_config(second), **{tags.HOST: 'elsewhere'}))
+    writes = sim.faults.calls['VGPU.set_other_config']
+    assert vgpulib.follow_vm(build.client, vm, 'two') == [second]
+    assert host_tag(xapi, 'two') == {build.host_uuid}
+    assert sim.faults.calls['VGPU.set_other_config'] == writes + 1
+    assert vgpulib.follow_vm(build.client, vm, 'two') == []
