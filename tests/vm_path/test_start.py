@@ -4,9 +4,13 @@ XAPI before anything is rolled back; a starting VM keeps its vGPUs."""
 import pytest
 
 from nova_xenapi_vgpu import exception
+from nova_xenapi_vgpu.host import identity
+from nova_xenapi_vgpu.vm import lifecycle
 from nova_xenapi_vgpu.vm import settle
+from tests.conftest import login
 from tests.simhelpers import new_vm
 from tests.vm_path.helpers import ask
+from tests.vm_path.helpers import client_of
 from tests.vm_path.helpers import tagged
 
 
@@ -81,3 +85,17 @@ def test_a_start_alone_that_never_happened_rolls_the_instance_back(world):
         build.start('alone', vm)
     assert xapi.VM.get_power_state(vm) == 'Halted'
     assert tagged(xapi, 'alone') == [] and build.stats.claims == {}
+
+
+def test_a_build_keeps_the_instances_numa_cells(sim):
+    # mixed: the Tesla T4 sits on NUMA node 0 only (the dom0 plugin says).
+    xapi = login(sim.url).xenapi
+    client = client_of(sim)
+    build = lifecycle.Builder.for_host(client, identity.resolve_host(client))
+    far, near = new_vm(xapi, 'far'), new_vm(xapi, 'near')
+    with pytest.raises(exception.ClaimRefused):
+        build.build('far', far, ask('t4:1'), numa_cells=[1])
+    assert xapi.VM.get_VGPUs(far) == [] and build.stats.claims == {}
+    build.build('near', near, ask('t4:1'), numa_cells=[0])
+    assert xapi.VM.get_power_state(near) == 'Running'
+    client.close()
