@@ -217,3 +217,26 @@ def test_only_cold_migrations_cut_short_are_interrupted(pool):
         stranded, vgpulib.read_vm(a.client, stranded), moves.Move(
             'stranded', a.host_uuid, b.host_uuid, demand[stranded]))]
     assert moves.interrupted(a.client, b.host_uuid) == []
+
+
+def test_an_evacuation_replaces_the_vgpus_another_host_made(pool):
+    sim, xapi, (a, b) = pool
+    vm = stopped(xapi, a, 'evacuated')  # its host a is down
+    (old,) = tagged(xapi, 'evacuated')
+    (new,) = b.move_in('evacuated', vm, ask('8q:1'))
+    assert tagged(xapi, 'evacuated') == [new] and new != old
+    assert xapi.VGPU.get_other_config(new)['nova_xenapi_vgpu_host'] == (
+        b.host_uuid)
+
+
+def test_a_suspended_instance_resumes_on_this_host(pool):
+    sim, xapi, (a, b) = pool
+    vm = new_vm(xapi, 'sleeper')
+    a.build('sleeper', vm, ask('8q:1'))
+    a.suspend('sleeper', vm)
+    assert xapi.VM.get_power_state(vm) == 'Suspended'
+    a.resume(vm)
+    assert xapi.VM.get_power_state(vm) == 'Running'
+    assert xapi.VM.get_resident_on(vm) == a.host_ref
+    (vgpu,) = tagged(xapi, 'sleeper')
+    assert xapi.PGPU.get_host(xapi.VGPU.get_resident_on(vgpu)) == a.host_ref

@@ -99,3 +99,24 @@ def test_a_build_keeps_the_instances_numa_cells(sim):
     build.build('near', near, ask('t4:1'), numa_cells=[0])
     assert xapi.VM.get_power_state(near) == 'Running'
     client.close()
+
+
+def test_a_host_builds_only_the_vgpu_types_it_enables(sim):
+    xapi = login(sim.url).xenapi
+    client = client_of(sim)
+    build = lifecycle.Builder.for_host(client, identity.resolve_host(client),
+                                       enabled=['GRID T4-8Q'])
+    other, enabled = new_vm(xapi, 'other'), new_vm(xapi, 'enabled')
+    with pytest.raises(exception.ClaimRefused):
+        build.build('other', other, ask('t4-4q:1'))
+    build.build('enabled', enabled, ask('t4:1'))
+    assert xapi.VM.get_power_state(enabled) == 'Running'
+    client.close()
+
+
+def test_detach_frees_a_claim_nova_made_before_any_vgpu(world):
+    sim, xapi, build = world
+    vm = new_vm(xapi, 'aborted')
+    build.stats.consume_requests(ask('t4:1'), None, 'aborted')  # a claim
+    assert build.detach('aborted', vm) == []  # spawn aborted: destroy
+    assert build.stats.claims == {}
