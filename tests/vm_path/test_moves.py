@@ -240,3 +240,16 @@ def test_a_suspended_instance_resumes_on_this_host(pool):
     assert xapi.VM.get_resident_on(vm) == a.host_ref
     (vgpu,) = tagged(xapi, 'sleeper')
     assert xapi.PGPU.get_host(xapi.VGPU.get_resident_on(vgpu)) == a.host_ref
+
+
+def test_confirming_a_resize_twice_or_for_another_instance_changes_nothing(
+        pool):
+    sim, xapi, (a, b) = pool
+    vm = stopped(xapi, a, 'resized')
+    a.move_out('resized', vm)
+    a.confirm_move('other', vm)  # not its move: it stays open
+    assert moves.of_vm(vgpulib.read_vm(a.client, vm)).instance == 'resized'
+    a.confirm_move('resized', vm)
+    a.confirm_move('resized', vm)  # Nova confirming again
+    assert moves.KEY not in xapi.VM.get_other_config(vm)
+    assert a.stats.claims == {}

@@ -98,6 +98,11 @@ def test_a_build_keeps_the_instances_numa_cells(sim):
     assert xapi.VM.get_VGPUs(far) == [] and build.stats.claims == {}
     build.build('near', near, ask('t4:1'), numa_cells=[0])
     assert xapi.VM.get_power_state(near) == 'Running'
+    build.stop(near)  # a resize on this host: out, then in on cell 1
+    build.move_out('near', near)
+    with pytest.raises(exception.ClaimRefused):
+        build.move_in('near', near, ask('t4:1'), numa_cells=[1])
+    assert len(build.move_in('near', near, ask('t4:1'), numa_cells=[0])) == 1
     client.close()
 
 
