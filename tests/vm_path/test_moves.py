@@ -253,3 +253,18 @@ def test_confirming_a_resize_twice_or_for_another_instance_changes_nothing(
     a.confirm_move('resized', vm)  # Nova confirming again
     assert moves.KEY not in xapi.VM.get_other_config(vm)
     assert a.stats.claims == {}
+
+
+def test_a_revert_of_a_running_vm_is_refused_naming_it(pool):
+    sim, xapi, (a, b) = pool
+    vm = stopped(xapi, a, 'running')
+    old = a.move_out('running', vm)
+    b.move_in('running', vm, ask('8q:1'))
+    xapi.VM.start_on(vm, b.host_ref, False, False)
+    with pytest.raises(exception.VgpuAttachRefused) as info:
+        a.restore('running', vm, old)
+    assert str(info.value) == (
+        'Cannot give VM %s vGPUs: it runs; stop it first (its vGPUs stay)'
+        % vm)
+    assert xapi.VM.get_power_state(vm) == 'Running'
+    assert list(a.stats.claims) == [moves.held('running')]  # still held
