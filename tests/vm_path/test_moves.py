@@ -268,3 +268,15 @@ def test_a_revert_of_a_running_vm_is_refused_naming_it(pool):
         % vm)
     assert xapi.VM.get_power_state(vm) == 'Running'
     assert list(a.stats.claims) == [moves.held('running')]  # still held
+
+
+def test_a_revert_of_a_resize_on_one_host_keeps_its_vgpus_and_frees_all(
+        pool):
+    sim, xapi, (a, b) = pool
+    vm = stopped(xapi, a, 'same-host')
+    old = a.move_out('same-host', vm)
+    made = a.move_in('same-host', vm, ask('8q:1'))  # same type, same host
+    assert a.restore('same-host', vm, old) == made == tagged(
+        xapi, 'same-host')
+    assert a.stats.claims == {}  # the move's hold too
+    assert moves.KEY not in xapi.VM.get_other_config(vm)
