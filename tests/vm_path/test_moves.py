@@ -280,3 +280,18 @@ def test_a_revert_of_a_resize_on_one_host_keeps_its_vgpus_and_frees_all(
         xapi, 'same-host')
     assert a.stats.claims == {}  # the move's hold too
     assert moves.KEY not in xapi.VM.get_other_config(vm)
+
+
+@pytest.mark.parametrize('open_move', [
+    moves.Move('theirs', 'host', '', (('g', 't'),)).to_json(), 'garbage'])
+def test_a_move_is_refused_while_another_is_open_on_the_vm(pool, open_move):
+    sim, xapi, (a, b) = pool
+    vm = stopped(xapi, a, 'mine')
+    xapi.VM.add_to_other_config(vm, moves.KEY, open_move)
+    with pytest.raises(exception.OperationRefused) as info:
+        a.move_out('mine', vm)
+    assert str(info.value) == (
+        'Cannot move VM %s: another move is open on it (other_config:%s); '
+        'finish or revert it first' % (vm, moves.KEY))
+    assert len(tagged(xapi, 'mine')) == 1  # nothing destroyed
+    assert xapi.VM.get_other_config(vm)[moves.KEY] == open_move
