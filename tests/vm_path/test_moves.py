@@ -295,3 +295,26 @@ def test_a_move_is_refused_while_another_is_open_on_the_vm(pool, open_move):
         'finish or revert it first' % (vm, moves.KEY))
     assert len(tagged(xapi, 'mine')) == 1  # nothing destroyed
     assert xapi.VM.get_other_config(vm)[moves.KEY] == open_move
+
+
+def test_a_suspended_vm_is_not_moved_out(pool):
+    sim, xapi, (a, b) = pool
+    vm = new_vm(xapi, 'asleep')
+    a.build('asleep', vm, ask('8q:1'))
+    a.suspend('asleep', vm)  # its VGPUs are not attached, yet it is not off
+    with pytest.raises(exception.OperationRefused) as info:
+        a.move_out('asleep', vm)
+    assert str(info.value) == (
+        'Cannot move VM %s: it runs; resize and cold migration move a '
+        'stopped VM' % vm)
+    assert len(tagged(xapi, 'asleep')) == 1
+    assert moves.KEY not in xapi.VM.get_other_config(vm)
+
+
+def test_moving_out_again_holds_the_same_demand(pool):
+    sim, xapi, (a, b) = pool
+    vm = stopped(xapi, a, 'twice')
+    old = a.move_out('twice', vm)
+    assert a.move_out('twice', vm) == old  # Nova retrying the resize
+    assert list(a.stats.claims) == [moves.held('twice')]
+    assert a.stats.claims[moves.held('twice')].demand == tuple(old)
