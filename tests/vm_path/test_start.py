@@ -128,3 +128,26 @@ def test_detach_frees_a_claim_nova_made_before_any_vgpu(world):
     build.stats.consume_requests(ask('t4:1'), None, 'aborted')  # a claim
     assert build.detach('aborted', vm) == []  # spawn aborted: destroy
     assert build.stats.claims == {}
+
+
+def test_a_refused_clean_shutdown_is_raised_not_forced(world):
+    sim, xapi, build = world
+    vm = new_vm(xapi, 'busy')
+    build.build('busy', vm, ask('t4:1'))
+    sim.faults.fail_call('Async.VM.clean_shutdown', 1,
+                         'OTHER_OPERATION_IN_PROGRESS', 'VM', vm)
+    with pytest.raises(exception.XapiError) as info:
+        build.stop(vm)
+    assert info.value.code == 'OTHER_OPERATION_IN_PROGRESS'
+    assert xapi.VM.get_power_state(vm) == 'Running'  # never hard-stopped
+
+
+def test_a_start_whose_vgpus_cannot_be_read_still_succeeds(world):
+    sim, xapi, build = world
+    vm = new_vm(xapi, 'unread')
+    build.attach('unread', vm, ask('t4:1'))
+    sim.faults.fail_call('VGPU.get_all_records_where', 1, 'INTERNAL_ERROR',
+                         'read after the start')
+    assert build.start('unread', vm) == []  # no pGPU known yet
+    assert xapi.VM.get_power_state(vm) == 'Running'
+    assert len(tagged(xapi, 'unread')) == 1
