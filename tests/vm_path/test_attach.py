@@ -6,7 +6,9 @@ import pytest
 from nova_xenapi_vgpu import exception
 from nova_xenapi_vgpu.vm import vgpus as vgpulib
 from nova_xenapi_vgpu.xapi import records
+from tests.simhelpers import group_of
 from tests.simhelpers import new_vm
+from tests.simhelpers import vgpu_type
 from tests.vm_path.helpers import ask
 from tests.vm_path.helpers import tagged
 
@@ -77,3 +79,19 @@ def test_vgpus_come_in_device_order_not_in_ref_or_text_order():
         'OpaqueRef:c', 'OpaqueRef:b', 'OpaqueRef:a']
     assert vgpulib.demand_of(vgpus) == tuple(
         ('OpaqueRef:g' + d, 'OpaqueRef:t') for d in ('0', '2', '10'))
+
+
+def test_a_vgpu_mix_with_one_already_on_the_vm_is_refused_before_writes(
+        world):
+    sim, xapi, build = world
+    vm = new_vm(xapi, 'beside')
+    xapi.VGPU.create(vm, group_of(xapi, 'T4'), '0', {},  # not this project's
+                     vgpu_type(xapi, 'GRID T4-8Q'))
+    creates = sim.faults.calls['VGPU.create']
+    with pytest.raises(exception.VgpuAttachRefused) as info:
+        build.attach('beside', vm, ask('8q:1'))
+    assert str(info.value) == (
+        'Cannot give VM beside vGPUs: XAPI allows no VM these vGPUs '
+        'together: GRID M60-8Q, GRID T4-8Q (compatible_types_in_vm)')
+    assert sim.faults.calls['VGPU.create'] == creates
+    assert build.stats.claims == {} and len(xapi.VM.get_VGPUs(vm)) == 1
