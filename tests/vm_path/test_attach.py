@@ -95,3 +95,14 @@ def test_a_vgpu_mix_with_one_already_on_the_vm_is_refused_before_writes(
         'together: GRID M60-8Q, GRID T4-8Q (compatible_types_in_vm)')
     assert sim.faults.calls['VGPU.create'] == creates
     assert build.stats.claims == {} and len(xapi.VM.get_VGPUs(vm)) == 1
+
+
+def test_create_alone_makes_one_tagged_vgpu_per_slot_in_device_order(world):
+    sim, xapi, build = world
+    vm = new_vm(xapi, 'direct')  # the compute driver's path: Nova's slots
+    slots = build.stats.consume_requests(ask('t4:2'), None, 'direct')
+    made = vgpulib.create(build.client, build.host_uuid, 'direct', vm, slots)
+    assert [xapi.VGPU.get_device(v) for v in made] == ['0', '1']
+    assert [xapi.VGPU.get_other_config(v)['nova_xenapi_vgpu_device']
+            for v in made] == [s.uuid for s in slots]
+    assert sorted(made) == tagged(xapi, 'direct')
