@@ -66,8 +66,12 @@ def test_a_build_creates_tagged_vgpus_and_follows_xapi(world):
 
 
 @pytest.mark.parametrize('case, make, spec, words', [
-    ('running', lambda x: _running(x), '4q:1', ['running']),
-    ('pv', lambda x: x.VM.create({'name_label': 'pv'}), '4q:1', ['HVM']),
+    ('running', lambda x: _running(x), '4q:1', [
+        'Cannot give VM running vGPUs: it is running; vGPUs are added to '
+        'halted VMs only']),
+    ('pv', lambda x: x.VM.create({'name_label': 'pv'}), '4q:1', [
+        'Cannot give VM pv vGPUs: it is not HVM; XAPI gives vGPUs to HVM '
+        'guests only (FEATURE_REQUIRES_HVM)']),
     ('mix', lambda x: new_vm(x, 'mix'), '8q:1,t4:1',
      ['compatible_types_in_vm']),
 ])
