@@ -1,6 +1,8 @@
 """Issue 16, item 9: ``attach`` is idempotent per instance; a rollback
 destroys only what that call made; devices are the VM's free ones."""
 
+import dataclasses
+
 import pytest
 
 from nova_xenapi_vgpu import exception
@@ -106,3 +108,21 @@ def test_create_alone_makes_one_tagged_vgpu_per_slot_in_device_order(world):
     assert [xapi.VGPU.get_other_config(v)['nova_xenapi_vgpu_device']
             for v in made] == [s.uuid for s in slots]
     assert sorted(made) == tagged(xapi, 'direct')
+
+
+@pytest.mark.parametrize('domain_type, boot_policy, hvm', [
+    ('hvm', '', True),  # domain_type decides where XAPI has it
+    ('', 'BIOS order', True),  # older XAPI: the boot policy decides
+    ('', '', False), ('pv', 'BIOS order', False)])
+def test_hvm_is_read_as_xapi_versions_record_it(world, domain_type,
+                                                boot_policy, hvm):
+    sim, xapi, build = world
+    record = dataclasses.replace(
+        vgpulib.read_vm(build.client, new_vm(xapi, 'guest')),
+        domain_type=domain_type, HVM_boot_policy=boot_policy)
+    if hvm:
+        vgpulib.check_attachable(build.stats.inventory, record, [])
+        return
+    with pytest.raises(exception.VgpuAttachRefused) as info:
+        vgpulib.check_attachable(build.stats.inventory, record, [])
+    assert 'it is not HVM' in str(info.value)
