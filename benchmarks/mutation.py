@@ -53,7 +53,8 @@ MODULES = {
         'tests/test_placement_tree.py', 'tests/test_placement_sync.py']),
     'vm': (['vm/*'], [
         'tests/test_vm_build.py', 'tests/test_vm_life.py',
-        'tests/test_vm_movable.py']),
+        'tests/test_vm_movable.py', 'tests/vm_path',
+        'tests/test_pinned.py', 'tests/reliability/test_campaign.py']),
     'xapi_session': (['xapi/session.py'], [
         'tests/test_xapi_client.py', 'tests/test_xapi_session.py']),
 }

@@ -66,8 +66,12 @@ def test_a_build_creates_tagged_vgpus_and_follows_xapi(world):
 
 
 @pytest.mark.parametrize('case, make, spec, words', [
-    ('running', lambda x: _running(x), '4q:1', ['running']),
-    ('pv', lambda x: x.VM.create({'name_label': 'pv'}), '4q:1', ['HVM']),
+    ('running', lambda x: _running(x), '4q:1', [
+        'Cannot give VM running vGPUs: it is running; vGPUs are added to '
+        'halted VMs only']),
+    ('pv', lambda x: x.VM.create({'name_label': 'pv'}), '4q:1', [
+        'Cannot give VM pv vGPUs: it is not HVM; XAPI gives vGPUs to HVM '
+        'guests only (FEATURE_REQUIRES_HVM)']),
     ('mix', lambda x: new_vm(x, 'mix'), '8q:1,t4:1',
      ['compatible_types_in_vm']),
 ])
@@ -186,7 +190,9 @@ def test_orphans_are_found_and_reaped(world):
                                    ['known'])
     assert {o.instance: o.vm_power_state for o in orphans} == {
         'ghost-run': 'Running', 'ghost-halt': 'Halted'}
-    destroyed, remaining = vgpulib.reap_orphans(builder.client, orphans)
+    running_first = sorted(orphans, key=lambda o: o.instance != 'ghost-run')
+    destroyed, remaining = vgpulib.reap_orphans(builder.client,
+                                                running_first)
     assert [o.instance for o in destroyed] == ['ghost-halt']
     assert [o.instance for o in remaining] == ['ghost-run']
     assert tagged(xapi, 'ghost-halt') == []

@@ -41,3 +41,13 @@ def test_others_are_refused_naming_the_type_and_the_way_out(name, metadata,
     with pytest.raises(exception.OperationRefused) as info:
         vgpulib.assert_movable(inventory, 'vm', vgpus, 'suspend')
     assert 'stop it instead' in str(info.value)
+
+
+def test_a_vgpu_on_a_pgpu_this_host_does_not_know_is_refused():
+    inventory, vgpus = host_with_one_vgpu('GRID M60-4Q', {'nvidia': 'x'})
+    elsewhere = dataclasses.replace(inventory, pgpus={})
+    with pytest.raises(exception.OperationRefused) as info:
+        vgpulib.assert_movable(elsewhere, 'vm', vgpus, 'live-migrate')
+    assert str(info.value) == (
+        'Cannot live-migrate VM vm: XAPI cannot live-migrate a VM with a '
+        'GRID M60-4Q vGPU (nvidia); use a cold migration')

@@ -3,14 +3,15 @@
 The build: under the host's writer lease (``writer``: one writer per
 host, across processes) the pools are read afresh, the claim made, the
 VM checked and the VGPUs created (only those the instance lacks: attach
-is idempotent); then ``VM.start_on`` this host (a plain ``VM.start``
-could pick another host of the pool), and the claim moves to the pGPUs
-XAPI chose. If anything fails, the VGPUs this build made are destroyed,
-the claim is freed and the first error is raised again with its XAPI
-code: nothing is left behind and the same build can be retried. A start
-or move whose answer was lost is settled by asking XAPI (``settle``)
-before anything is undone. Resizes and cold migrations record their
-progress on the VM (``moves``) before they destroy anything.
+is idempotent), whose tags make them count for this host in place of
+the claim; then ``VM.start_on`` this host (a plain ``VM.start`` could
+pick another host of the pool). If anything fails, the VGPUs this
+build made are destroyed, the claim is freed and the first error is
+raised again with its XAPI code: nothing is left behind and the same
+build can be retried. A start or move whose answer was lost is settled
+by asking XAPI (``settle``) before anything is undone. Resizes and
+cold migrations record their progress on the VM (``moves``) before
+they destroy anything.
 """
 
 from oslo_log import log as logging
@@ -129,7 +130,9 @@ class Builder:
             self.client, inventory, self.dom0))
 
     def start(self, instance, vm, made=None):
-        """Start the VM on this host; the claim follows XAPI's choice.
+        """Start the VM on this host; returns the pGPUs XAPI chose (in
+        device order). The claim ended when attach's refresh saw its
+        VGPUs: tagged, they count for this host, running or not.
         ``made``: the VGPUs this build created, all a failed start
         destroys (default: every VGPU of the instance on the VM).
 
@@ -146,19 +149,15 @@ class Builder:
         except BaseException:
             with excutils.save_and_reraise_exception():
                 self._roll_back(instance, vm, made)
-        claim = self.stats.claims.get(instance)
         try:
             placed = vgpulib.of_instance(self.client, vm, instance)
             pgpus = [v.resident_on for v in sorted(
                 placed.values(), key=lambda v: int(v.device))]
         except (exception.XapiError, exception.XapiConnectionError) as exc:
-            # It runs: keep the claim where it was expected until the next
-            # refresh shows where XAPI put the vGPUs.
+            # It runs: the next refresh shows where XAPI put the vGPUs.
             LOG.warning('%s started but its vGPUs could not be read (%s)',
                         vm, exc)
-            pgpus = list(claim.pgpus) if claim else []
-        if claim is not None:
-            self.stats.rebind(instance, pgpus)
+            pgpus = []
         self.sync()
         return pgpus
 

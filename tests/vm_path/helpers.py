@@ -46,3 +46,29 @@ def models(xapi, vm):
                    key=lambda v: int(xapi.VGPU.get_device(v)))
     return [xapi.VGPU_type.get_model_name(xapi.VGPU.get_type(v))
             for v in vgpus]
+
+
+def sorting_after(make, undo, floor):
+    """``make()`` again (``undo`` the last) until its ref sorts after
+    ``floor``: XAPI's refs are random, the code under test walks them
+    in sorted order, and a test must see a skipped record first."""
+    ref = make()
+    while ref <= floor:
+        undo(ref)
+        ref = make()
+    return ref
+
+
+def racing(client, after, action):
+    """``client`` runs ``action()`` once, right after its first call of
+    ``after`` returns: another writer acting between two reads."""
+    call = client.call
+    pending = [action]
+
+    def racing_call(method, *args, **kwargs):
+        result = call(method, *args, **kwargs)
+        if method == after and pending:
+            pending.pop()()
+        return result
+    client.call = racing_call
+    return client

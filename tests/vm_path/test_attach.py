@@ -1,10 +1,16 @@
 """Issue 16, item 9: ``attach`` is idempotent per instance; a rollback
 destroys only what that call made; devices are the VM's free ones."""
 
+import dataclasses
+
 import pytest
 
 from nova_xenapi_vgpu import exception
+from nova_xenapi_vgpu.vm import vgpus as vgpulib
+from nova_xenapi_vgpu.xapi import records
+from tests.simhelpers import group_of
 from tests.simhelpers import new_vm
+from tests.simhelpers import vgpu_type
 from tests.vm_path.helpers import ask
 from tests.vm_path.helpers import tagged
 
@@ -63,3 +69,60 @@ def test_devices_are_the_vms_free_ones(world):
     made = build.attach('two', vm, ask('t4-4q:2'))
     assert sorted(xapi.VGPU.get_device(v) for v in xapi.VM.get_VGPUs(
         vm)) == ['0', '1', '2'] and len(made) == 2
+
+
+def test_vgpus_come_in_device_order_not_in_ref_or_text_order():
+    def vgpu(ref, device):
+        return records.Vgpu(ref, 'u', 'OpaqueRef:vm', 'OpaqueRef:g' + device,
+                            'OpaqueRef:t', device, False, None, {})
+    vgpus = {ref: vgpu(ref, device) for ref, device in (
+        ('OpaqueRef:a', '10'), ('OpaqueRef:b', '2'), ('OpaqueRef:c', '0'))}
+    assert vgpulib.in_device_order(vgpus) == [
+        'OpaqueRef:c', 'OpaqueRef:b', 'OpaqueRef:a']
+    assert vgpulib.demand_of(vgpus) == tuple(
+        ('OpaqueRef:g' + d, 'OpaqueRef:t') for d in ('0', '2', '10'))
+
+
+def test_a_vgpu_mix_with_one_already_on_the_vm_is_refused_before_writes(
+        world):
+    sim, xapi, build = world
+    vm = new_vm(xapi, 'beside')
+    xapi.VGPU.create(vm, group_of(xapi, 'T4'), '0', {},  # not this project's
+                     vgpu_type(xapi, 'GRID T4-8Q'))
+    creates = sim.faults.calls['VGPU.create']
+    with pytest.raises(exception.VgpuAttachRefused) as info:
+        build.attach('beside', vm, ask('8q:1'))
+    assert str(info.value) == (
+        'Cannot give VM beside vGPUs: XAPI allows no VM these vGPUs '
+        'together: GRID M60-8Q, GRID T4-8Q (compatible_types_in_vm)')
+    assert sim.faults.calls['VGPU.create'] == creates
+    assert build.stats.claims == {} and len(xapi.VM.get_VGPUs(vm)) == 1
+
+
+def test_create_alone_makes_one_tagged_vgpu_per_slot_in_device_order(world):
+    sim, xapi, build = world
+    vm = new_vm(xapi, 'direct')  # the compute driver's path: Nova's slots
+    slots = build.stats.consume_requests(ask('t4:2'), None, 'direct')
+    made = vgpulib.create(build.client, build.host_uuid, 'direct', vm, slots)
+    assert [xapi.VGPU.get_device(v) for v in made] == ['0', '1']
+    assert [xapi.VGPU.get_other_config(v)['nova_xenapi_vgpu_device']
+            for v in made] == [s.uuid for s in slots]
+    assert sorted(made) == tagged(xapi, 'direct')
+
+
+@pytest.mark.parametrize('domain_type, boot_policy, hvm', [
+    ('hvm', '', True),  # domain_type decides where XAPI has it
+    ('', 'BIOS order', True),  # older XAPI: the boot policy decides
+    ('', '', False), ('pv', 'BIOS order', False)])
+def test_hvm_is_read_as_xapi_versions_record_it(world, domain_type,
+                                                boot_policy, hvm):
+    sim, xapi, build = world
+    record = dataclasses.replace(
+        vgpulib.read_vm(build.client, new_vm(xapi, 'guest')),
+        domain_type=domain_type, HVM_boot_policy=boot_policy)
+    if hvm:
+        vgpulib.check_attachable(build.stats.inventory, record, [])
+        return
+    with pytest.raises(exception.VgpuAttachRefused) as info:
+        vgpulib.check_attachable(build.stats.inventory, record, [])
+    assert 'it is not HVM' in str(info.value)

@@ -2,7 +2,9 @@
 lost VM.pool_migrate answer or a kill during the move is settled by
 asking XAPI where the VM is."""
 
+import pytest
 
+from nova_xenapi_vgpu import exception
 from nova_xenapi_vgpu import tags
 from nova_xenapi_vgpu.vm import vgpus as vgpulib
 from tests.simhelpers import new_vm
@@ -57,3 +59,42 @@ def test_a_move_killed_before_the_retag_is_settled_at_reconcile(pool):
     assert vgpulib.follow_running(a.client) == tagged(xapi, 'killed')
     assert host_tag(xapi, 'killed') == {b.host_uuid}
     assert owed(b, 'killed') and not owed(a, 'killed')
+
+
+def test_a_live_move_that_never_reached_xapi_frees_the_destination(pool):
+    sim, xapi, (a, b) = pool
+    vm = new_vm(xapi, 'unsent')
+    a.build('unsent', vm, ask('8q:1'))
+    sim.faults.drop_connection('Async.VM.pool_migrate', times=10)
+    with pytest.raises(exception.XapiConnectionError):
+        a.live_migrate('unsent', vm, b)
+    assert xapi.VM.get_resident_on(vm) == a.host_ref
+    assert host_tag(xapi, 'unsent') == {a.host_uuid}
+    assert b.stats.claims == {} and not owed(b, 'unsent')
+
+
+def test_a_lost_move_xapi_cannot_settle_keeps_the_destinations_claim(pool):
+    sim, xapi, (a, b) = pool
+    vm = new_vm(xapi, 'unsure')
+    a.build('unsure', vm, ask('8q:1'))
+    sim.faults.drop_connection('Async.VM.pool_migrate', times=10)
+    sim.faults.drop_connection('VM.get_record', times=100)
+    with pytest.raises(exception.XapiConnectionError):
+        a.live_migrate('unsure', vm, b)
+    # Nothing is undone on a guess: the destination keeps its claim.
+    assert list(b.stats.claims) == ['unsure']
+
+
+def test_a_retag_cut_short_is_finished_writing_only_what_is_wrong(world):
+    sim, xapi, build = world
+    vm = new_vm(xapi, 'two')
+    build.build('two', vm, ask('t4:2'))
+    first, second = tagged(xapi, 'two')  # in ref order
+    # Moved here from another host, killed after the first retag.
+    xapi.VGPU.set_other_config(second, dict(
+        xapi.VGPU.get_other_config(second), **{tags.HOST: 'elsewhere'}))
+    writes = sim.faults.calls['VGPU.set_other_config']
+    assert vgpulib.follow_vm(build.client, vm, 'two') == [second]
+    assert host_tag(xapi, 'two') == {build.host_uuid}
+    assert sim.faults.calls['VGPU.set_other_config'] == writes + 1
+    assert vgpulib.follow_vm(build.client, vm, 'two') == []

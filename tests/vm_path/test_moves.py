@@ -9,6 +9,7 @@ import pytest
 
 from nova_xenapi_vgpu import exception
 from nova_xenapi_vgpu.vm import moves
+from nova_xenapi_vgpu.vm import vgpus as vgpulib
 from tests.simhelpers import group_of
 from tests.simhelpers import new_vm
 from tests.simhelpers import vgpu_type
@@ -18,6 +19,7 @@ from tests.test_cli import run
 from tests.vm_path.helpers import ask
 from tests.vm_path.helpers import builder
 from tests.vm_path.helpers import models
+from tests.vm_path.helpers import sorting_after
 from tests.vm_path.helpers import tagged
 
 
@@ -99,10 +101,21 @@ def test_a_cold_migration_with_nothing_to_move_is_refused(pool):
                      vgpu_type(xapi, 'GRID M60-8Q'))
     with pytest.raises(exception.OperationRefused) as info:
         a.cold_migrate('foreign', vm, b)
-    assert 'nothing to move' in str(info.value)
+    assert str(info.value) == (
+        'Cannot cold migration VM %s: nothing to move: no VGPU of instance '
+        'foreign on it (VGPUs this project did not make are not moved)'
+        % vm)
     xapi.VM.start(vm, False, False)
-    with pytest.raises(exception.OperationRefused):
+    with pytest.raises(exception.OperationRefused) as info:
         a.cold_migrate('foreign', vm, b)
+    assert str(info.value) == (
+        'Cannot cold migration VM %s: it is Running; a cold migration moves '
+        'a halted VM' % vm)
+    with pytest.raises(exception.OperationRefused) as info:
+        a.cold_migrate('foreign', vm, a)
+    assert str(info.value) == (
+        'Cannot cold migration VM %s: it is already on this host (a resize '
+        'on one host is move_out + move_in)' % vm)
     assert b.stats.claims == {} and len(xapi.VM.get_VGPUs(vm)) == 1
 
 
@@ -145,3 +158,163 @@ def test_reap_orphans_puts_back_an_interrupted_cold_migration(
     assert {xapi.VGPU.get_other_config(v)['nova_xenapi_vgpu_host']
             for v in tagged(xapi, 'stranded')} == {a.host_uuid}
     assert moves.KEY not in xapi.VM.get_other_config(vm)
+
+
+def stopped(xapi, build, name):
+    """A halted VM of ``name`` with one 8Q built on ``build``'s host."""
+    vm = new_vm(xapi, name)
+    build.build(name, vm, ask('8q:1'))
+    build.stop(vm)
+    return vm
+
+
+def test_a_restart_holds_only_the_moves_whose_vgpus_left(pool):
+    sim, xapi, (a, b) = pool
+    plain = new_vm(xapi, 'no-move')
+    stayed = stopped(xapi, a, 'stayed')  # killed before its destroy:
+    moves.record(a.client, stayed, moves.Move(  # its VGPUs still count
+        'stayed', a.host_uuid, '', (('g', 't'),)))
+    other = stopped(xapi, b, 'other')  # the other host's move
+    b.move_out('other', other)
+    left = sorting_after(lambda: stopped(xapi, a, 'left'),
+                         lambda vm: (a.detach('left', vm),
+                                     xapi.VM.destroy(vm)),
+                         max(plain, stayed, other))
+    demand = a.move_out('left', left)
+    fresh = builder(a.client, a.host_ref)  # nova-compute restarted
+    assert fresh.hold_open_moves() == ['left']
+    assert list(fresh.stats.claims) == [moves.held('left')]
+    assert fresh.stats.claims[moves.held('left')].demand == tuple(demand)
+
+
+def test_only_cold_migrations_cut_short_are_interrupted(pool):
+    sim, xapi, (a, b) = pool
+    resized = stopped(xapi, a, 'resized')
+    a.move_out('resized', resized)  # a resize names no destination
+    stayed = stopped(xapi, a, 'stayed')  # its VGPUs never left
+    moves.record(a.client, stayed, moves.Move(
+        'stayed', a.host_uuid, b.host_uuid, (('g', 't'),)))
+    demand = {}
+
+    def strand():
+        vm = stopped(xapi, a, 'stranded')
+        (vgpu,) = xapi.VM.get_VGPUs(vm)
+        xapi.VM.snapshot(vm, 'stranded-snap')  # a copy tagged 'stranded'
+        demand[vm] = ((xapi.VGPU.get_GPU_group(vgpu),
+                       xapi.VGPU.get_type(vgpu)),)
+        sim.faults.fail_call('VGPU.create', 1, 'INTERNAL_ERROR', 'first')
+        sim.faults.fail_call('VGPU.create', 2, 'INTERNAL_ERROR', 'second')
+        with pytest.raises(exception.XapiError):
+            a.cold_migrate('stranded', vm, b)
+        return vm
+
+    def undo(vm):
+        a.restore('stranded', vm, demand[vm])
+        a.detach('stranded', vm)
+        xapi.VM.destroy(vm)
+    stranded = sorting_after(strand, undo, max(resized, stayed))
+    assert moves.interrupted(a.client, a.host_uuid) == [(
+        stranded, vgpulib.read_vm(a.client, stranded), moves.Move(
+            'stranded', a.host_uuid, b.host_uuid, demand[stranded]))]
+    assert moves.interrupted(a.client, b.host_uuid) == []
+
+
+def test_an_evacuation_replaces_the_vgpus_another_host_made(pool):
+    sim, xapi, (a, b) = pool
+    vm = stopped(xapi, a, 'evacuated')  # its host a is down
+    (old,) = tagged(xapi, 'evacuated')
+    (new,) = b.move_in('evacuated', vm, ask('8q:1'))
+    assert tagged(xapi, 'evacuated') == [new] and new != old
+    assert xapi.VGPU.get_other_config(new)['nova_xenapi_vgpu_host'] == (
+        b.host_uuid)
+
+
+def test_a_suspended_instance_resumes_on_this_host(pool):
+    sim, xapi, (a, b) = pool
+    vm = new_vm(xapi, 'sleeper')
+    a.build('sleeper', vm, ask('8q:1'))
+    a.suspend('sleeper', vm)
+    assert xapi.VM.get_power_state(vm) == 'Suspended'
+    a.resume(vm)
+    assert xapi.VM.get_power_state(vm) == 'Running'
+    assert xapi.VM.get_resident_on(vm) == a.host_ref
+    (vgpu,) = tagged(xapi, 'sleeper')
+    assert xapi.PGPU.get_host(xapi.VGPU.get_resident_on(vgpu)) == a.host_ref
+
+
+def test_confirming_a_resize_twice_or_for_another_instance_changes_nothing(
+        pool):
+    sim, xapi, (a, b) = pool
+    vm = stopped(xapi, a, 'resized')
+    a.move_out('resized', vm)
+    a.confirm_move('other', vm)  # not its move: it stays open
+    assert moves.of_vm(vgpulib.read_vm(a.client, vm)).instance == 'resized'
+    a.confirm_move('resized', vm)
+    a.confirm_move('resized', vm)  # Nova confirming again
+    assert moves.KEY not in xapi.VM.get_other_config(vm)
+    assert a.stats.claims == {}
+
+
+def test_a_revert_of_a_running_vm_is_refused_naming_it(pool):
+    sim, xapi, (a, b) = pool
+    vm = stopped(xapi, a, 'running')
+    old = a.move_out('running', vm)
+    b.move_in('running', vm, ask('8q:1'))
+    xapi.VM.start_on(vm, b.host_ref, False, False)
+    with pytest.raises(exception.VgpuAttachRefused) as info:
+        a.restore('running', vm, old)
+    assert str(info.value) == (
+        'Cannot give VM %s vGPUs: it runs; stop it first (its vGPUs stay)'
+        % vm)
+    assert xapi.VM.get_power_state(vm) == 'Running'
+    assert list(a.stats.claims) == [moves.held('running')]  # still held
+
+
+def test_a_revert_of_a_resize_on_one_host_keeps_its_vgpus_and_frees_all(
+        pool):
+    sim, xapi, (a, b) = pool
+    vm = stopped(xapi, a, 'same-host')
+    old = a.move_out('same-host', vm)
+    made = a.move_in('same-host', vm, ask('8q:1'))  # same type, same host
+    assert a.restore('same-host', vm, old) == made == tagged(
+        xapi, 'same-host')
+    assert a.stats.claims == {}  # the move's hold too
+    assert moves.KEY not in xapi.VM.get_other_config(vm)
+
+
+@pytest.mark.parametrize('open_move', [
+    moves.Move('theirs', 'host', '', (('g', 't'),)).to_json(), 'garbage'])
+def test_a_move_is_refused_while_another_is_open_on_the_vm(pool, open_move):
+    sim, xapi, (a, b) = pool
+    vm = stopped(xapi, a, 'mine')
+    xapi.VM.add_to_other_config(vm, moves.KEY, open_move)
+    with pytest.raises(exception.OperationRefused) as info:
+        a.move_out('mine', vm)
+    assert str(info.value) == (
+        'Cannot move VM %s: another move is open on it (other_config:%s); '
+        'finish or revert it first' % (vm, moves.KEY))
+    assert len(tagged(xapi, 'mine')) == 1  # nothing destroyed
+    assert xapi.VM.get_other_config(vm)[moves.KEY] == open_move
+
+
+def test_a_suspended_vm_is_not_moved_out(pool):
+    sim, xapi, (a, b) = pool
+    vm = new_vm(xapi, 'asleep')
+    a.build('asleep', vm, ask('8q:1'))
+    a.suspend('asleep', vm)  # its VGPUs are not attached, yet it is not off
+    with pytest.raises(exception.OperationRefused) as info:
+        a.move_out('asleep', vm)
+    assert str(info.value) == (
+        'Cannot move VM %s: it runs; resize and cold migration move a '
+        'stopped VM' % vm)
+    assert len(tagged(xapi, 'asleep')) == 1
+    assert moves.KEY not in xapi.VM.get_other_config(vm)
+
+
+def test_moving_out_again_holds_the_same_demand(pool):
+    sim, xapi, (a, b) = pool
+    vm = stopped(xapi, a, 'twice')
+    old = a.move_out('twice', vm)
+    assert a.move_out('twice', vm) == old  # Nova retrying the resize
+    assert list(a.stats.claims) == [moves.held('twice')]
+    assert a.stats.claims[moves.held('twice')].demand == tuple(old)

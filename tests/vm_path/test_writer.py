@@ -60,8 +60,18 @@ def test_two_attach_commands_for_the_last_vgpu_never_both_win(tmp_path):
             xapi.host.get_all()[0])
 
 
+@pytest.fixture
+def far_from_utc(monkeypatch):
+    """This process's local time zone is not UTC."""
+    monkeypatch.setenv('TZ', 'Asia/Kolkata')
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
 def test_a_held_lease_refuses_naming_its_holder_and_an_expired_one_is_taken(
-        sim):
+        sim, far_from_utc):
     xapi = login(sim.url).xenapi
     client = client_of(sim)
     host = identity.resolve_host(client)
@@ -73,7 +83,9 @@ def test_a_held_lease_refuses_naming_its_holder_and_an_expired_one_is_taken(
     with pytest.raises(exception.ClaimRefused) as info:
         build.attach('blocked', vm, ask('t4:1'))
     assert 'compute-9/4242/abcd' in str(info.value)
-    assert other.until() in str(info.value)
+    # The expiry in UTC, as the holder wrote it, whatever the local zone.
+    until = time.strftime('%H:%M:%S UTC', time.gmtime(other.expires))
+    assert 'until %s;' % until in str(info.value)
     assert xapi.VM.get_VGPUs(vm) == []
     xapi.host.remove_from_other_config(host, writer.KEY)
     gone = writer.Lease('compute-9/4242/abcd', time.time() - 1)
