@@ -1175,3 +1175,24 @@ def test_of_two_full_pinned_pgpus_the_lower_address_is_named():
         stats.apply_requests(flavor, instance='both')
     assert 'pinned pGPU 0000:3b:00.0 has no room for this request' in str(
         info.value)
+
+
+def test_slots_in_address_order_whatever_xapis_refs():
+    # XAPI's refs are random: here the pGPU at :87 has the smaller ref.
+    host = HostBuilder()
+    group = host.group('m60')
+    host.pgpu(group, '0000:86:00.0')
+    host.pgpu(group, '0000:87:00.0')
+    inventory = host.inventory()
+    renamed = {'OpaqueRef:pgpu-0000:86:00.0': 'OpaqueRef:z',
+               'OpaqueRef:pgpu-0000:87:00.0': 'OpaqueRef:a'}
+    inventory = dataclasses.replace(
+        inventory,
+        pgpus={renamed[r]: dataclasses.replace(p, ref=renamed[r])
+               for r, p in inventory.pgpus.items()},
+        groups={r: dataclasses.replace(g, PGPUs=tuple(
+            renamed[p] for p in g.PGPUs)) for r, g in
+            inventory.groups.items()})
+    slots = statslib.VgpuStats(inventory).devices()
+    assert [s.parent_addr for s in slots][::12] == [
+        '0000:86:00.0', '0000:87:00.0']
