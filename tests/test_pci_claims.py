@@ -1196,3 +1196,26 @@ def test_slots_in_address_order_whatever_xapis_refs():
     slots = statslib.VgpuStats(inventory).devices()
     assert [s.parent_addr for s in slots][::12] == [
         '0000:86:00.0', '0000:87:00.0']
+
+
+def free_slots(stats, name):
+    """Slots of type ``name`` Nova is given as available."""
+    return sum(1 for s in stats.devices()
+               if s.vgpu_type.model_name == name and s.status == 'available')
+
+
+def test_pools_count_what_the_slots_show_when_claims_make_pgpus_alike():
+    # breadth_first spreads a two-vGPU claim over two T4s, which are then
+    # alike; once its first VGPU shows, the pGPU holding it is like them.
+    host = HostBuilder()
+    group = host.group('t4', 'breadth_first')
+    for address in ('0000:3b:00.0', '0000:3c:00.0', '0000:3d:00.0'):
+        host.pgpu(group, address, model='t4')
+    stats = statslib.VgpuStats(host.inventory())
+    claim = stats.apply_requests(ask('t4:2'), instance='two')
+    assert len(set(claim.pgpus)) == 2
+    assert available(stats, 'GRID T4-8Q') == 4
+    assert free_slots(stats, 'GRID T4-8Q') == 4
+    host.vgpu(group, 'GRID T4-8Q', pgpu=claim.pgpus[0], instance='two')
+    stats.refresh(host.inventory())
+    assert available(stats, 'GRID T4-8Q') == free_slots(stats, 'GRID T4-8Q')
