@@ -1219,3 +1219,23 @@ def test_pools_count_what_the_slots_show_when_claims_make_pgpus_alike():
     host.vgpu(group, 'GRID T4-8Q', pgpu=claim.pgpus[0], instance='two')
     stats.refresh(host.inventory())
     assert available(stats, 'GRID T4-8Q') == free_slots(stats, 'GRID T4-8Q')
+
+
+def test_legacy_keeps_to_local_pools_that_hold_just_enough_slots():
+    # Nova (pci/stats.py): local pools holding at least the count are all
+    # that is tried. Node 0's T4 counts 2 8Q + 4 4Q slots, exactly the 6
+    # asked, though no VM takes them; the group spanning both nodes
+    # (no NUMA) could, and is not tried.
+    aliases = aliaslib.parse_aliases([
+        '{"name": "t4any", "vgpu_type": ["GRID T4-8Q", "GRID T4-4Q"]}'])
+    host = HostBuilder()
+    host.pgpu(host.group('node0'), '0000:3b:00.0', numa=0, model='t4')
+    spread = host.group('spread')
+    host.pgpu(spread, '0000:3c:00.0', numa=0, model='t4')
+    host.pgpu(spread, '0000:d8:00.0', numa=1, model='t4')
+    stats = statslib.VgpuStats(host.inventory())
+    six = requestslib.requests_from_spec('t4any:6', aliases)[0]
+    with pytest.raises(exception.ClaimRefused):
+        stats.apply_requests(six, [0])
+    assert stats.apply_requests(six, instance='anywhere').demand == (
+        (spread, type_ref('GRID T4-4Q')),) * 6
