@@ -296,7 +296,8 @@ def test_the_nova_conf_lines_exactly():
         'device_spec = {%s"product_id": "4031", "resource_class": '
         '"CUSTOM_VGPU_GRID_M60_4Q", "vendor_id": "10de"}' % VF,
         'alias = {"device_type": "type-VF", "name": "m60-4q", "numa_policy":'
-        ' "required", "resource_class": "CUSTOM_VGPU_GRID_M60_4Q"}',
+        ' "required", "product_id": "4031", "resource_class": '
+        '"CUSTOM_VGPU_GRID_M60_4Q", "vendor_id": "10de"}',
         'alias = {"device_type": "type-PF", "name": "nic", "numa_policy": '
         '"legacy", "product_id": "1520", "vendor_id": "8086"}',
         'alias = {"device_type": "type-PF", "name": "whole", "numa_policy": '
@@ -505,3 +506,24 @@ def test_an_enabled_type_without_a_maximum_gives_nova_no_slot():
             if t != type_ref('GRID M60-4Q')})
     devices, _ = synthetic.nova_devices(host.inventory())
     assert [d['address'] for d in devices] == ['f000:87:00.0']
+
+
+def test_a_vgpu_type_named_like_passthrough_is_still_a_vgpu_type():
+    # xapi names its one passthrough type 'passthrough'; a vendor's vGPU
+    # type whose name ends so is reported as VFs, and specified as VFs.
+    host = HostBuilder()
+    pinned(host, '0000:86:00.0', 0, 'GRID M60-4Q')
+    ref = type_ref('GRID M60-4Q')
+    host.types[ref] = dataclasses.replace(
+        host.types[ref], model_name='GRID M60-4Q passthrough')
+    inventory = host.inventory()
+    devices, _ = synthetic.nova_devices(inventory)
+    aliases = aliaslib.parse_aliases([
+        '{"name": "odd", "vgpu_type": "GRID M60-4Q passthrough"}'])
+    result = nova_pci.build(inventory, aliases)
+    product = synthetic.product_id('GRID M60-4Q passthrough')
+    assert {(d['dev_type'], d['product_id']) for d in devices} == {
+        ('type-VF', product)}
+    assert [s['product_id'] for s in result.device_specs] == [product]
+    assert [(a['device_type'], a['product_id'])
+            for a in result.aliases] == [('type-VF', product)]
