@@ -296,7 +296,8 @@ def test_the_nova_conf_lines_exactly():
         'device_spec = {%s"product_id": "4031", "resource_class": '
         '"CUSTOM_VGPU_GRID_M60_4Q", "vendor_id": "10de"}' % VF,
         'alias = {"device_type": "type-VF", "name": "m60-4q", "numa_policy":'
-        ' "required", "resource_class": "CUSTOM_VGPU_GRID_M60_4Q"}',
+        ' "required", "product_id": "4031", "resource_class": '
+        '"CUSTOM_VGPU_GRID_M60_4Q", "vendor_id": "10de"}',
         'alias = {"device_type": "type-PF", "name": "nic", "numa_policy": '
         '"legacy", "product_id": "1520", "vendor_id": "8086"}',
         'alias = {"device_type": "type-PF", "name": "whole", "numa_policy": '
@@ -455,3 +456,74 @@ def test_live_migratable_and_unknown_types_in_the_nova_aliases():
     assert str(info.value) == (
         'Invalid [vgpu] alias big: vgpu_type: GRID A100-40C: no pGPU of this '
         'host supports it')
+
+
+def with_vendor(host, address, vendor):
+    """The pGPU at ``address`` made by ``vendor`` (its PCI vendor id)."""
+    pci = next(r for r, p in host.pcis.items() if p.pci_id == address)
+    host.pcis[pci] = dataclasses.replace(host.pcis[pci], vendor_id=vendor)
+
+
+def test_device_specs_of_two_vendors_in_vendor_then_product_order():
+    # 1002's 4Q (4031) before 10de's 8Q (0f3d): vendor first, then
+    # product, so the printed lines do not depend on the product alone.
+    host = HostBuilder()
+    pinned(host, '0000:86:00.0', 0, 'GRID M60-4Q')
+    pinned(host, '0000:87:00.0', 1, 'GRID M60-8Q')
+    with_vendor(host, '0000:86:00.0', '1002')
+    result = nova_pci.build(host.inventory(), {})
+    assert [(s['vendor_id'], s['product_id'])
+            for s in result.device_specs] == [
+        ('1002', synthetic.product_id('GRID M60-4Q')),
+        ('10de', synthetic.product_id('GRID M60-8Q'))]
+
+
+def test_a_collision_is_refused_whichever_spec_comes_first():
+    # The passthrough alias sorts first: its pGPU's id is seen before the
+    # vGPU type's equal synthetic id.
+    host = two_pinned_m60s()
+    pci = next(r for r, p in host.pcis.items()
+               if p.pci_id == '0000:87:00.0')
+    clash = synthetic.product_id('GRID M60-4Q')
+    host.pcis[pci] = dataclasses.replace(host.pcis[pci], device_id=clash)
+    aliases = aliaslib.parse_aliases([
+        '{"name": "all-of-it", "vgpu_type": "passthrough"}',
+        NOVA_ALIASES[0]])
+    with pytest.raises(exception.InvalidAlias) as info:
+        nova_pci.build(host.inventory(), aliases)
+    assert "synthetic product id 10de:%s equals a pGPU's" % clash in str(
+        info.value)
+
+
+def test_an_enabled_type_without_a_maximum_gives_nova_no_slot():
+    host = HostBuilder()
+    ref = pinned(host, '0000:86:00.0', 0, 'GRID M60-4Q')
+    pinned(host, '0000:87:00.0', 1, 'GRID M60-8Q')
+    record = host.pgpus[ref]
+    host.pgpus[ref] = dataclasses.replace(
+        record, supported_VGPU_max_capacities={
+            t: m for t, m in record.supported_VGPU_max_capacities.items()
+            if t != type_ref('GRID M60-4Q')})
+    devices, _ = synthetic.nova_devices(host.inventory())
+    assert [d['address'] for d in devices] == ['f000:87:00.0']
+
+
+def test_a_vgpu_type_named_like_passthrough_is_still_a_vgpu_type():
+    # xapi names its one passthrough type 'passthrough'; a vendor's vGPU
+    # type whose name ends so is reported as VFs, and specified as VFs.
+    host = HostBuilder()
+    pinned(host, '0000:86:00.0', 0, 'GRID M60-4Q')
+    ref = type_ref('GRID M60-4Q')
+    host.types[ref] = dataclasses.replace(
+        host.types[ref], model_name='GRID M60-4Q passthrough')
+    inventory = host.inventory()
+    devices, _ = synthetic.nova_devices(inventory)
+    aliases = aliaslib.parse_aliases([
+        '{"name": "odd", "vgpu_type": "GRID M60-4Q passthrough"}'])
+    result = nova_pci.build(inventory, aliases)
+    product = synthetic.product_id('GRID M60-4Q passthrough')
+    assert {(d['dev_type'], d['product_id']) for d in devices} == {
+        ('type-VF', product)}
+    assert [s['product_id'] for s in result.device_specs] == [product]
+    assert [(a['device_type'], a['product_id'])
+            for a in result.aliases] == [('type-VF', product)]

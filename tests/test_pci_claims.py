@@ -1175,3 +1175,67 @@ def test_of_two_full_pinned_pgpus_the_lower_address_is_named():
         stats.apply_requests(flavor, instance='both')
     assert 'pinned pGPU 0000:3b:00.0 has no room for this request' in str(
         info.value)
+
+
+def test_slots_in_address_order_whatever_xapis_refs():
+    # XAPI's refs are random: here the pGPU at :87 has the smaller ref.
+    host = HostBuilder()
+    group = host.group('m60')
+    host.pgpu(group, '0000:86:00.0')
+    host.pgpu(group, '0000:87:00.0')
+    inventory = host.inventory()
+    renamed = {'OpaqueRef:pgpu-0000:86:00.0': 'OpaqueRef:z',
+               'OpaqueRef:pgpu-0000:87:00.0': 'OpaqueRef:a'}
+    inventory = dataclasses.replace(
+        inventory,
+        pgpus={renamed[r]: dataclasses.replace(p, ref=renamed[r])
+               for r, p in inventory.pgpus.items()},
+        groups={r: dataclasses.replace(g, PGPUs=tuple(
+            renamed[p] for p in g.PGPUs)) for r, g in
+            inventory.groups.items()})
+    slots = statslib.VgpuStats(inventory).devices()
+    assert [s.parent_addr for s in slots][::12] == [
+        '0000:86:00.0', '0000:87:00.0']
+
+
+def free_slots(stats, name):
+    """Slots of type ``name`` Nova is given as available."""
+    return sum(1 for s in stats.devices()
+               if s.vgpu_type.model_name == name and s.status == 'available')
+
+
+def test_pools_count_what_the_slots_show_when_claims_make_pgpus_alike():
+    # breadth_first spreads a two-vGPU claim over two T4s, which are then
+    # alike; once its first VGPU shows, the pGPU holding it is like them.
+    host = HostBuilder()
+    group = host.group('t4', 'breadth_first')
+    for address in ('0000:3b:00.0', '0000:3c:00.0', '0000:3d:00.0'):
+        host.pgpu(group, address, model='t4')
+    stats = statslib.VgpuStats(host.inventory())
+    claim = stats.apply_requests(ask('t4:2'), instance='two')
+    assert len(set(claim.pgpus)) == 2
+    assert available(stats, 'GRID T4-8Q') == 4
+    assert free_slots(stats, 'GRID T4-8Q') == 4
+    host.vgpu(group, 'GRID T4-8Q', pgpu=claim.pgpus[0], instance='two')
+    stats.refresh(host.inventory())
+    assert available(stats, 'GRID T4-8Q') == free_slots(stats, 'GRID T4-8Q')
+
+
+def test_legacy_keeps_to_local_pools_that_hold_just_enough_slots():
+    # Nova (pci/stats.py): local pools holding at least the count are all
+    # that is tried. Node 0's T4 counts 2 8Q + 4 4Q slots, exactly the 6
+    # asked, though no VM takes them; the group spanning both nodes
+    # (no NUMA) could, and is not tried.
+    aliases = aliaslib.parse_aliases([
+        '{"name": "t4any", "vgpu_type": ["GRID T4-8Q", "GRID T4-4Q"]}'])
+    host = HostBuilder()
+    host.pgpu(host.group('node0'), '0000:3b:00.0', numa=0, model='t4')
+    spread = host.group('spread')
+    host.pgpu(spread, '0000:3c:00.0', numa=0, model='t4')
+    host.pgpu(spread, '0000:d8:00.0', numa=1, model='t4')
+    stats = statslib.VgpuStats(host.inventory())
+    six = requestslib.requests_from_spec('t4any:6', aliases)[0]
+    with pytest.raises(exception.ClaimRefused):
+        stats.apply_requests(six, [0])
+    assert stats.apply_requests(six, instance='anywhere').demand == (
+        (spread, type_ref('GRID T4-4Q')),) * 6

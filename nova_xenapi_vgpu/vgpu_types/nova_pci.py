@@ -95,7 +95,7 @@ def reported(inventory):
 
 
 def _entries(alias, model, vendor, product, placement):
-    if model == PASSTHROUGH or model.endswith(' passthrough'):
+    if model == PASSTHROUGH:  # xapi's one passthrough type (passthrough_gpu)
         spec = {'vendor_id': vendor, 'product_id': product}
         dev_type = 'type-PF'
     else:
