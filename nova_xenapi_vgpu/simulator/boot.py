@@ -278,13 +278,48 @@ def unplug(db, vm, power_state):
     devices.detach(db, vm, host)
 
 
-def shutdown(db, vm, hard=False):
-    """VM.clean_shutdown / hard_shutdown."""
+def shutdown(db, vm, hard=False, cancelled=None):
+    """VM.clean_shutdown / hard_shutdown. A clean one waits for the guest
+    (``db.guest_shutdown_ms``; None: the guest ignores the request) up to
+    xapi's domain_shutdown_total_timeout (``db.shutdown_timeout_s``), then
+    fails VM_SHUTDOWN_TIMEOUT [vm, timeout] (xapi_xenops.ml); a cancelled
+    task stops waiting (TASK_CANCELLED) and the VM runs on."""
+    wait = 0 if hard else db.guest_shutdown_ms
     with db.lock:
         task = vmlib.begin(db, vm, 'hard_shutdown' if hard
                            else 'clean_shutdown')
+        if wait == 0:
+            return _halt(db, vm, task)
+    try:
+        _await_guest(db, vm, wait, cancelled)
+    except XapiFailure:
+        with db.lock:
+            vmlib.end(db, vm, task)
+        raise
+    with db.lock:
+        _halt(db, vm, task)
+
+
+def _halt(db, vm, task):
+    if db.get('VM', vm)['power_state'] != 'Halted':
         unplug(db, vm, 'Halted')
-        vmlib.end(db, vm, task)
+    vmlib.end(db, vm, task)
+
+
+def _await_guest(db, vm, wait_ms, cancelled):
+    """Until the guest halts (``wait_ms``) or xapi gives up waiting."""
+    limit = db.shutdown_timeout_s
+    halts = wait_ms is not None and wait_ms / 1000.0 <= limit
+    deadline = time.monotonic() + (wait_ms / 1000.0 if halts else limit)
+    while time.monotonic() < deadline:
+        error = cancelled() if cancelled else None
+        if error:
+            raise XapiFailure(*error)
+        time.sleep(min(0.02, max(0.0, deadline - time.monotonic())))
+    if not halts:
+        # OCaml's string_of_float: 1200. for 1200.0
+        raise XapiFailure('VM_SHUTDOWN_TIMEOUT', vm,
+                          repr(float(limit)).rstrip('0'))
 
 
 def suspend(db, vm):
