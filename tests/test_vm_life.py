@@ -1,6 +1,8 @@
 """Whole instance lives over the simulator, the way nova-compute drives
 them: after every step each host's pools match what XAPI says."""
 
+import logging
+
 import pytest
 
 from nova_xenapi_vgpu import exception
@@ -249,3 +251,40 @@ def test_a_failed_cold_migration_puts_the_vgpus_back(pool, pool_sim,
     only_on(computes, 'cold', 'xs-pool-02', 1)
     b.builder.start_again(vm)
     assert where(xapi, vm) == {b.host_ref}
+
+
+def stopping(sim, name, guest_shutdown_ms):
+    """A running VM whose guest takes ``guest_shutdown_ms`` to halt, and a
+    Compute whose client gives a task 0.3 s."""
+    client = sessionlib.XapiClient(sim.url, 'root', 'xenroot',
+                                   task_timeout=0.3)
+    xapi = login(sim.url).xenapi
+    compute = Compute(client, xapi.host.get_all()[0])
+    vm = new_vm(xapi, name)
+    compute.builder.start_again(vm)
+    sim.guest_shutdown_ms = guest_shutdown_ms
+    return xapi, compute, vm
+
+
+def test_a_clean_shutdown_the_guest_ignores_ends_in_a_hard_one(sim,
+                                                               caplog):
+    caplog.set_level(logging.WARNING)
+    xapi, compute, vm = stopping(sim, 'deaf', None)  # xapi waits 1200 s
+    compute.builder.stop(vm)
+    assert xapi.VM.get_power_state(vm) == 'Halted'
+    warnings = [r.getMessage() for r in caplog.records
+                if r.levelno == logging.WARNING]
+    assert 'Clean shutdown of %s failed (timeout): hard shutdown' % vm in (
+        warnings)
+    assert sim.faults.calls['Async.VM.hard_shutdown'] == 1
+    assert xapi.task.get_all() == []
+    compute.client.close()
+
+
+def test_a_slow_clean_shutdown_within_the_timeout_forces_nothing(sim):
+    xapi, compute, vm = stopping(sim, 'slow', 100)
+    compute.builder.stop(vm)
+    assert xapi.VM.get_power_state(vm) == 'Halted'
+    assert sim.faults.calls['Async.VM.clean_shutdown'] == 1
+    assert sim.faults.calls['Async.VM.hard_shutdown'] == 0
+    compute.client.close()
