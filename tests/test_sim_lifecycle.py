@@ -298,3 +298,18 @@ def test_a_cancelled_clean_shutdown_leaves_the_vm_running(sim):
     assert xapi.task.get_status(task) == 'cancelled'
     assert xapi.VM.get_power_state(vm) == 'Running'
     assert xapi.VM.get_current_operations(vm) == {}
+
+
+def test_only_a_forced_start_skips_the_memory_constraints(sim):
+    # xapi_vm.ml, start: "if not force then assert_memory_constraints"
+    xapi = login(sim.url).xenapi
+    vm = xapi.VM.create({
+        'name_label': 'nested', 'memory_static_max': str(2 ** 30),
+        'memory_dynamic_max': str(2 ** 30), 'memory_dynamic_min': '0',
+        'HVM_boot_policy': 'BIOS order',
+        'platform': {'nested-virt': 'true'}})
+    assert failure(xapi.VM.start, vm, False, False) == [
+        'MEMORY_CONSTRAINT_VIOLATION_MAXPIN', 'nested virt']
+    assert xapi.VM.get_current_operations(vm) == {}
+    xapi.VM.start(vm, False, True)
+    assert xapi.VM.get_power_state(vm) == 'Running'

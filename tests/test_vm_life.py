@@ -288,3 +288,35 @@ def test_a_slow_clean_shutdown_within_the_timeout_forces_nothing(sim):
     assert sim.faults.calls['Async.VM.clean_shutdown'] == 1
     assert sim.faults.calls['Async.VM.hard_shutdown'] == 0
     compute.client.close()
+
+
+def unpinned_vm(xapi, name, platform):
+    """A halted VM whose memory may balloon (dynamic_min < static_max)."""
+    return xapi.VM.create({
+        'name_label': name, 'memory_static_max': str(2 ** 30),
+        'memory_dynamic_max': str(2 ** 30),
+        'memory_dynamic_min': str(2 ** 29), 'VCPUs_max': '2',
+        'VCPUs_at_startup': '2', 'HVM_boot_policy': 'BIOS order',
+        'platform': platform, 'other_config': {'nova_uuid': name}})
+
+
+def test_starts_keep_xapis_memory_checks(sim):
+    # The starts are never forced: xapi's assert_memory_constraints wants
+    # an SR-IOV vGPU's or a nested-virt VM's memory pinned at static max.
+    client = sessionlib.XapiClient(sim.url, 'root', 'xenroot')
+    xapi = login(sim.url).xenapi
+    compute = Compute(client, xapi.host.get_all()[0])
+    vm = unpinned_vm(xapi, 'sriov', {})
+    t4 = requestslib.requests_from_spec('t4-8q:1', aliaslib.parse_aliases(
+        ['{"name": "t4-8q", "vgpu_type": "GRID T4-8Q"}']))[0]
+    with pytest.raises(exception.XapiError) as info:
+        compute.builder.build('sriov', vm, t4)
+    assert (info.value.code, info.value.params) == (
+        'MEMORY_CONSTRAINT_VIOLATION_MAXPIN', ['SRIOV vGPU'])
+    nested = unpinned_vm(xapi, 'nested', {'nested-virt': 'true'})
+    with pytest.raises(exception.XapiError) as info:
+        compute.builder.start_again(nested)
+    assert (info.value.code, info.value.params) == (
+        'MEMORY_CONSTRAINT_VIOLATION_MAXPIN', ['nested virt'])
+    assert {xapi.VM.get_power_state(v) for v in (vm, nested)} == {'Halted'}
+    client.close()

@@ -317,10 +317,11 @@ def _gpu_and_lifecycle_handlers():
         'VM.set_HVM_boot_policy': lambda ctx, vm, value: _done(
             vmlib.set_hvm_boot_policy(ctx.db, vm, value)),
         'VM.start': lambda ctx, vm, paused, force: _done(boot.start(
-            ctx.db, vm, None, paused, 'start', ctx.phase('VM.start'))),
+            ctx.db, vm, None, paused, 'start', ctx.phase('VM.start'),
+            force)),
         'VM.start_on': lambda ctx, vm, host, paused, force: _done(
             boot.start(ctx.db, vm, host, paused, 'start_on',
-                       ctx.phase('VM.start_on'))),
+                       ctx.phase('VM.start_on'), force)),
         'VM.resume': lambda ctx, vm, paused, force: _done(boot.start(
             ctx.db, vm, None, paused, 'resume', ctx.phase('VM.resume'))),
         'VM.resume_on': lambda ctx, vm, host, paused, force: _done(

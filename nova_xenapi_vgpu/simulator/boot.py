@@ -120,12 +120,15 @@ def _fits(db, vm, host):
     return True
 
 
-def start(db, vm, host=None, paused=False, op='start', plug_fault=None):
-    """VM.start (``host`` None), start_on, resume and resume_on.
+def start(db, vm, host=None, paused=False, op='start', plug_fault=None,
+          force=False):
+    """VM.start (``host`` None), start_on, resume and resume_on; a start
+    not forced checks the memory constraints first (xapi_vm.ml).
 
     :raises: XapiFailure with xapi's code; nothing stays reserved.
     """
-    in_two_phases(db, vm, op, lambda: _reserve(db, vm, host),
+    checked = op.startswith('start') and not force
+    in_two_phases(db, vm, op, lambda: _reserve(db, vm, host, checked),
                   lambda chosen: _plug(db, vm, chosen, paused), plug_fault)
 
 
@@ -160,8 +163,10 @@ def in_two_phases(db, vm, op, reserve, commit, plug_fault=None):
             vmlib.end(db, vm, task)
 
 
-def _reserve(db, vm, host):
+def _reserve(db, vm, host, constrained=False):
     """allocate_vm_to_host: the host, then vgpuops.ml's create_vgpus."""
+    if constrained:
+        memory.assert_start_constraints(db, vm)
     if host is None:
         host, placement, memory_checked = choose_host(db, vm)
         if not memory_checked:
