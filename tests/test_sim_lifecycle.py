@@ -313,3 +313,20 @@ def test_only_a_forced_start_skips_the_memory_constraints(sim):
     assert xapi.VM.get_current_operations(vm) == {}
     xapi.VM.start(vm, False, True)
     assert xapi.VM.get_power_state(vm) == 'Running'
+
+
+def test_only_a_forced_resume_skips_the_cpu_check(sim):
+    # xapi_vm.ml, resume: "if not force then assert_vm_is_compatible"
+    xapi = login(sim.url).xenapi
+    host = xapi.host.get_all()[0]
+    vm = new_vm(xapi, 'moved-cpu')
+    xapi.VM.start(vm, False, False)
+    assert xapi.VM.get_last_boot_CPU_flags(vm)['vendor'] == 'GenuineIntel'
+    xapi.VM.suspend(vm)
+    sim.set_cpu_vendor(host, 'AuthenticAMD')
+    assert failure(xapi.VM.resume_on, vm, host, False, False) == [
+        'VM_INCOMPATIBLE_WITH_THIS_HOST', vm, host,
+        'VM last booted on a host which had a CPU from a different vendor.']
+    assert xapi.VM.get_power_state(vm) == 'Suspended'
+    xapi.VM.resume_on(vm, host, False, True)
+    assert xapi.VM.get_power_state(vm) == 'Running'

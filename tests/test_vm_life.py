@@ -320,3 +320,19 @@ def test_starts_keep_xapis_memory_checks(sim):
         'MEMORY_CONSTRAINT_VIOLATION_MAXPIN', ['nested virt'])
     assert {xapi.VM.get_power_state(v) for v in (vm, nested)} == {'Halted'}
     client.close()
+
+
+def test_a_resume_keeps_xapis_cpu_check(sim):
+    # Never forced: a VM suspended on another vendor's CPU stays suspended.
+    client = sessionlib.XapiClient(sim.url, 'root', 'xenroot')
+    xapi = login(sim.url).xenapi
+    compute = Compute(client, xapi.host.get_all()[0])
+    vm = new_vm(xapi, 'suspended')
+    compute.builder.start_again(vm)
+    xapi.VM.suspend(vm)
+    sim.set_cpu_vendor(compute.host_ref, 'AuthenticAMD')
+    with pytest.raises(exception.XapiError) as info:
+        compute.builder.resume(vm)
+    assert info.value.code == 'VM_INCOMPATIBLE_WITH_THIS_HOST'
+    assert xapi.VM.get_power_state(vm) == 'Suspended'
+    client.close()

@@ -323,10 +323,11 @@ def _gpu_and_lifecycle_handlers():
             boot.start(ctx.db, vm, host, paused, 'start_on',
                        ctx.phase('VM.start_on'), force)),
         'VM.resume': lambda ctx, vm, paused, force: _done(boot.start(
-            ctx.db, vm, None, paused, 'resume', ctx.phase('VM.resume'))),
+            ctx.db, vm, None, paused, 'resume', ctx.phase('VM.resume'),
+            force)),
         'VM.resume_on': lambda ctx, vm, host, paused, force: _done(
             boot.start(ctx.db, vm, host, paused, 'resume_on',
-                       ctx.phase('VM.resume_on'))),
+                       ctx.phase('VM.resume_on'), force)),
         'VM.assert_can_boot_here': lambda ctx, vm, host: _done(
             boot.assert_can_boot_here(ctx.db, vm, host)),
         'VM.clean_shutdown': lambda ctx, vm: _done(boot.shutdown(

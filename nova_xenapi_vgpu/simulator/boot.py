@@ -123,12 +123,13 @@ def _fits(db, vm, host):
 def start(db, vm, host=None, paused=False, op='start', plug_fault=None,
           force=False):
     """VM.start (``host`` None), start_on, resume and resume_on; a start
-    not forced checks the memory constraints first (xapi_vm.ml).
+    not forced checks the memory constraints first, a resume the CPU
+    (xapi_vm.ml).
 
     :raises: XapiFailure with xapi's code; nothing stays reserved.
     """
-    checked = op.startswith('start') and not force
-    in_two_phases(db, vm, op, lambda: _reserve(db, vm, host, checked),
+    checks = () if force else (op.split('_')[0],)
+    in_two_phases(db, vm, op, lambda: _reserve(db, vm, host, checks),
                   lambda chosen: _plug(db, vm, chosen, paused), plug_fault)
 
 
@@ -163,9 +164,10 @@ def in_two_phases(db, vm, op, reserve, commit, plug_fault=None):
             vmlib.end(db, vm, task)
 
 
-def _reserve(db, vm, host, constrained=False):
-    """allocate_vm_to_host: the host, then vgpuops.ml's create_vgpus."""
-    if constrained:
+def _reserve(db, vm, host, checks=()):
+    """allocate_vm_to_host: the host, then vgpuops.ml's create_vgpus;
+    ``checks``: 'start' and 'resume' run the unforced checks."""
+    if 'start' in checks:
         memory.assert_start_constraints(db, vm)
     if host is None:
         host, placement, memory_checked = choose_host(db, vm)
@@ -173,6 +175,8 @@ def _reserve(db, vm, host, constrained=False):
             memory.assert_domain_fits(db, vm, host)
     else:
         placement = assert_can_boot_here(db, vm, host)
+    if 'resume' in checks:
+        assert_cpu_compatible(db, vm, host)
     if placement and db.get('VM', vm)['domain_type'] != 'hvm':
         raise XapiFailure('FEATURE_REQUIRES_HVM',
                           'vGPU- and GPU-passthrough needs HVM')
@@ -185,6 +189,25 @@ def _reserve(db, vm, host, constrained=False):
             db.set('VGPU', vgpu, 'PCI', device_for(db, pgpu, needs))
     db.set('VM', vm, 'scheduled_to_be_resident_on', host)
     return host
+
+
+def assert_cpu_compatible(db, vm, host):
+    """cpuid_helpers.ml, assert_vm_is_compatible (the vendor part; the
+    simulated CPUs have no feature sets): a VM last booted on another
+    vendor's CPU may not resume here.
+
+    :raises: XapiFailure VM_INCOMPATIBLE_WITH_THIS_HOST [vm, host, why].
+    """
+    booted = db.get('VM', vm)['last_boot_CPU_flags'].get('vendor')
+    if booted is not None and booted != _vendor(db, host):
+        raise XapiFailure(
+            'VM_INCOMPATIBLE_WITH_THIS_HOST', vm, host,
+            'VM last booted on a host which had a CPU from a different '
+            'vendor.')
+
+
+def _vendor(db, host):
+    return db.get('host', host)['cpu_info'].get('vendor')
 
 
 def device_for(db, pgpu, needs):
@@ -222,6 +245,7 @@ def _plug(db, vm, host, paused):
     db.set('VM', vm, 'resident_on', host)
     db.set('VM', vm, 'scheduled_to_be_resident_on', NULL)
     db.set('VM', vm, 'domid', next(_domids))
+    db.set('VM', vm, 'last_boot_CPU_flags', {'vendor': _vendor(db, host)})
     db.set('VM', vm, 'power_state', 'Paused' if paused else 'Running')
     devices.attach(db, vm)
 
