@@ -206,7 +206,8 @@ def test_login_parameters_must_be_strings(target):
     ('VM.resume_on', (NULL, None, False, False)),
     ('Async.VM.resume_on', (NULL, NULL, False, None)),
     ('VM.pool_migrate', (NULL, NULL, None)),
-    ('VM.clean_shutdown', (None,))])
+    ('VM.clean_shutdown', (None,)),
+    ('VGPU.create', (NULL, NULL, '0', {'tag': None}, NULL))])
 def test_vm_parameters_of_the_wrong_type_fail_unmarshalling(target, method,
                                                             args):
     # xapi unmarshals every parameter before it looks at any: <nil/> is

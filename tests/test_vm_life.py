@@ -13,7 +13,9 @@ from nova_xenapi_vgpu.vgpu_types import requests as requestslib
 from nova_xenapi_vgpu.vm import lifecycle
 from nova_xenapi_vgpu.xapi import session as sessionlib
 from tests.conftest import login
+from tests.simhelpers import group_of
 from tests.simhelpers import new_vm
+from tests.simhelpers import vgpu_type
 
 ALIASES = aliaslib.parse_aliases([
     '{"name": "4q", "vgpu_type": "GRID M60-4Q"}',
@@ -335,4 +337,22 @@ def test_a_resume_keeps_xapis_cpu_check(sim):
         compute.builder.resume(vm)
     assert info.value.code == 'VM_INCOMPATIBLE_WITH_THIS_HOST'
     assert xapi.VM.get_power_state(vm) == 'Suspended'
+    client.close()
+
+
+def test_more_vgpus_than_device_numbers_are_refused_before_any_call(sim):
+    client = sessionlib.XapiClient(sim.url, 'root', 'xenroot')
+    xapi = login(sim.url).xenapi
+    compute = Compute(client, xapi.host.get_all()[0])
+    vm = new_vm(xapi, 'many')
+    t4 = vgpu_type(xapi, 'GRID T4-1Q')
+    for device in range(20):  # devices 0..19 taken: one number is left
+        xapi.VGPU.create(vm, group_of(xapi, 'T4'), str(device), {}, t4)
+    two = requestslib.requests_from_spec('t4-1q:2', aliaslib.parse_aliases(
+        ['{"name": "t4-1q", "vgpu_type": "GRID T4-1Q"}']))[0]
+    with pytest.raises(exception.VgpuAttachRefused) as info:
+        compute.builder.attach('many', vm, two)
+    assert 'vGPUs 0 to 20: 2 more do not fit beside 20' in str(info.value)
+    assert len(xapi.VM.get_VGPUs(vm)) == 20
+    assert compute.owed('many') == []
     client.close()
