@@ -20,7 +20,6 @@ from nova_xenapi_vgpu.simulator import profiles
 from nova_xenapi_vgpu.simulator import server
 from nova_xenapi_vgpu.simulator import vm as simvm
 from nova_xenapi_vgpu.simulator import world
-from nova_xenapi_vgpu.vm import lifecycle
 from nova_xenapi_vgpu.xapi import session as sessionlib
 from tests.conftest import login
 from tests.simhelpers import group_of
@@ -468,20 +467,3 @@ def test_a_refresh_after_a_pgpu_leaves(tmp_path, installed):
         assert after.topology is None
         assert sim.faults.calls['host.call_plugin'] == 1
 
-
-def test_a_builders_topology_follows_a_removed_pgpu(sim, client):
-    # xapi drops the PGPU of a GPU gone at its next start (update_gpus):
-    # the Builder's next sync asks its dom0 plugin about the pGPUs left.
-    builder = lifecycle.Builder.for_host(client, identity.resolve_host(
-        client))
-    before = builder.stats.inventory
-    gone = sorted(before.pgpus, key=before.address)[0]
-    address = before.address(gone)
-    assert address in before.topology.devices
-    with sim.db.lock:
-        sim.db.destroy('PGPU', gone)
-    builder.sync()
-    after = builder.stats.inventory
-    assert gone not in after.pgpus
-    assert set(after.topology.devices) == {
-        after.address(p) for p in after.pgpus}
