@@ -348,11 +348,16 @@ def test_more_vgpus_than_device_numbers_are_refused_before_any_call(sim):
     t4 = vgpu_type(xapi, 'GRID T4-1Q')
     for device in range(20):  # devices 0..19 taken: one number is left
         xapi.VGPU.create(vm, group_of(xapi, 'T4'), str(device), {}, t4)
-    two = requestslib.requests_from_spec('t4-1q:2', aliaslib.parse_aliases(
-        ['{"name": "t4-1q", "vgpu_type": "GRID T4-1Q"}']))[0]
+    aliases = aliaslib.parse_aliases(
+        ['{"name": "t4-1q", "vgpu_type": "GRID T4-1Q"}'])
+    two = requestslib.requests_from_spec('t4-1q:2', aliases)[0]
     with pytest.raises(exception.VgpuAttachRefused) as info:
         compute.builder.attach('many', vm, two)
     assert 'vGPUs 0 to 20: 2 more do not fit beside 20' in str(info.value)
     assert len(xapi.VM.get_VGPUs(vm)) == 20
     assert compute.owed('many') == []
+    compute.builder.attach('many', vm, requestslib.requests_from_spec(
+        't4-1q:1', aliases)[0])  # the 21st fits: device 20
+    assert sorted(int(xapi.VGPU.get_device(v))
+                  for v in xapi.VM.get_VGPUs(vm)) == list(range(21))
     client.close()
