@@ -22,6 +22,7 @@ def new_vm(xapi, name='instance'):
     return xapi.VM.create({
         'name_label': name, 'name_description': 'test',
         'memory_static_max': str(2 ** 30), 'memory_dynamic_max': str(2 ** 30),
+        'memory_dynamic_min': str(2 ** 30), 'memory_static_min': str(2 ** 30),
         'VCPUs_max': '2', 'VCPUs_at_startup': '2', 'HVM_boot_policy':
         'BIOS order', 'platform': {'viridian': 'true'},
         'other_config': {'nova_uuid': name}})

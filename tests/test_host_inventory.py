@@ -466,3 +466,4 @@ def test_a_refresh_after_a_pgpu_leaves(tmp_path, installed):
     else:
         assert after.topology is None
         assert sim.faults.calls['host.call_plugin'] == 1
+

@@ -333,3 +333,23 @@ def test_a_pin_cut_short_is_finished_by_running_it_again(pool_sim):
     names = sorted(g.name_label for g in pool.groups.values())
     assert len(names) == len(set(names)) == 4  # no group made twice
     client.close()
+
+
+def test_a_builders_topology_follows_a_removed_pgpu(sim):
+    # xapi drops the PGPU of a GPU gone at its next start (update_gpus):
+    # the Builder's next sync asks its dom0 plugin about the pGPUs left.
+    client = sessionlib.XapiClient(sim.url, 'root', 'xenroot')
+    builder = lifecycle.Builder.for_host(client, identity.resolve_host(
+        client))
+    before = builder.stats.inventory
+    gone = sorted(before.pgpus, key=before.address)[0]
+    address = before.address(gone)
+    assert address in before.topology.devices
+    with sim.db.lock:
+        sim.db.destroy('PGPU', gone)
+    builder.sync()
+    after = builder.stats.inventory
+    assert gone not in after.pgpus
+    assert set(after.topology.devices) == {
+        after.address(p) for p in after.pgpus}
+    client.close()

@@ -199,6 +199,23 @@ def test_login_parameters_must_be_strings(target):
     assert reply['ErrorDescription'][0] == 'XMLRPC_UNMARSHAL_FAILURE'
 
 
+@pytest.mark.parametrize('method, args', [
+    ('VM.start_on', (NULL, NULL, None, False)),
+    ('VM.start_on', (NULL, NULL, False, None)),
+    ('Async.VM.start_on', (NULL, NULL, None, False)),
+    ('VM.resume_on', (NULL, None, False, False)),
+    ('Async.VM.resume_on', (NULL, NULL, False, None)),
+    ('VM.pool_migrate', (NULL, NULL, None)),
+    ('VM.clean_shutdown', (None,)),
+    ('VGPU.create', (NULL, NULL, '0', {'tag': None}, NULL))])
+def test_vm_parameters_of_the_wrong_type_fail_unmarshalling(target, method,
+                                                            args):
+    # xapi unmarshals every parameter before it looks at any: <nil/> is
+    # no <boolean>, <string> (a ref) or <struct>, whatever the refs.
+    details = failure(target.session.xenapi_request, method, args)
+    assert details[0] == 'XMLRPC_UNMARSHAL_FAILURE'
+
+
 def test_bad_credentials(target):
     session = XenAPI.Session(target.url)
     details = failure(session.login_with_password, target.username,

@@ -76,13 +76,16 @@ def test_session_login_with_bad_user(sim):
                             'Authentication failure']
 
 
-def test_bad_parameter_types_give_internal_error(xapi):
+def test_bad_parameter_types_fail_unmarshalling(xapi):
+    # A <string> where xapi's datamodel wants a <struct>: refused before
+    # the call runs, as xapi's unmarshalling does.
     vm = xapi.VM.create({'name_label': 'x'})
     group = xapi.GPU_group.get_all()[0]
     vgpu_type = xapi.VGPU_type.get_all()[0]
     details = failure(xapi.VGPU.create, vm, group, '0', 'not-a-map',
                       vgpu_type)
-    assert details[0] == 'INTERNAL_ERROR'
+    assert details == ['XMLRPC_UNMARSHAL_FAILURE', 'string map',
+                       "'not-a-map'"]
     assert xapi.VM.get_VGPUs(vm) == []
 
 

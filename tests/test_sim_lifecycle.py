@@ -250,3 +250,83 @@ def test_a_claim_gives_way_to_the_vgpus_xapi_shows(m60_sim):
         (slot,) = [s for s in stats.devices() if s.status == 'allocated']
     assert slot.pgpu_ref == xapi.VGPU.get_resident_on(vgpu)
     assert slot.claimed_by == 'inst-1'
+
+
+def running_vm(sim, name):
+    xapi = login(sim.url).xenapi
+    vm = new_vm(xapi, name)
+    xapi.VM.start(vm, False, False)
+    return xapi, vm
+
+
+def test_a_clean_shutdown_waits_for_the_guest(sim):
+    xapi, vm = running_vm(sim, 'slow-guest')
+    sim.guest_shutdown_ms = 300
+    thread, outcome = background(login(sim.url).xenapi.VM.clean_shutdown,
+                                 vm)
+    deadline = time.monotonic() + 10
+    while not xapi.VM.get_current_operations(vm):
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    assert xapi.VM.get_power_state(vm) == 'Running'
+    thread.join(10)
+    assert outcome == {'value': ''}
+    assert xapi.VM.get_power_state(vm) == 'Halted'
+
+
+def test_a_guest_ignoring_a_clean_shutdown_runs_until_the_timeout(sim):
+    xapi, vm = running_vm(sim, 'deaf-guest')
+    sim.guest_shutdown_ms = None
+    sim.db.shutdown_timeout_s = 0.2  # xapi's 1200 s, shortened
+    assert failure(xapi.VM.clean_shutdown, vm) == [
+        'VM_SHUTDOWN_TIMEOUT', vm, '0.2']
+    assert xapi.VM.get_power_state(vm) == 'Running'
+    assert xapi.VM.get_current_operations(vm) == {}
+    xapi.VM.hard_shutdown(vm)
+    assert xapi.VM.get_power_state(vm) == 'Halted'
+
+
+def test_a_cancelled_clean_shutdown_leaves_the_vm_running(sim):
+    xapi, vm = running_vm(sim, 'cancelled')
+    sim.guest_shutdown_ms = None
+    task = xapi.Async.VM.clean_shutdown(vm)
+    xapi.task.cancel(task)
+    deadline = time.monotonic() + 10
+    while xapi.task.get_status(task) == 'pending':
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    assert xapi.task.get_status(task) == 'cancelled'
+    assert xapi.VM.get_power_state(vm) == 'Running'
+    assert xapi.VM.get_current_operations(vm) == {}
+
+
+def test_only_a_forced_start_skips_the_memory_constraints(sim):
+    # xapi_vm.ml, start: "if not force then assert_memory_constraints"
+    xapi = login(sim.url).xenapi
+    vm = xapi.VM.create({
+        'name_label': 'nested', 'memory_static_max': str(2 ** 30),
+        'memory_dynamic_max': str(2 ** 30), 'memory_dynamic_min': '0',
+        'HVM_boot_policy': 'BIOS order',
+        'platform': {'nested-virt': 'true'}})
+    assert failure(xapi.VM.start, vm, False, False) == [
+        'MEMORY_CONSTRAINT_VIOLATION_MAXPIN', 'nested virt']
+    assert xapi.VM.get_current_operations(vm) == {}
+    xapi.VM.start(vm, False, True)
+    assert xapi.VM.get_power_state(vm) == 'Running'
+
+
+def test_only_a_forced_resume_skips_the_cpu_check(sim):
+    # xapi_vm.ml, resume: "if not force then assert_vm_is_compatible"
+    xapi = login(sim.url).xenapi
+    host = xapi.host.get_all()[0]
+    vm = new_vm(xapi, 'moved-cpu')
+    xapi.VM.start(vm, False, False)
+    assert xapi.VM.get_last_boot_CPU_flags(vm)['vendor'] == 'GenuineIntel'
+    xapi.VM.suspend(vm)
+    sim.set_cpu_vendor(host, 'AuthenticAMD')
+    assert failure(xapi.VM.resume_on, vm, host, False, False) == [
+        'VM_INCOMPATIBLE_WITH_THIS_HOST', vm, host,
+        'VM last booted on a host which had a CPU from a different vendor.']
+    assert xapi.VM.get_power_state(vm) == 'Suspended'
+    xapi.VM.resume_on(vm, host, False, True)
+    assert xapi.VM.get_power_state(vm) == 'Running'

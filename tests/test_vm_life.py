@@ -1,6 +1,8 @@
 """Whole instance lives over the simulator, the way nova-compute drives
 them: after every step each host's pools match what XAPI says."""
 
+import logging
+
 import pytest
 
 from nova_xenapi_vgpu import exception
@@ -11,7 +13,9 @@ from nova_xenapi_vgpu.vgpu_types import requests as requestslib
 from nova_xenapi_vgpu.vm import lifecycle
 from nova_xenapi_vgpu.xapi import session as sessionlib
 from tests.conftest import login
+from tests.simhelpers import group_of
 from tests.simhelpers import new_vm
+from tests.simhelpers import vgpu_type
 
 ALIASES = aliaslib.parse_aliases([
     '{"name": "4q", "vgpu_type": "GRID M60-4Q"}',
@@ -249,3 +253,111 @@ def test_a_failed_cold_migration_puts_the_vgpus_back(pool, pool_sim,
     only_on(computes, 'cold', 'xs-pool-02', 1)
     b.builder.start_again(vm)
     assert where(xapi, vm) == {b.host_ref}
+
+
+def stopping(sim, name, guest_shutdown_ms):
+    """A running VM whose guest takes ``guest_shutdown_ms`` to halt, and a
+    Compute whose client gives a task 0.3 s."""
+    client = sessionlib.XapiClient(sim.url, 'root', 'xenroot',
+                                   task_timeout=0.3)
+    xapi = login(sim.url).xenapi
+    compute = Compute(client, xapi.host.get_all()[0])
+    vm = new_vm(xapi, name)
+    compute.builder.start_again(vm)
+    sim.guest_shutdown_ms = guest_shutdown_ms
+    return xapi, compute, vm
+
+
+def test_a_clean_shutdown_the_guest_ignores_ends_in_a_hard_one(sim,
+                                                               caplog):
+    caplog.set_level(logging.WARNING)
+    xapi, compute, vm = stopping(sim, 'deaf', None)  # xapi waits 1200 s
+    compute.builder.stop(vm)
+    assert xapi.VM.get_power_state(vm) == 'Halted'
+    warnings = [r.getMessage() for r in caplog.records
+                if r.levelno == logging.WARNING]
+    assert 'Clean shutdown of %s failed (timeout): hard shutdown' % vm in (
+        warnings)
+    assert sim.faults.calls['Async.VM.hard_shutdown'] == 1
+    assert xapi.task.get_all() == []
+    compute.client.close()
+
+
+def test_a_slow_clean_shutdown_within_the_timeout_forces_nothing(sim):
+    xapi, compute, vm = stopping(sim, 'slow', 100)
+    compute.builder.stop(vm)
+    assert xapi.VM.get_power_state(vm) == 'Halted'
+    assert sim.faults.calls['Async.VM.clean_shutdown'] == 1
+    assert sim.faults.calls['Async.VM.hard_shutdown'] == 0
+    compute.client.close()
+
+
+def unpinned_vm(xapi, name, platform):
+    """A halted VM whose memory may balloon (dynamic_min < static_max)."""
+    return xapi.VM.create({
+        'name_label': name, 'memory_static_max': str(2 ** 30),
+        'memory_dynamic_max': str(2 ** 30),
+        'memory_dynamic_min': str(2 ** 29), 'VCPUs_max': '2',
+        'VCPUs_at_startup': '2', 'HVM_boot_policy': 'BIOS order',
+        'platform': platform, 'other_config': {'nova_uuid': name}})
+
+
+def test_starts_keep_xapis_memory_checks(sim):
+    # The starts are never forced: xapi's assert_memory_constraints wants
+    # an SR-IOV vGPU's or a nested-virt VM's memory pinned at static max.
+    client = sessionlib.XapiClient(sim.url, 'root', 'xenroot')
+    xapi = login(sim.url).xenapi
+    compute = Compute(client, xapi.host.get_all()[0])
+    vm = unpinned_vm(xapi, 'sriov', {})
+    t4 = requestslib.requests_from_spec('t4-8q:1', aliaslib.parse_aliases(
+        ['{"name": "t4-8q", "vgpu_type": "GRID T4-8Q"}']))[0]
+    with pytest.raises(exception.XapiError) as info:
+        compute.builder.build('sriov', vm, t4)
+    assert (info.value.code, info.value.params) == (
+        'MEMORY_CONSTRAINT_VIOLATION_MAXPIN', ['SRIOV vGPU'])
+    nested = unpinned_vm(xapi, 'nested', {'nested-virt': 'true'})
+    with pytest.raises(exception.XapiError) as info:
+        compute.builder.start_again(nested)
+    assert (info.value.code, info.value.params) == (
+        'MEMORY_CONSTRAINT_VIOLATION_MAXPIN', ['nested virt'])
+    assert {xapi.VM.get_power_state(v) for v in (vm, nested)} == {'Halted'}
+    client.close()
+
+
+def test_a_resume_keeps_xapis_cpu_check(sim):
+    # Never forced: a VM suspended on another vendor's CPU stays suspended.
+    client = sessionlib.XapiClient(sim.url, 'root', 'xenroot')
+    xapi = login(sim.url).xenapi
+    compute = Compute(client, xapi.host.get_all()[0])
+    vm = new_vm(xapi, 'suspended')
+    compute.builder.start_again(vm)
+    xapi.VM.suspend(vm)
+    sim.set_cpu_vendor(compute.host_ref, 'AuthenticAMD')
+    with pytest.raises(exception.XapiError) as info:
+        compute.builder.resume(vm)
+    assert info.value.code == 'VM_INCOMPATIBLE_WITH_THIS_HOST'
+    assert xapi.VM.get_power_state(vm) == 'Suspended'
+    client.close()
+
+
+def test_more_vgpus_than_device_numbers_are_refused_before_any_call(sim):
+    client = sessionlib.XapiClient(sim.url, 'root', 'xenroot')
+    xapi = login(sim.url).xenapi
+    compute = Compute(client, xapi.host.get_all()[0])
+    vm = new_vm(xapi, 'many')
+    t4 = vgpu_type(xapi, 'GRID T4-1Q')
+    for device in range(20):  # devices 0..19 taken: one number is left
+        xapi.VGPU.create(vm, group_of(xapi, 'T4'), str(device), {}, t4)
+    aliases = aliaslib.parse_aliases(
+        ['{"name": "t4-1q", "vgpu_type": "GRID T4-1Q"}'])
+    two = requestslib.requests_from_spec('t4-1q:2', aliases)[0]
+    with pytest.raises(exception.VgpuAttachRefused) as info:
+        compute.builder.attach('many', vm, two)
+    assert 'vGPUs 0 to 20: 2 more do not fit beside 20' in str(info.value)
+    assert len(xapi.VM.get_VGPUs(vm)) == 20
+    assert compute.owed('many') == []
+    compute.builder.attach('many', vm, requestslib.requests_from_spec(
+        't4-1q:1', aliases)[0])  # the 21st fits: device 20
+    assert sorted(int(xapi.VGPU.get_device(v))
+                  for v in xapi.VM.get_VGPUs(vm)) == list(range(21))
+    client.close()

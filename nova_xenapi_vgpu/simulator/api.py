@@ -14,6 +14,7 @@ from nova_xenapi_vgpu.simulator import migrate
 from nova_xenapi_vgpu.simulator import network
 from nova_xenapi_vgpu.simulator import power
 from nova_xenapi_vgpu.simulator import schema
+from nova_xenapi_vgpu.simulator import signatures
 from nova_xenapi_vgpu.simulator import storage
 from nova_xenapi_vgpu.simulator import tasks
 from nova_xenapi_vgpu.simulator import templates
@@ -114,13 +115,14 @@ class Api:
         return self.run(full, handler, params)
 
     def validate(self, full, handler, params):
-        """The session and the parameter count of a call.
+        """The session, the parameter count and types of a call.
 
         :raises: XapiFailure SESSION_INVALID,
-                 MESSAGE_PARAMETER_COUNT_MISMATCH.
+                 MESSAGE_PARAMETER_COUNT_MISMATCH, XMLRPC_UNMARSHAL_FAILURE.
         """
         self.check_session(params[0] if params else '')
         _check_count(full, handler, len(params) - 1)
+        signatures.check(full, params[1:])
 
     def resolve(self, name):
         """The handler of ``Class.method``; for Async calls.
@@ -315,19 +317,21 @@ def _gpu_and_lifecycle_handlers():
         'VM.set_HVM_boot_policy': lambda ctx, vm, value: _done(
             vmlib.set_hvm_boot_policy(ctx.db, vm, value)),
         'VM.start': lambda ctx, vm, paused, force: _done(boot.start(
-            ctx.db, vm, None, paused, 'start', ctx.phase('VM.start'))),
+            ctx.db, vm, None, paused, 'start', ctx.phase('VM.start'),
+            force)),
         'VM.start_on': lambda ctx, vm, host, paused, force: _done(
             boot.start(ctx.db, vm, host, paused, 'start_on',
-                       ctx.phase('VM.start_on'))),
+                       ctx.phase('VM.start_on'), force)),
         'VM.resume': lambda ctx, vm, paused, force: _done(boot.start(
-            ctx.db, vm, None, paused, 'resume', ctx.phase('VM.resume'))),
+            ctx.db, vm, None, paused, 'resume', ctx.phase('VM.resume'),
+            force)),
         'VM.resume_on': lambda ctx, vm, host, paused, force: _done(
             boot.start(ctx.db, vm, host, paused, 'resume_on',
-                       ctx.phase('VM.resume_on'))),
+                       ctx.phase('VM.resume_on'), force)),
         'VM.assert_can_boot_here': lambda ctx, vm, host: _done(
             boot.assert_can_boot_here(ctx.db, vm, host)),
         'VM.clean_shutdown': lambda ctx, vm: _done(boot.shutdown(
-            ctx.db, vm)),
+            ctx.db, vm, cancelled=ctx.phase('VM.clean_shutdown'))),
         'VM.hard_shutdown': lambda ctx, vm: _done(boot.shutdown(
             ctx.db, vm, hard=True)),
         'VM.suspend': lambda ctx, vm: _done(boot.suspend(ctx.db, vm)),
@@ -418,7 +422,9 @@ def _call_plugin(ctx, host, plugin, fn, args):
 
 # Calls that must not hold the database lock while they run: a plugin
 # runs for as long as its subprocess takes; starts and moves wait out
-# their boot window and lock what they change themselves.
+# their boot window, a clean shutdown its guest; they lock what they
+# change themselves.
 _UNLOCKED = frozenset({'host.call_plugin', 'VM.start', 'VM.start_on',
+                       'VM.clean_shutdown',
                        'VM.resume', 'VM.resume_on', 'VM.pool_migrate',
                        'VM.migrate_send', 'VDI.pool_migrate'})

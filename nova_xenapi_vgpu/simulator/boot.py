@@ -120,12 +120,16 @@ def _fits(db, vm, host):
     return True
 
 
-def start(db, vm, host=None, paused=False, op='start', plug_fault=None):
-    """VM.start (``host`` None), start_on, resume and resume_on.
+def start(db, vm, host=None, paused=False, op='start', plug_fault=None,
+          force=False):
+    """VM.start (``host`` None), start_on, resume and resume_on; a start
+    not forced checks the memory constraints first, a resume the CPU
+    (xapi_vm.ml).
 
     :raises: XapiFailure with xapi's code; nothing stays reserved.
     """
-    in_two_phases(db, vm, op, lambda: _reserve(db, vm, host),
+    checks = () if force else (op.split('_')[0],)
+    in_two_phases(db, vm, op, lambda: _reserve(db, vm, host, checks),
                   lambda chosen: _plug(db, vm, chosen, paused), plug_fault)
 
 
@@ -160,14 +164,19 @@ def in_two_phases(db, vm, op, reserve, commit, plug_fault=None):
             vmlib.end(db, vm, task)
 
 
-def _reserve(db, vm, host):
-    """allocate_vm_to_host: the host, then vgpuops.ml's create_vgpus."""
+def _reserve(db, vm, host, checks=()):
+    """allocate_vm_to_host: the host, then vgpuops.ml's create_vgpus;
+    ``checks``: 'start' and 'resume' run the unforced checks."""
+    if 'start' in checks:
+        memory.assert_start_constraints(db, vm)
     if host is None:
         host, placement, memory_checked = choose_host(db, vm)
         if not memory_checked:
             memory.assert_domain_fits(db, vm, host)
     else:
         placement = assert_can_boot_here(db, vm, host)
+    if 'resume' in checks:
+        assert_cpu_compatible(db, vm, host)
     if placement and db.get('VM', vm)['domain_type'] != 'hvm':
         raise XapiFailure('FEATURE_REQUIRES_HVM',
                           'vGPU- and GPU-passthrough needs HVM')
@@ -180,6 +189,25 @@ def _reserve(db, vm, host):
             db.set('VGPU', vgpu, 'PCI', device_for(db, pgpu, needs))
     db.set('VM', vm, 'scheduled_to_be_resident_on', host)
     return host
+
+
+def assert_cpu_compatible(db, vm, host):
+    """cpuid_helpers.ml, assert_vm_is_compatible (the vendor part; the
+    simulated CPUs have no feature sets): a VM last booted on another
+    vendor's CPU may not resume here.
+
+    :raises: XapiFailure VM_INCOMPATIBLE_WITH_THIS_HOST [vm, host, why].
+    """
+    booted = db.get('VM', vm)['last_boot_CPU_flags'].get('vendor')
+    if booted is not None and booted != _vendor(db, host):
+        raise XapiFailure(
+            'VM_INCOMPATIBLE_WITH_THIS_HOST', vm, host,
+            'VM last booted on a host which had a CPU from a different '
+            'vendor.')
+
+
+def _vendor(db, host):
+    return db.get('host', host)['cpu_info'].get('vendor')
 
 
 def device_for(db, pgpu, needs):
@@ -217,6 +245,7 @@ def _plug(db, vm, host, paused):
     db.set('VM', vm, 'resident_on', host)
     db.set('VM', vm, 'scheduled_to_be_resident_on', NULL)
     db.set('VM', vm, 'domid', next(_domids))
+    db.set('VM', vm, 'last_boot_CPU_flags', {'vendor': _vendor(db, host)})
     db.set('VM', vm, 'power_state', 'Paused' if paused else 'Running')
     devices.attach(db, vm)
 
@@ -278,13 +307,48 @@ def unplug(db, vm, power_state):
     devices.detach(db, vm, host)
 
 
-def shutdown(db, vm, hard=False):
-    """VM.clean_shutdown / hard_shutdown."""
+def shutdown(db, vm, hard=False, cancelled=None):
+    """VM.clean_shutdown / hard_shutdown. A clean one waits for the guest
+    (``db.guest_shutdown_ms``; None: the guest ignores the request) up to
+    xapi's domain_shutdown_total_timeout (``db.shutdown_timeout_s``), then
+    fails VM_SHUTDOWN_TIMEOUT [vm, timeout] (xapi_xenops.ml); a cancelled
+    task stops waiting (TASK_CANCELLED) and the VM runs on."""
+    wait = 0 if hard else db.guest_shutdown_ms
     with db.lock:
         task = vmlib.begin(db, vm, 'hard_shutdown' if hard
                            else 'clean_shutdown')
+        if wait == 0:
+            return _halt(db, vm, task)
+    try:
+        _await_guest(db, vm, wait, cancelled)
+    except XapiFailure:
+        with db.lock:
+            vmlib.end(db, vm, task)
+        raise
+    with db.lock:
+        _halt(db, vm, task)
+
+
+def _halt(db, vm, task):
+    if db.get('VM', vm)['power_state'] != 'Halted':
         unplug(db, vm, 'Halted')
-        vmlib.end(db, vm, task)
+    vmlib.end(db, vm, task)
+
+
+def _await_guest(db, vm, wait_ms, cancelled):
+    """Until the guest halts (``wait_ms``) or xapi gives up waiting."""
+    limit = db.shutdown_timeout_s
+    halts = wait_ms is not None and wait_ms / 1000.0 <= limit
+    deadline = time.monotonic() + (wait_ms / 1000.0 if halts else limit)
+    while time.monotonic() < deadline:
+        error = cancelled() if cancelled else None
+        if error:
+            raise XapiFailure(*error)
+        time.sleep(min(0.02, max(0.0, deadline - time.monotonic())))
+    if not halts:
+        # OCaml's string_of_float: 1200. for 1200.0
+        raise XapiFailure('VM_SHUTDOWN_TIMEOUT', vm,
+                          repr(float(limit)).rstrip('0'))
 
 
 def suspend(db, vm):

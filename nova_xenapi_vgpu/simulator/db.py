@@ -36,6 +36,8 @@ class Database:
         self._created = {}
         self._deleted = {}
         self.start_delay_ms = 0
+        self.guest_shutdown_ms = 0  # None: guests ignore clean shutdowns
+        self.shutdown_timeout_s = 1200.0  # domain_shutdown_total_timeout
         self.tie_break = None  # None, 'address' or 'reverse-address'
 
     @property

@@ -7,6 +7,7 @@ own overhead, less what every VM resident on or scheduled onto it
 needs at its dynamic minimum plus its overhead; dom0 is one of them).
 """
 
+from nova_xenapi_vgpu.simulator import gpu
 from nova_xenapi_vgpu.simulator import overhead
 from nova_xenapi_vgpu.simulator import vm as vmlib
 from nova_xenapi_vgpu.simulator.errors import XapiFailure
@@ -115,6 +116,25 @@ def assert_valid_limits(db, vm, limits):
             raise XapiFailure('MEMORY_CONSTRAINT_VIOLATION_MAXPIN', reason)
     elif not smin <= dmin <= dmax <= smax:
         raise XapiFailure('MEMORY_CONSTRAINT_VIOLATION_ORDER')
+
+
+def assert_start_constraints(db, vm):
+    """xapi_vm.ml, assert_memory_constraints (a start with ``force``
+    skips it): nested-virt, or an SR-IOV vGPU (no populate-on-demand),
+    needs memory valid and pinned at static max.
+
+    :raises: XapiFailure MEMORY_CONSTRAINT_VIOLATION_MAXPIN [reason].
+    """
+    record = db.get('VM', vm)
+    nested = record['platform'].get('nested-virt', '').lower() == 'true'
+    sriov = any(gpu.implementation(db, db.get('VGPU', v)['type'])
+                == 'nvidia_sriov' for v in db.field('VM', vm, 'VGPUs'))
+    smin, dmin, dmax, smax = (int(record['memory_%s' % name]) for name in (
+        'static_min', 'dynamic_min', 'dynamic_max', 'static_max'))
+    pinned = smin <= dmin and dmin == dmax == smax
+    for reason, applies in (('nested virt', nested), ('SRIOV vGPU', sriov)):
+        if applies and not pinned:
+            raise XapiFailure('MEMORY_CONSTRAINT_VIOLATION_MAXPIN', reason)
 
 
 def set_memory_limits(db, vm, static_min, static_max, dynamic_min,

@@ -128,7 +128,8 @@ def _check(db, vm, host, vgpu_map, sr_check=True):
 
 
 def pool_migrate(db, vm, host, plug_fault=None):
-    """VM.pool_migrate: a live move to ``host`` of this pool."""
+    """VM.pool_migrate: a live move to ``host`` of this pool. Its options
+    are not read: xapi's "live" never is (xapi_vm_migrate.ml)."""
     _move(db, vm, host, 'pool_migrate', {}, plug_fault)
 
 

@@ -154,6 +154,7 @@ CLASSES = {c.name: c for c in [
         current_operations={}, snapshot_of=NULL, metrics=NULL,
         memory_overhead=0, memory_target=0, suspend_VDI=NULL,
         is_default_template=False, guest_metrics=NULL, _pv_drivers=True,
+        last_boot_CPU_flags={},
         _guest_driver_migratable=True),
         _NAME_RW | {'affinity', 'platform', 'xenstore_data',
                     'VCPUs_params', 'HVM_boot_policy', 'HVM_boot_params',

@@ -145,6 +145,23 @@ class Simulator:
     def start_delay_ms(self, value):
         self.db.start_delay_ms = value
 
+    @property
+    def guest_shutdown_ms(self):
+        """How long a guest takes to halt on a clean shutdown, in
+        milliseconds; None: guests ignore it (it runs until xapi's
+        shutdown timeout, ``db.shutdown_timeout_s``)."""
+        return self.db.guest_shutdown_ms
+
+    @guest_shutdown_ms.setter
+    def guest_shutdown_ms(self, value):
+        self.db.guest_shutdown_ms = value
+
+    def set_cpu_vendor(self, host, vendor):
+        """``host`` (a ref) has a CPU of ``vendor`` now (host.cpu_info)."""
+        with self.db.lock:
+            info = dict(self.db.get('host', host)['cpu_info'], vendor=vendor)
+            self.db.set('host', host, 'cpu_info', info)
+
     def set_guest(self, vm, pv_drivers=None, guest_driver_migratable=None):
         """What the guest of ``vm`` (a ref) runs: PV drivers, and whether
         its NVIDIA guest driver allows migration."""

@@ -30,7 +30,8 @@ def read_vm(client, vm):
 def check_attachable(inventory, vm_record, slots, present=()):
     """Refuse, before any XAPI call that changes state, what XAPI would
     refuse later: a running or PV VM, a mix of types no VM may hold
-    (with ``present``, the VGPUs already on the VM).
+    (with ``present``, the VGPUs already on the VM), more vGPUs than
+    device numbers.
 
     :raises: VgpuAttachRefused saying why.
     """
@@ -47,9 +48,17 @@ def check_attachable(inventory, vm_record, slots, present=()):
     types = [s.vgpu_type for s in slots] + [
         inventory.types[v.type] for v in present
         if v.type in inventory.types]
-    reason = incompatible(types)
+    reason = incompatible(types) or too_many(len(present), len(slots))
     if reason:
         raise exception.VgpuAttachRefused(vm=name, reason=reason)
+
+
+def too_many(present, more):
+    """Why ``more`` vGPUs do not fit beside ``present`` ones, or None."""
+    if present + more > MAX_DEVICE + 1:
+        return ('XAPI numbers a VM\'s vGPUs 0 to %d: %d more do not fit '
+                'beside %d' % (MAX_DEVICE, more, present))
+    return None
 
 
 def already_attached(inventory, vm, mine, requests):
