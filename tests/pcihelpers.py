@@ -1,5 +1,7 @@
 """Plain records for pool and claim tests: hosts built with no XAPI."""
 
+import dataclasses
+
 from nova_xenapi_vgpu import tags
 from nova_xenapi_vgpu.host import dom0
 from nova_xenapi_vgpu.host import inventory as inventorylib
@@ -77,3 +79,17 @@ class HostBuilder:
         return inventorylib.HostInventory(
             HOST.ref, groups, dict(self.pgpus), dict(self.types),
             dict(self.vgpus), dict(self.pcis), topology, host=HOST)
+
+
+def refs_reversed(inventory):
+    """``inventory`` with its two pGPUs' refs in the other order than
+    their addresses (XAPI's refs are random): :87's ref sorts first."""
+    renamed = {'OpaqueRef:pgpu-0000:86:00.0': 'OpaqueRef:z',
+               'OpaqueRef:pgpu-0000:87:00.0': 'OpaqueRef:a'}
+    return dataclasses.replace(
+        inventory,
+        pgpus={renamed[r]: dataclasses.replace(p, ref=renamed[r])
+               for r, p in inventory.pgpus.items()},
+        groups={r: dataclasses.replace(g, PGPUs=tuple(
+            renamed[p] for p in g.PGPUs)) for r, g in
+            inventory.groups.items()})

@@ -23,6 +23,7 @@ from nova_xenapi_vgpu.vgpu_types import synthetic
 from nova_xenapi_vgpu.virt import host as hostlib
 from nova_xenapi_vgpu.xapi import session
 from tests.pcihelpers import HostBuilder
+from tests.pcihelpers import refs_reversed
 from tests.pcihelpers import type_ref
 
 warnings.filterwarnings('ignore', category=DeprecationWarning)
@@ -418,17 +419,8 @@ def test_addresses_that_cannot_be_encoded_say_so():
 
 
 def test_devices_come_in_address_order_whatever_the_refs():
-    # XAPI's refs are random: here the pGPU at :87 has the smaller ref.
     inventory = two_pinned_m60s().inventory()
-    renamed = {'OpaqueRef:pgpu-0000:86:00.0': 'OpaqueRef:z',
-               'OpaqueRef:pgpu-0000:87:00.0': 'OpaqueRef:a'}
-    inventory = dataclasses.replace(
-        inventory,
-        pgpus={renamed[r]: dataclasses.replace(p, ref=renamed[r])
-               for r, p in inventory.pgpus.items()},
-        groups={r: dataclasses.replace(g, PGPUs=tuple(
-            renamed[p] for p in g.PGPUs)) for r, g in
-            inventory.groups.items()})
+    inventory = refs_reversed(inventory)
     devices, _ = synthetic.nova_devices(inventory)
     assert [d['parent_addr'] or d['address'] for d in devices] == [
         '0000:86:00.0', '0000:86:00.0', '0000:87:00.0', '0000:87:00.0']

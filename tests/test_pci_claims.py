@@ -13,6 +13,7 @@ from nova_xenapi_vgpu.pci import stats as statslib
 from nova_xenapi_vgpu.vgpu_types import alias as aliaslib
 from nova_xenapi_vgpu.vgpu_types import requests as requestslib
 from tests.pcihelpers import HostBuilder
+from tests.pcihelpers import refs_reversed
 from tests.pcihelpers import type_ref
 
 ALIASES = aliaslib.parse_aliases([
@@ -1178,21 +1179,12 @@ def test_of_two_full_pinned_pgpus_the_lower_address_is_named():
 
 
 def test_slots_in_address_order_whatever_xapis_refs():
-    # XAPI's refs are random: here the pGPU at :87 has the smaller ref.
     host = HostBuilder()
     group = host.group('m60')
     host.pgpu(group, '0000:86:00.0')
     host.pgpu(group, '0000:87:00.0')
     inventory = host.inventory()
-    renamed = {'OpaqueRef:pgpu-0000:86:00.0': 'OpaqueRef:z',
-               'OpaqueRef:pgpu-0000:87:00.0': 'OpaqueRef:a'}
-    inventory = dataclasses.replace(
-        inventory,
-        pgpus={renamed[r]: dataclasses.replace(p, ref=renamed[r])
-               for r, p in inventory.pgpus.items()},
-        groups={r: dataclasses.replace(g, PGPUs=tuple(
-            renamed[p] for p in g.PGPUs)) for r, g in
-            inventory.groups.items()})
+    inventory = refs_reversed(inventory)
     slots = statslib.VgpuStats(inventory).devices()
     assert [s.parent_addr for s in slots][::12] == [
         '0000:86:00.0', '0000:87:00.0']
