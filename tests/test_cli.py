@@ -167,12 +167,19 @@ def test_plugin_check_on_the_simulator():
     assert answer['API version'] == '1.1'
 
 
+def interruptible():
+    """Ctrl-C as a terminal delivers it: a shell's background job (CI
+    started with ``&``) inherits SIGINT ignored, which Python keeps."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_simulator_command_serves_until_interrupted():
     proc = subprocess.Popen(
         [sys.executable, '-m', 'nova_xenapi_vgpu.cli.main', 'simulator',
          '--profile', 'pool', '--password', 'pw', '--fail',
          'PGPU.get_all:1:INTERNAL_ERROR:boom'],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=interruptible)
     try:
         url = proc.stdout.readline().strip()
         assert url.startswith('http://127.0.0.1:') and url.endswith('/')
@@ -192,7 +199,8 @@ def test_simulator_command_expires_sessions():
     proc = subprocess.Popen(
         [sys.executable, '-m', 'nova_xenapi_vgpu.cli.main', 'simulator',
          '--profile', 'm60', '--expire-sessions-every', '0.2'],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=interruptible)
     try:
         url = proc.stdout.readline().strip()
         handle = login(url).handle
@@ -332,7 +340,7 @@ def test_ctrl_c_ends_a_command_quietly_with_130():
         proc = subprocess.Popen(
             [sys.executable, '-m', 'nova_xenapi_vgpu.cli.main', '--url',
              sim.url, 'inventory'], stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, text=True,
+            stderr=subprocess.PIPE, text=True, preexec_fn=interruptible,
             env=dict(os.environ, XENAPI_PASSWORD='xenroot'))
         deadline = time.monotonic() + 20
         while not sim.faults.calls['session.login_with_password']:
