@@ -1,7 +1,9 @@
 """Issue 16, item 9: ``attach`` is idempotent per instance; a rollback
 destroys only what that call made; devices are the VM's free ones."""
 
+import concurrent.futures
 import dataclasses
+import time
 
 import pytest
 
@@ -199,3 +201,24 @@ def test_vgpus_past_device_18_take_the_last_numbers_xapi_allows(world):
         xapi.VGPU.create(vm, group_of(xapi, 'T4'), str(device), {}, t4)
     made = build.attach('high', vm, ask('t4-4q:2'))
     assert [xapi.VGPU.get_device(v) for v in made] == ['18', '19']
+
+
+def test_a_completion_keeps_its_slot_claimed_while_xapi_creates(world):
+    sim, xapi, build = world
+    vm = new_vm(xapi, 'slow')
+    sim.faults.fail_call('VGPU.create', 2, 'INTERNAL_ERROR', 'injected')
+    sim.faults.fail_call('VGPU.destroy', 1, 'INTERNAL_ERROR', 'stuck')
+    with pytest.raises(exception.XapiError):
+        build.attach('slow', vm, ask('t4-4q:2'))
+    creates = sim.faults.calls['VGPU.create']
+    sim.faults.slow_call('VGPU.create', 500)
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        done = pool.submit(build.attach, 'slow', vm, ask('t4-4q:2'))
+        while sim.faults.calls['VGPU.create'] == creates:
+            time.sleep(0.005)
+        # Nova's periodic refresh while XAPI creates the missing VGPU:
+        # the VGPU already there must not end the completion's claim.
+        build.sync()
+        during = sorted(s.status for s in build.stats.devices())
+        assert len(done.result()) == 2
+    assert during == sorted(s.status for s in build.stats.devices())
