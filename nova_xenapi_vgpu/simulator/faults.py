@@ -26,6 +26,7 @@ class Faults:
         self._fail = []
         self._drop = collections.Counter()
         self._lose = collections.Counter()
+        self._slow = {}
         self._lock = threading.Lock()
 
     def fail_call(self, method, nth, code, *params):
@@ -49,6 +50,12 @@ class Faults:
         with self._lock:
             self._lose[method] += times
 
+    def slow_call(self, method, ms):
+        """Delay every later call of ``method`` by ``ms`` more, before it
+        runs (a slow VGPU.create, say, while other calls answer)."""
+        with self._lock:
+            self._slow[method] = ms
+
     def reply_lost(self, method):
         """Whether this call's reply is to be lost (counts it down)."""
         with self._lock:
@@ -64,8 +71,9 @@ class Faults:
             if drop:
                 self._drop[method] -= 1
         error = self.injected(method)
-        if self.latency_ms:
-            time.sleep(self.latency_ms / 1000.0)
+        delay = self.latency_ms + self._slow.get(method, 0)
+        if delay:
+            time.sleep(delay / 1000.0)
         if drop:
             raise DropConnection(method)
         return error

@@ -1,17 +1,21 @@
 """Issue 16, item 9: ``attach`` is idempotent per instance; a rollback
 destroys only what that call made; devices are the VM's free ones."""
 
+import concurrent.futures
 import dataclasses
+import time
 
 import pytest
 
 from nova_xenapi_vgpu import exception
+from nova_xenapi_vgpu import tags
 from nova_xenapi_vgpu.vm import vgpus as vgpulib
 from nova_xenapi_vgpu.xapi import records
 from tests.simhelpers import group_of
 from tests.simhelpers import new_vm
 from tests.simhelpers import vgpu_type
 from tests.vm_path.helpers import ask
+from tests.vm_path.helpers import models
 from tests.vm_path.helpers import tagged
 
 
@@ -126,3 +130,95 @@ def test_hvm_is_read_as_xapi_versions_record_it(world, domain_type,
     with pytest.raises(exception.VgpuAttachRefused) as info:
         vgpulib.check_attachable(build.stats.inventory, record, [])
     assert 'it is not HVM' in str(info.value)
+
+
+def test_an_instance_holding_more_vgpus_than_asked_is_refused(world):
+    sim, xapi, build = world
+    vm = new_vm(xapi, 'more')
+    held = build.attach('more', vm, ask('t4:2'))
+    creates = sim.faults.calls['VGPU.create']
+    with pytest.raises(exception.VgpuAttachRefused) as info:
+        build.attach('more', vm, ask('t4:1'))
+    assert str(info.value) == (
+        'Cannot give VM %s vGPUs: the instance already has vGPU(s) on it '
+        '(GRID T4-8Q, GRID T4-8Q); detach them first' % vm)
+    assert sim.faults.calls['VGPU.create'] == creates
+    assert sorted(xapi.VM.get_VGPUs(vm)) == sorted(held)
+    assert build.stats.claims == {}
+
+
+def test_completing_a_partial_attach_leaves_no_claim_behind(world):
+    sim, xapi, build = world
+    vm = new_vm(xapi, 'half')
+    sim.faults.fail_call('VGPU.create', 2, 'INTERNAL_ERROR', 'injected')
+    sim.faults.fail_call('VGPU.destroy', 1, 'INTERNAL_ERROR', 'stuck')
+    with pytest.raises(exception.XapiError):
+        build.attach('half', vm, ask('t4-4q:3'))
+    (left,) = tagged(xapi, 'half')
+    # The completion fails too: its own claim goes with what it made.
+    sim.faults.fail_call('VGPU.create', 2, 'INTERNAL_ERROR', 'again')
+    with pytest.raises(exception.XapiError) as info:
+        build.attach('half', vm, ask('t4-4q:3'))
+    assert info.value.details == ['INTERNAL_ERROR', 'again']
+    assert tagged(xapi, 'half') == [left] and build.stats.claims == {}
+    made = build.attach('half', vm, ask('t4-4q:3'))
+    assert len(made) == 3 and build.stats.claims == {}
+    assert sum(s.claimed_by == 'half' for s in build.stats.devices()) == 3
+
+
+def test_a_completion_adds_the_missing_type_not_more_of_the_held_one(
+        world):
+    sim, xapi, build = world
+    vm = new_vm(xapi, 'mixed')
+    xapi.VGPU.create(vm, group_of(xapi, 'T4'), '0', {
+        tags.HOST: build.host_uuid, tags.INSTANCE: 'mixed'},
+        vgpu_type(xapi, 'GRID T4-8Q'))
+    creates = sim.faults.calls['VGPU.create']
+    # XAPI gives no VM T4-16Q beside T4-8Q: the missing one is refused,
+    # never replaced by a second of the type the VM holds.
+    with pytest.raises((exception.ClaimRefused,
+                        exception.VgpuAttachRefused)):
+        build.attach('mixed', vm, ask('t4-16q:1,t4:1'))
+    assert sim.faults.calls['VGPU.create'] == creates
+    assert models(xapi, vm) == ['GRID T4-8Q']
+
+
+def test_vgpus_take_the_lowest_device_numbers_the_vm_has_free(world):
+    sim, xapi, build = world
+    vm = new_vm(xapi, 'gaps')
+    t4 = vgpu_type(xapi, 'GRID T4-4Q')
+    for device in ('0', '1', '3'):  # not this project's
+        xapi.VGPU.create(vm, group_of(xapi, 'T4'), device, {}, t4)
+    made = build.attach('gaps', vm, ask('t4-4q:2'))
+    assert [xapi.VGPU.get_device(v) for v in made] == ['2', '4']
+
+
+def test_vgpus_past_device_18_take_the_last_numbers_xapi_allows(world):
+    sim, xapi, build = world
+    vm = new_vm(xapi, 'high')
+    t4 = vgpu_type(xapi, 'GRID T4-4Q')
+    for device in range(18):  # not this project's, on a halted VM
+        xapi.VGPU.create(vm, group_of(xapi, 'T4'), str(device), {}, t4)
+    made = build.attach('high', vm, ask('t4-4q:2'))
+    assert [xapi.VGPU.get_device(v) for v in made] == ['18', '19']
+
+
+def test_a_completion_keeps_its_slot_claimed_while_xapi_creates(world):
+    sim, xapi, build = world
+    vm = new_vm(xapi, 'slow')
+    sim.faults.fail_call('VGPU.create', 2, 'INTERNAL_ERROR', 'injected')
+    sim.faults.fail_call('VGPU.destroy', 1, 'INTERNAL_ERROR', 'stuck')
+    with pytest.raises(exception.XapiError):
+        build.attach('slow', vm, ask('t4-4q:2'))
+    creates = sim.faults.calls['VGPU.create']
+    sim.faults.slow_call('VGPU.create', 500)
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        done = pool.submit(build.attach, 'slow', vm, ask('t4-4q:2'))
+        while sim.faults.calls['VGPU.create'] == creates:
+            time.sleep(0.005)
+        # Nova's periodic refresh while XAPI creates the missing VGPU:
+        # the VGPU already there must not end the completion's claim.
+        build.sync()
+        during = sorted(s.status for s in build.stats.devices())
+        assert len(done.result()) == 2
+    assert during == sorted(s.status for s in build.stats.devices())
