@@ -53,6 +53,14 @@ def query(**params):
     return '/import_raw_vdi?' + urllib.parse.urlencode(params)
 
 
+def import_into(sim, session, vdi, fmt, body):
+    """A PUT /import_raw_vdi of ``body`` into ``vdi`` with a task of its
+    own: (task, response)."""
+    task = session.xenapi.task.create('import', '')
+    return task, put(sim.url, query(session_id=session._session, vdi=vdi,
+                                    format=fmt, task_id=task), body)
+
+
 def new_vdi(xapi, size, sr=None):
     if sr is None:
         (pool,) = xapi.pool.get_all()
@@ -76,10 +84,8 @@ def test_raw_import_fills_the_vdi(pool):
     sim, session = pool
     xapi = session.xenapi
     vdi = new_vdi(xapi, 8 * MIB)
-    task = xapi.task.create('import', '')
-    response = put(sim.url, query(session_id=session._session, vdi=vdi,
-                                  format='raw', task_id=task),
-                   [b'\0' * MIB] * 3)
+    task, response = import_into(sim, session, vdi, 'raw',
+                                   [b'\0' * MIB] * 3)
     assert response.status == 200
     assert response.getheader('task-id') == task
     record = wait(xapi, task)
@@ -113,9 +119,7 @@ def test_an_unknown_format_is_404_and_fails_the_task(pool):
     sim, session = pool
     xapi = session.xenapi
     vdi = new_vdi(xapi, 2 * MIB)
-    task = xapi.task.create('import', '')
-    response = put(sim.url, query(session_id=session._session, vdi=vdi,
-                                  format='iso', task_id=task), b'x')
+    task, response = import_into(sim, session, vdi, 'iso', b'x')
     assert response.status == 404
     record = wait(xapi, task)
     assert (record['status'], record['error_info']) == (
@@ -126,10 +130,8 @@ def test_data_beyond_the_vdi_fails_after_200(pool):
     sim, session = pool
     xapi = session.xenapi
     vdi = new_vdi(xapi, 2 * MIB)
-    task = xapi.task.create('import', '')
-    response = put(sim.url, query(session_id=session._session, vdi=vdi,
-                                  format='raw', task_id=task),
-                   [b'\1' * MIB] * 3)
+    task, response = import_into(sim, session, vdi, 'raw',
+                                   [b'\1' * MIB] * 3)
     assert response.status == 200
     record = wait(xapi, task)
     assert (record['status'], record['error_info']) == (
@@ -149,10 +151,8 @@ def test_vhd_import_reads_the_virtual_size(pool):
     xapi = session.xenapi
     vdi = new_vdi(xapi, 4 * MIB)
     for size, status in ((4 * MIB, 'success'), (8 * MIB, 'failure')):
-        task = xapi.task.create('import', '')
-        response = put(sim.url, query(session_id=session._session, vdi=vdi,
-                                      format='vhd', task_id=task),
-                       vhd_footer(size) + b'\0' * 4096)
+        task, response = import_into(sim, session, vdi, 'vhd',
+                                       vhd_footer(size) + b'\0' * 4096)
         assert response.status == 200
         assert wait(xapi, task)['status'] == status
 
