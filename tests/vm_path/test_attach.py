@@ -183,24 +183,18 @@ def test_a_completion_adds_the_missing_type_not_more_of_the_held_one(
     assert models(xapi, vm) == ['GRID T4-8Q']
 
 
-def test_vgpus_take_the_lowest_device_numbers_the_vm_has_free(world):
+@pytest.mark.parametrize('taken, given', [
+    (('0', '1', '3'), ['2', '4']),  # the lowest numbers the VM has free
+    (tuple(str(d) for d in range(18)), ['18', '19']),  # the last allowed
+])
+def test_vgpus_take_the_device_numbers_the_vm_has_free(world, taken, given):
     sim, xapi, build = world
-    vm = new_vm(xapi, 'gaps')
+    vm = new_vm(xapi, 'devices')
     t4 = vgpu_type(xapi, 'GRID T4-4Q')
-    for device in ('0', '1', '3'):  # not this project's
+    for device in taken:  # not this project's, on a halted VM
         xapi.VGPU.create(vm, group_of(xapi, 'T4'), device, {}, t4)
-    made = build.attach('gaps', vm, ask('t4-4q:2'))
-    assert [xapi.VGPU.get_device(v) for v in made] == ['2', '4']
-
-
-def test_vgpus_past_device_18_take_the_last_numbers_xapi_allows(world):
-    sim, xapi, build = world
-    vm = new_vm(xapi, 'high')
-    t4 = vgpu_type(xapi, 'GRID T4-4Q')
-    for device in range(18):  # not this project's, on a halted VM
-        xapi.VGPU.create(vm, group_of(xapi, 'T4'), str(device), {}, t4)
-    made = build.attach('high', vm, ask('t4-4q:2'))
-    assert [xapi.VGPU.get_device(v) for v in made] == ['18', '19']
+    made = build.attach('devices', vm, ask('t4-4q:2'))
+    assert [xapi.VGPU.get_device(v) for v in made] == given
 
 
 def test_a_completion_keeps_its_slot_claimed_while_xapi_creates(world):
