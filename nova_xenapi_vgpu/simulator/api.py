@@ -108,7 +108,7 @@ class Api:
         if full == 'session.login_with_password':
             if not 2 <= len(params) <= 4:
                 _count_mismatch(full, 4, len(params))
-            _check_strings(params)
+            signatures.check(full, params)
             return self._login(host, *params)
         handler = self._resolve(cls, method, full)
         self.validate(full, handler, params)
@@ -181,15 +181,6 @@ class _Context:
             return (tasks.cancelled(self.db, self.task)
                     or self.api.faults.injected(method + '@plug'))
         return hook
-
-
-def _check_strings(params):
-    """xapi unmarshals login's parameters as strings (version is read,
-    then ignored): anything else fails before the login is tried."""
-    for value in params:
-        if not isinstance(value, str):
-            raise XapiFailure('XMLRPC_UNMARSHAL_FAILURE', 'string',
-                              repr(value))
 
 
 def _count_mismatch(method, expected, received):

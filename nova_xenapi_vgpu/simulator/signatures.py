@@ -14,8 +14,10 @@ _WIRE = {'ref': str, 'string': str, 'bool': bool, 'map': dict,
 _VM_PAIR = ('ref', 'ref')
 _MIGRATE = ('ref', 'map', 'bool', 'map', 'map', 'map', 'map')
 
-# Parameters after the session, as xapi's datamodel declares them.
+# Parameters after the session (login has none before them), as xapi's
+# datamodel declares them; login's version is read, then ignored.
 PARAMS = {
+    'session.login_with_password': ('string',) * 4,
     'VM.start': ('ref', 'bool', 'bool'),
     'VM.start_on': _VM_PAIR + ('bool', 'bool'),
     'VM.resume': ('ref', 'bool', 'bool'),
@@ -40,13 +42,13 @@ def check(method, args):
             raise XapiFailure('XMLRPC_UNMARSHAL_FAILURE', kind,
                               repr(value))
         if kind == 'string map':
-            check_strings(list(value.items()))
+            _check_strings(v for pair in value.items() for v in pair)
 
 
-def check_strings(pairs):
+def _check_strings(values):
     """:raises: XapiFailure XMLRPC_UNMARSHAL_FAILURE for a key or value
     of a ``(string -> string) map`` that is no string."""
-    for value in (v for pair in pairs for v in pair):
+    for value in values:
         if not isinstance(value, str):
             raise XapiFailure('XMLRPC_UNMARSHAL_FAILURE', 'string',
                               repr(value))
