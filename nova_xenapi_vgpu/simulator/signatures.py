@@ -1,8 +1,8 @@
 """The wire types of the parameters of login, the VM operations and
-VGPU.create, as xapi unmarshals them (wire-protocol.md): a ``ref`` is a ``<string>``, a ``bool`` a
-``<boolean>``, a map a ``<struct>`` (of ``<string>``s for a
-``(string -> string) map``). A value of another type (``<nil/>``
-for a bool, say) fails before the call runs, with
+VGPU.create, as xapi unmarshals them (wire-protocol.md): a ``ref`` is a
+``<string>``, a ``bool`` a ``<boolean>``, a map a ``<struct>`` (of
+``<string>``s for a ``(string -> string) map``). A value of another type
+(``<nil/>`` for a bool, say) fails before the call runs, with
 ``XMLRPC_UNMARSHAL_FAILURE [expected, received]`` (datamodel_errors.ml).
 """
 
