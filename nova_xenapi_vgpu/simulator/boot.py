@@ -128,8 +128,8 @@ def start(db, vm, host=None, paused=False, op='start', plug_fault=None,
 
     :raises: XapiFailure with xapi's code; nothing stays reserved.
     """
-    checks = () if force else (op.split('_')[0],)
-    in_two_phases(db, vm, op, lambda: _reserve(db, vm, host, checks),
+    unforced = None if force else op.split('_')[0]  # start or resume
+    in_two_phases(db, vm, op, lambda: _reserve(db, vm, host, unforced),
                   lambda chosen: _plug(db, vm, chosen, paused), plug_fault)
 
 
@@ -164,10 +164,10 @@ def in_two_phases(db, vm, op, reserve, commit, plug_fault=None):
             vmlib.end(db, vm, task)
 
 
-def _reserve(db, vm, host, checks=()):
+def _reserve(db, vm, host, unforced=None):
     """allocate_vm_to_host: the host, then vgpuops.ml's create_vgpus;
-    ``checks``: 'start' and 'resume' run the unforced checks."""
-    if 'start' in checks:
+    ``unforced``: 'start' or 'resume' runs that operation's checks."""
+    if unforced == 'start':
         memory.assert_start_constraints(db, vm)
     if host is None:
         host, placement, memory_checked = choose_host(db, vm)
@@ -175,7 +175,7 @@ def _reserve(db, vm, host, checks=()):
             memory.assert_domain_fits(db, vm, host)
     else:
         placement = assert_can_boot_here(db, vm, host)
-    if 'resume' in checks:
+    if unforced == 'resume':
         assert_cpu_compatible(db, vm, host)
     if placement and db.get('VM', vm)['domain_type'] != 'hvm':
         raise XapiFailure('FEATURE_REQUIRES_HVM',
