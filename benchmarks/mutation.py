@@ -58,6 +58,10 @@ MODULES = {
     'xapi_session': (['xapi/session.py'], [
         'tests/test_xapi_client.py', 'tests/test_xapi_session.py']),
 }
+# A mutant that hangs (a retry loop that never ends) is stopped after
+# this many times its tests' measured time (mutmut's default is 15: a
+# quarter of an hour per hanging mutant of the VM path).
+TIMEOUT_MULTIPLIER = 4.0
 KILLED = {'killed', 'timeout', 'segfault', 'caught by type check'}
 LINE = re.compile(r'^\s+(\S+): (.+)$')
 
@@ -85,12 +89,13 @@ def prepare(module):
                      'only_mutate = %s\n'
                      'also_copy = ["dom0_plugins", "etc"]\n'
                      'do_not_mutate_patterns = ["LOG\\\\.[a-z]+\\\\("]\n'
+                     'timeout_multiplier = %s\n'
                      'pytest_add_cli_args_test_selection = %s\n'
                      'pytest_add_cli_args = ["-p", "no:cacheprovider", '
                      '"-x", "-q"]\n' % (
                          PACKAGE, toml_list('%s/%s' % (PACKAGE, g)
                                             for g in globs),
-                         toml_list(tests)))
+                         TIMEOUT_MULTIPLIER, toml_list(tests)))
     return where
 
 

@@ -33,9 +33,7 @@ class Move:
 
     def to_json(self):
         """The value kept in the VM's other_config."""
-        return json.dumps(dict(dataclasses.asdict(self),
-                               demand=[list(d) for d in self.demand]),
-                          sort_keys=True)
+        return json.dumps(dataclasses.asdict(self))
 
     @classmethod
     def from_json(cls, text):

@@ -64,8 +64,7 @@ class Lease:
 
     def value(self):
         """The key's value."""
-        return json.dumps({'owner': self.owner, 'expires': self.expires},
-                          sort_keys=True)
+        return json.dumps({'owner': self.owner, 'expires': self.expires})
 
     @classmethod
     def parse(cls, text):
