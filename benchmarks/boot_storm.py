@@ -10,13 +10,13 @@ Every refusal is judged by an exhaustive judge written apart from the
 claim code: it builds its own model of the host from XAPI's records as
 the decision saw them (each pGPU's group, enabled types and maxima, the
 VGPUs resident or scheduled there, the VGPUs of VMs not running) and the
-claims' facts (their demands; where XAPI put those that started), not
-from the claim code's model; then it enumerates every start order and
-every tie XAPI may break, with XAPI's rules, for each way the refused
-request could have been placed; a refusal that some way would have
-survived in every order counts as ``refused_feasible``. The flavors are
-drawn from the seed before the threads start: a seed builds the same
-instances (the threads' interleaving is the scheduler's).
+claims' demands, not from the claim code's model; then it enumerates
+every start order and every tie XAPI may break, with XAPI's rules, for
+each way the refused request could have been placed; a refusal that some
+way would have survived in every order counts as ``refused_feasible``.
+The flavors are drawn from the seed before the threads start: a seed
+builds the same instances (the threads' interleaving is the
+scheduler's).
 
 Then a reboot of the host: every VM is shut down hard and every
 accepted instance started again (``VM.start_on``) in a random order;
@@ -141,13 +141,7 @@ def judge_host(snapshot):
             held[where].append(vgpu.type)
     pending = [tuple((v.GPU_group, v.type) for v in vgpus)
                for _, vgpus in sorted(stopped.items())]
-    for claim in claimed.values():
-        if not claim.started:
-            pending.append(tuple(claim.demand))
-            continue
-        for pgpu, (_, vgpu_type) in zip(claim.pgpus, claim.demand,
-                                        strict=True):
-            held.setdefault(pgpu, []).append(vgpu_type)
+    pending.extend(tuple(claim.demand) for claim in claimed.values())
     pgpus = [(pgpu.GPU_group, {
         t: pgpu.supported_VGPU_max_capacities.get(t, 0)
         for t in pgpu.enabled_VGPU_types}, held[ref][0] if held[ref] else None,

@@ -260,21 +260,16 @@ def test_pci_passthrough_devices_for_nova():
     assert all(isinstance(v, str) for v in extra.values())
 
 
-def test_rebind_and_refresh():
+def test_a_claim_gives_way_to_its_vgpus_wherever_xapi_put_them():
     host, group, a, b = two_m60s('breadth_first')
     stats = statslib.VgpuStats(host.inventory())
     claim = stats.apply_requests(ask('4q:1'), instance='i')
     actual = b if claim.pgpus == (a,) else a
-    stats.rebind('i', [actual])
-    assert {s.pgpu_ref for s in stats.devices_of('i')} == {actual}
     host.vgpu(group, 'GRID M60-4Q', pgpu=actual, instance='i')
     stats.refresh(host.inventory())
     assert stats.claims == {}
     assert {s.pgpu_ref for s in stats.devices()
             if s.status == 'allocated'} == {actual}
-    with pytest.raises(ValueError):
-        stats.apply_requests(ask('4q:1'), instance='j')
-        stats.rebind('j', [a, b])
 
 
 def test_concurrent_claims_never_overcommit():
@@ -565,19 +560,6 @@ def test_a_snapshot_is_what_the_decision_saw():
     assert len(info.value.snapshot.pending) == 2
 
 
-def test_rebind_checks_the_count_and_moves_the_claim():
-    host, _, a, b = two_m60s('depth_first')
-    stats = statslib.VgpuStats(host.inventory())
-    stats.apply_requests(ask('4q:1'), instance='i')
-    with pytest.raises(ValueError) as info:
-        stats.rebind('i', [a, b])
-    assert str(info.value) == '2 pGPUs for 1 vGPUs'
-    stats.rebind('i', [b])
-    assert stats.claims['i'].pgpus == (b,) and stats.claims['i'].started
-    stats.rebind('gone', [a])  # a refresh already ended it: nothing to do
-    assert set(stats.claims) == {'i'}
-
-
 def test_devices_of_an_instance_among_the_enabled_types():
     host, _, a, _ = two_m60s('depth_first')
     stats = statslib.VgpuStats(host.inventory(), enabled=('GRID M60-4Q',))
@@ -608,7 +590,6 @@ def test_the_pools_follow_every_change_of_claims():
     assert (available(stats, 'GRID M60-8Q'),
             available(stats, 'GRID M60-4Q')) == (2, 4)
     stats.claim_demand('c', stats.explain(ask('1q:1'))[0])
-    stats.rebind('c', [stats.claims['c'].pgpus[0]])
     assert available(stats, 'GRID M60-1Q') == 15
 
 
@@ -710,16 +691,6 @@ def test_the_pools_follow_a_refresh_after_claims():
     stats.refresh(host.inventory())
     assert (available(stats, 'GRID M60-8Q'),
             available(stats, 'GRID M60-4Q')) == (0, 1)
-
-
-def test_a_started_claim_holds_the_pgpu_xapi_chose():
-    host, _, a, b = two_m60s('depth_first')
-    stats = statslib.VgpuStats(host.inventory())
-    stats.apply_requests(ask('8q:1'), instance='x')
-    stats.rebind('x', [b])  # XAPI put it on 87, not where predicted
-    assert stats.apply_requests(ask('8q:1'), instance='y').pgpus == (a,)
-    for spec in ('4q:1', '8q:1', '1q:1'):
-        assert not stats.support_requests(ask(spec)), spec
 
 
 def test_an_enabled_type_without_a_maximum_has_no_room():
@@ -858,25 +829,6 @@ def test_legacy_falls_back_to_no_numa_pools_only():
     assert {s.numa_node for s in claim} == {1}
     assert stats.explain(ask('near:1'), [1])[0] == (
         (far, type_ref('GRID M60-4Q')),)
-
-
-@pytest.mark.parametrize('rebinds', [1, 2])
-def test_a_free_is_seen_whatever_changes_follow(rebinds):
-    # free, then rebinds with no decision between: the pools must not come
-    # back to an earlier version's counts.
-    host, _, a, b = two_m60s('depth_first')
-    stats = statslib.VgpuStats(host.inventory())
-    stats.apply_requests(ask('8q:1'), instance='x')
-    stats.apply_requests(ask('8q:1'), instance='y')
-
-    def eights():
-        return sum(p.count for p in stats.pools()
-                   if p.key.vgpu_type == 'GRID M60-8Q')
-    assert eights() == 0
-    stats.free('x')
-    for _ in range(rebinds):
-        stats.rebind('y', [b])
-    assert eights() == 1
 
 
 def test_preferred_takes_the_local_node_first_when_it_falls_back():

@@ -245,7 +245,6 @@ def test_a_claim_gives_way_to_the_vgpus_xapi_shows(m60_sim):
         assert len([s for s in stats.devices()
                     if s.status == 'allocated']) == 1
         xapi.VM.start_on(vm, host, False, False)
-        stats.rebind('inst-1', [xapi.VGPU.get_resident_on(vgpu)])  # no-op
         stats.refresh(reader.refresh(client, stats.inventory))
         (slot,) = [s for s in stats.devices() if s.status == 'allocated']
     assert slot.pgpu_ref == xapi.VGPU.get_resident_on(vgpu)

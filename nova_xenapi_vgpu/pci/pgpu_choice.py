@@ -134,19 +134,12 @@ class Host:
         return host, placed
 
 
-def from_inventory(inventory, started=()):
-    """The host as XAPI's choice sees it: each pGPU's
-    enabled types, what is allocated there, and started claims that the
-    inventory does not show yet."""
-    extra = {}
-    for claim in started:
-        for (_, vgpu_type), pgpu in zip(claim.demand, claim.pgpus,
-                                       strict=True):
-            extra.setdefault(pgpu, []).append(vgpu_type)
+def from_inventory(inventory):
+    """The host as XAPI's choice sees it: each pGPU's enabled types and
+    what is allocated there."""
     pgpus = []
     for ref, pgpu in inventory.pgpus.items():
-        held = [v.type for v in inventory.allocated(ref)] + extra.get(ref,
-                                                                       [])
+        held = [v.type for v in inventory.allocated(ref)]
         capacities = tuple(sorted(
             (t, pgpu.supported_VGPU_max_capacities.get(t, 0))
             for t in pgpu.enabled_VGPU_types))

@@ -63,12 +63,11 @@ class Snapshot:
 @dataclasses.dataclass(frozen=True)
 class Claim:
     """vGPUs promised to an instance: one (group, type) per vGPU, and
-    the pGPUs they are expected on (then, once started, the real ones)."""
+    the pGPUs they are expected on."""
 
     instance: str
     demand: tuple
     pgpus: tuple
-    started: bool = False
 
 
 class VgpuStats:
@@ -264,19 +263,6 @@ class VgpuStats:
             if self._claims.pop(instance, None) is not None:
                 self._version += 1
 
-    def rebind(self, instance, pgpus):
-        """After the VM started: the claim is where XAPI put the vGPUs."""
-        with self._lock:
-            claim = self._claims.get(instance)
-            if claim is None:
-                return  # a refresh already shows the VGPUs where they are
-            if len(pgpus) != len(claim.demand):
-                raise ValueError('%d pGPUs for %d vGPUs' % (
-                    len(pgpus), len(claim.demand)))
-            self._claims[instance] = dataclasses.replace(
-                claim, pgpus=tuple(pgpus), started=True)
-            self._version += 1
-
     def explain(self, requests, numa_cells=None):
         """(demand, predicted pGPU refs) a claim would take, or raise.
 
@@ -402,7 +388,7 @@ class VgpuStats:
 
     def _pending(self):
         """(label, demand) of every VM owed vGPUs that is not running:
-        stopped instances, then claims not yet started, oldest first."""
+        stopped instances, then the claims, oldest first."""
         return self._cached('pending', self._find_pending)
 
     def _find_pending(self):
@@ -413,20 +399,16 @@ class VgpuStats:
                 pending.append((label, tuple((v.GPU_group, v.type)
                                              for v in vgpus)))
         return pending + [(c.instance, c.demand)
-                          for c in self._claims.values() if not c.started]
+                          for c in self._claims.values()]
 
     def _host(self, with_claims=False):
         """The host as XAPI's choice sees it; claims predicted onto it."""
-        started = tuple(self._started_claims())
-        host = self._per_inventory(('host', started), lambda: (
-            pgpu_choice.from_inventory(self._inventory, started)))
+        host = self._per_inventory('host', lambda: (
+            pgpu_choice.from_inventory(self._inventory)))
         if with_claims:
             for _, demand in self._pending():
                 host = host.predict(demand)[0] or host
         return host
-
-    def _started_claims(self):
-        return [c for c in self._claims.values() if c.started]
 
     def _claimed_on(self):
         """{instance: (group, type, pGPU) per vGPU} for the slots."""
@@ -440,9 +422,6 @@ class VgpuStats:
                 continue
             host = placed
             claimed[instance] = list(zip(demand, pgpus, strict=True))
-        for claim in self._started_claims():
-            claimed[claim.instance] = list(zip(claim.demand, claim.pgpus,
-                                                  strict=True))
         return claimed
 
 

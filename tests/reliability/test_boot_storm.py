@@ -61,15 +61,14 @@ def test_the_judge_models_the_host_from_records_not_from_the_claim_code():
     pgpus, algorithms, pending = judge.judge_host(snapshot)
     assert sorted(count for _, _, _, count in pgpus) == [0, 1]
     assert judge.judge_feasible(pgpus, algorithms, pending, [eight])
-    # A stopped instance's VGPU gives way to its claim, counted once; a
-    # started claim holds the pGPU XAPI put it on.
+    # A stopped instance's VGPU gives way to its claim, counted once.
     host.vgpu(group, 'GRID M60-4Q', instance='stopped')
     claims = (statslib.Claim('stopped', (four,), (a,)),
-              statslib.Claim('started', (four,), (a,), started=True))
+              statslib.Claim('new', (four,), (a,)))
     pgpus, _, pending = judge.judge_host(statslib.Snapshot(
         host.inventory(), blind, (), claims))
-    assert pending == [(four,)]
-    assert sorted(count for _, _, _, count in pgpus) == [0, 2]
+    assert pending == [(four,), (four,)]
+    assert sorted(count for _, _, _, count in pgpus) == [0, 1]
     assert not judge.judge_feasible(pgpus, algorithms, pending, [eight])
 
 
