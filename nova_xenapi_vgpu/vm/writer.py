@@ -140,7 +140,7 @@ class HostWriter:
         try:
             config = self.client.call('host.get_other_config',
                                       self.host_ref)
-            current = Lease.parse(config.get(KEY, ''))
+            current = Lease.parse(config.get(KEY))
             if current is not None and current.owner == OWNER:
                 writes.remove_key(self.client, 'host', self.host_ref, KEY)
         except (exception.XapiError, exception.XapiConnectionError) as exc:

@@ -14,6 +14,7 @@ from nova_xenapi_vgpu import tags
 from nova_xenapi_vgpu.host import identity
 from nova_xenapi_vgpu.simulator import server
 from nova_xenapi_vgpu.vm import writer
+from nova_xenapi_vgpu.xapi import session as sessionlib
 from tests.conftest import login
 from tests.simhelpers import new_vm
 from tests.test_cli import ALIAS_CONF
@@ -82,14 +83,109 @@ def test_a_held_lease_refuses_naming_its_holder_and_an_expired_one_is_taken(
     vm = new_vm(xapi, 'blocked')
     with pytest.raises(exception.ClaimRefused) as info:
         build.attach('blocked', vm, ask('t4:1'))
-    assert 'compute-9/4242/abcd' in str(info.value)
     # The expiry in UTC, as the holder wrote it, whatever the local zone.
     until = time.strftime('%H:%M:%S UTC', time.gmtime(other.expires))
-    assert 'until %s;' % until in str(info.value)
+    assert str(info.value) == (
+        'vGPU claim refused: another writer holds this host '
+        '(other_config:nova_xenapi_vgpu_writer): compute-9/4242/abcd '
+        'until %s; try again then' % until)
     assert xapi.VM.get_VGPUs(vm) == []
     xapi.host.remove_from_other_config(host, writer.KEY)
     gone = writer.Lease('compute-9/4242/abcd', time.time() - 1)
     xapi.host.add_to_other_config(host, writer.KEY, gone.value())
     assert len(build.attach('blocked', vm, ask('t4:1'))) == 1
     assert writer.KEY not in xapi.host.get_other_config(host)
+    client.close()
+
+
+class FakeTime:
+    """A clock that moves only when the writer sleeps; ``on_sleep`` runs
+    at each sleep (another process acting meanwhile)."""
+
+    def __init__(self, on_sleep=lambda slept: None):
+        self.now = 0.0  # POLL_SECONDS sums exactly from here
+        self.slept = []
+        self.on_sleep = on_sleep
+
+    def sleep(self, seconds):
+        self.slept.append(seconds)
+        self.now += seconds
+        self.on_sleep(self.slept)
+
+
+def lease_writer(sim, fake, wait):
+    """(client, host ref, HostWriter) on ``fake`` time."""
+    client = sessionlib.XapiClient(sim.url, 'root', 'xenroot',
+                                   sleep=fake.sleep)
+    host = identity.resolve_host(client)
+    return client, host, writer.HostWriter(client, host, wait=wait,
+                                           clock=lambda: fake.now)
+
+
+def lease_of(xapi, host):
+    return writer.Lease.parse(xapi.host.get_other_config(host).get(
+        writer.KEY))
+
+
+def test_the_loser_polls_until_its_deadline_then_refuses(sim):
+    xapi, fake = login(sim.url).xenapi, FakeTime()
+    client, host, lease = lease_writer(sim, fake, wait=0.4)
+    other = writer.Lease('compute-9/4242/abcd', fake.now + 60)
+    xapi.host.add_to_other_config(host, writer.KEY, other.value())
+    with pytest.raises(exception.ClaimRefused):
+        with lease.held():
+            pass
+    assert fake.slept == [writer.POLL_SECONDS] * 2
+    assert lease_of(xapi, host) == other
+    client.close()
+
+
+def test_the_loser_takes_the_lease_its_holder_lets_go(sim):
+    xapi = login(sim.url).xenapi
+
+    def holder_lets_go(slept):
+        if len(slept) == 2:
+            xapi.host.remove_from_other_config(host, writer.KEY)
+    fake = FakeTime(holder_lets_go)
+    client, host, lease = lease_writer(sim, fake, wait=30)
+    xapi.host.add_to_other_config(host, writer.KEY, writer.Lease(
+        'compute-9/4242/abcd', fake.now + 60).value())
+    with lease.held():
+        assert lease_of(xapi, host) == writer.Lease(
+            writer.OWNER, fake.now + writer.LEASE_SECONDS)
+    assert len(fake.slept) == 2
+    assert lease_of(xapi, host) is None
+    client.close()
+
+
+@pytest.mark.parametrize('left', [
+    'expiring now', 'this process, not expired', 'unreadable'])
+def test_a_dead_or_unreadable_lease_is_taken_at_once(sim, left):
+    xapi, fake = login(sim.url).xenapi, FakeTime()
+    client, host, lease = lease_writer(sim, fake, wait=0)
+    value = {'expiring now': writer.Lease('compute-9/1/dead', fake.now),
+             'this process, not expired': writer.Lease(
+                 writer.OWNER, fake.now + 60)}.get(left)
+    xapi.host.add_to_other_config(
+        host, writer.KEY, value.value() if value else '{"owner": 7')
+    with lease.held():
+        assert lease_of(xapi, host) == writer.Lease(
+            writer.OWNER, fake.now + writer.LEASE_SECONDS)
+    assert fake.slept == [] and lease_of(xapi, host) is None
+    client.close()
+
+
+@pytest.mark.parametrize('meanwhile', ['taken by another', 'removed'])
+def test_a_release_leaves_a_lease_that_is_not_ours(sim, meanwhile):
+    xapi, fake = login(sim.url).xenapi, FakeTime()
+    client, host, lease = lease_writer(sim, fake, wait=0)
+    other = writer.Lease('compute-9/4242/abcd', fake.now + 60)
+    with lease.held():
+        # Ours expired and another writer took it over, or an operator
+        # removed it: either way it is no longer ours to remove.
+        xapi.host.remove_from_other_config(host, writer.KEY)
+        if meanwhile == 'taken by another':
+            xapi.host.add_to_other_config(host, writer.KEY, other.value())
+    assert lease_of(xapi, host) == (
+        other if meanwhile == 'taken by another' else None)
     client.close()
