@@ -12,10 +12,13 @@ only when it is absent (``MAP_DUPLICATE_KEY`` otherwise), so of two
 processes racing for a free host exactly one writes the key. The loser
 waits (up to ``WAIT_SECONDS``) for the holder to remove it, then is
 refused with the holder's name and expiry. A lease past its expiry (its
-holder died) is removed and taken; two processes doing that at once can,
-in a window of one call, both believe they hold it: the expiry is long
-(``LEASE_SECONDS``) so that this only follows a crash. The writers'
-clocks are compared through the expiry: keep them in step (NTP).
+holder died), or a value no lease parses, is removed and taken at once;
+one that keeps coming back is then waited on like a held lease, so the
+wait stays bounded whatever another writer does. Two processes taking
+over at once can, in a window of one call, both believe they hold it:
+the expiry is long (``LEASE_SECONDS``) so that this only follows a
+crash. The writers' clocks are compared through the expiry: keep them in
+step (NTP).
 
 Within one process a lock per host does the same for threads, and the
 lease is taken once however deeply the writes nest.
@@ -116,6 +119,7 @@ class HostWriter:
 
     def _acquire(self):
         deadline = self.clock() + self.wait
+        took_over = False
         while True:
             mine = Lease(OWNER, self.clock() + self.lease)
             current = Lease.parse(writes.add_key(
@@ -128,12 +132,11 @@ class HostWriter:
                             '%s (expired or left over)', self.host_ref,
                             current.owner if current else 'nobody')
                 writes.remove_key(self.client, 'host', self.host_ref, KEY)
-                continue
+                if not took_over:  # at once; again only at the poll's pace
+                    took_over = True
+                    continue
             if self.clock() >= deadline:
-                raise exception.ClaimRefused(reason=(
-                    'another writer holds this host (other_config:%s): %s '
-                    'until %s; try again then' % (KEY, current.owner,
-                                                  current.until())))
+                raise exception.ClaimRefused(reason=_refusal(current))
             self.client.sleep(POLL_SECONDS)
 
     def _release(self):
@@ -146,3 +149,11 @@ class HostWriter:
         except (exception.XapiError, exception.XapiConnectionError) as exc:
             LOG.warning('Could not give up the vGPU writer lease of host '
                         '%s (%s); it expires by itself', self.host_ref, exc)
+
+
+def _refusal(current):
+    """Why the lease could not be had: who holds it, until when."""
+    holder = ('%s until %s' % (current.owner, current.until()) if current
+              else 'a value this version cannot read')
+    return ('another writer holds this host (other_config:%s): %s; try '
+            'again then' % (KEY, holder))

@@ -113,13 +113,14 @@ class FakeTime:
         self.on_sleep(self.slept)
 
 
-def lease_writer(sim, fake, wait):
-    """(client, host ref, HostWriter) on ``fake`` time."""
+def lease_writer(sim, fake, wait, clock=None):
+    """(client, host ref, HostWriter) on ``fake`` time (``clock`` reads
+    it, if given)."""
     client = sessionlib.XapiClient(sim.url, 'root', 'xenroot',
                                    sleep=fake.sleep)
     host = identity.resolve_host(client)
-    return client, host, writer.HostWriter(client, host, wait=wait,
-                                           clock=lambda: fake.now)
+    return client, host, writer.HostWriter(
+        client, host, wait=wait, clock=clock or (lambda: fake.now))
 
 
 def lease_of(xapi, host):
@@ -188,4 +189,32 @@ def test_a_release_leaves_a_lease_that_is_not_ours(sim, meanwhile):
             xapi.host.add_to_other_config(host, writer.KEY, other.value())
     assert lease_of(xapi, host) == (
         other if meanwhile == 'taken by another' else None)
+    client.close()
+
+
+def test_a_value_rewritten_as_fast_as_it_is_taken_is_waited_on(sim):
+    # Another writer puts back a value this version cannot read each time
+    # the key is gone (whenever this writer reads its clock, just before
+    # each try), for 50 tries: taken over once at once, then waited on
+    # at the poll's pace up to the deadline, never taken in a busy loop.
+    xapi, fake = login(sim.url).xenapi, FakeTime()
+    rewrites = []
+
+    def clock():
+        config = xapi.host.get_other_config(host)
+        if writer.KEY not in config and len(rewrites) < 50:
+            rewrites.append(fake.now)
+            xapi.host.add_to_other_config(host, writer.KEY, 'v9:compute-9')
+        return fake.now
+    host = xapi.host.get_all()[0]
+    client, _, lease = lease_writer(sim, fake, wait=0.4, clock=clock)
+    with pytest.raises(exception.ClaimRefused) as info:
+        with lease.held():
+            pass
+    assert str(info.value) == (
+        'vGPU claim refused: another writer holds this host '
+        '(other_config:nova_xenapi_vgpu_writer): a value this version '
+        'cannot read; try again then')
+    assert fake.slept == [writer.POLL_SECONDS] * 2
+    assert 0 < len(rewrites) < 50  # the other writer never gave up
     client.close()
