@@ -170,13 +170,14 @@ def main():
     totals = {}
     for module in args.module or list(MODULES):
         if args.survivors:
-            survivors = figures(results(module), equivalent)[4]
             run(module, args.jobs)  # mutants of code changed since
+            survivors = figures(results(module), equivalent)[4]
             # mutmut keeps which tests reach which function from its
             # first run: forget it, so tests written since are used.
             (WORK / module / 'mutants' / 'mutmut-stats.json').unlink(
                 missing_ok=True)
-            run(module, args.jobs, survivors)
+            if survivors:
+                run(module, args.jobs, survivors)
         elif not args.report_only:
             run(module, args.jobs)
         statuses = results(module)
