@@ -1,5 +1,6 @@
 """Dispatch XAPI calls: sessions, generic accessors and the GPU calls."""
 
+import collections
 import inspect
 import threading
 import uuid as uuidlib
@@ -28,6 +29,8 @@ from nova_xenapi_vgpu.simulator.wire import failure
 from nova_xenapi_vgpu.simulator.wire import success
 
 LOG = logging.getLogger(__name__)
+# A logged-in session: the host it logged in to, login's originator.
+Session = collections.namedtuple('Session', 'host originator')
 _CLASS_PREFIXES = sorted(schema.CLASSES, key=len, reverse=True) + [
     'session', 'event']
 
@@ -52,8 +55,7 @@ class Api:
         self.password = password
         self.plugins = plugins
         self.faults = Faults(latency_ms)
-        self.sessions = {}
-        self.originators = {}  # session ref -> login's originator
+        self.sessions = {}  # session ref -> Session
         self._lock = threading.Lock()
         self.handlers = _handlers()
 
@@ -61,7 +63,6 @@ class Api:
         """Invalidate every session, as a xapi restart would."""
         with self._lock:
             self.sessions.clear()
-            self.originators.clear()
 
     def check_session(self, session):
         """:raises: XapiFailure SESSION_INVALID for an unknown session."""
@@ -160,8 +161,7 @@ class Api:
                               self.db.get('host', master)['address'])
         ref = 'OpaqueRef:%s' % uuidlib.uuid4()
         with self._lock:
-            self.sessions[ref] = host
-            self.originators[ref] = originator
+            self.sessions[ref] = Session(host, originator)
         return ref
 
 
@@ -383,23 +383,22 @@ def _done(_result):
 
 
 def _this_host(ctx, session):
-    host = ctx.api.sessions.get(session)
-    if host is None:
+    found = ctx.api.sessions.get(session)
+    if found is None:
         raise XapiFailure('SESSION_INVALID', session)
-    return host
+    return found.host
 
 
 def _originator(ctx, session):
-    originator = ctx.api.originators.get(session)
-    if originator is None:
+    found = ctx.api.sessions.get(session)
+    if found is None:
         raise XapiFailure('HANDLE_INVALID', 'session', session)
-    return originator
+    return found.originator
 
 
 def _logout(ctx):
     with ctx.api._lock:
         ctx.api.sessions.pop(ctx.session, None)
-        ctx.api.originators.pop(ctx.session, None)
     return ''
 
 
