@@ -307,12 +307,19 @@ def test_the_nova_conf_lines_exactly():
         'pci_in_placement = True']) + '\n'
 
 
-def test_a_synthetic_product_id_equal_to_a_pgpus_is_refused():
+def clashing_m60s():
+    """(two pinned M60s, the GRID M60-4Q's synthetic product id): the
+    M60 at 87:00.0 has that id as its PCI device id."""
     host = two_pinned_m60s()
     pci = next(r for r, p in host.pcis.items()
                if p.pci_id == '0000:87:00.0')
     clash = synthetic.product_id('GRID M60-4Q')
     host.pcis[pci] = dataclasses.replace(host.pcis[pci], device_id=clash)
+    return host, clash
+
+
+def test_a_synthetic_product_id_equal_to_a_pgpus_is_refused():
+    host, clash = clashing_m60s()
     aliases = aliaslib.parse_aliases(NOVA_ALIASES[:1])
     with pytest.raises(exception.InvalidAlias) as info:
         nova_pci.build(host.inventory(), aliases)
@@ -473,11 +480,7 @@ def test_device_specs_of_two_vendors_in_vendor_then_product_order():
 def test_a_collision_is_refused_whichever_spec_comes_first():
     # The passthrough alias sorts first: its pGPU's id is seen before the
     # vGPU type's equal synthetic id.
-    host = two_pinned_m60s()
-    pci = next(r for r, p in host.pcis.items()
-               if p.pci_id == '0000:87:00.0')
-    clash = synthetic.product_id('GRID M60-4Q')
-    host.pcis[pci] = dataclasses.replace(host.pcis[pci], device_id=clash)
+    host, clash = clashing_m60s()
     aliases = aliaslib.parse_aliases([
         '{"name": "all-of-it", "vgpu_type": "passthrough"}',
         NOVA_ALIASES[0]])

@@ -20,7 +20,10 @@ from tests.simhelpers import vgpu_type
 ALIASES = aliaslib.parse_aliases([
     '{"name": "4q", "vgpu_type": "GRID M60-4Q"}',
     '{"name": "8q", "vgpu_type": "GRID M60-8Q"}',
-    '{"name": "gvt", "vgpu_type": "Intel GVT-g 128M"}'])
+    '{"name": "gvt", "vgpu_type": "Intel GVT-g 128M"}',
+    '{"name": "t4-8q", "vgpu_type": "GRID T4-8Q"}',
+    '{"name": "t4-4q", "vgpu_type": "GRID T4-4Q"}',
+    '{"name": "t4-1q", "vgpu_type": "GRID T4-1Q"}'])
 
 
 def ask(spec):
@@ -54,6 +57,15 @@ def pool(pool_sim):
     computes = {name: Compute(client, xapi.host.get_by_name_label(name)[0])
                 for name in ('xs-pool-01', 'xs-pool-02', 'xs-pool-03')}
     yield xapi, computes
+    client.close()
+
+
+@pytest.fixture
+def single(sim):
+    """(plain SDK API, the Compute of the simulator's one host)."""
+    client = sessionlib.XapiClient(sim.url, 'root', 'xenroot')
+    xapi = login(sim.url).xenapi
+    yield xapi, Compute(client, xapi.host.get_all()[0])
     client.close()
 
 
@@ -147,10 +159,8 @@ def test_a_full_destination_is_refused_before_anything_moves(pool):
     assert where(xapi, vm) == {a.host_ref}
 
 
-def test_non_nvidia_vgpus_are_not_live_migrated(sim):
-    client = sessionlib.XapiClient(sim.url, 'root', 'xenroot')
-    xapi = login(sim.url).xenapi
-    compute = Compute(client, xapi.host.get_all()[0])
+def test_non_nvidia_vgpus_are_not_live_migrated(sim, single):
+    xapi, compute = single
     vm = new_vm(xapi, 'igpu')
     compute.builder.build('igpu', vm, ask('gvt:1'))
     before = sim.faults.calls['Async.VM.pool_migrate']
@@ -167,7 +177,6 @@ def test_non_nvidia_vgpus_are_not_live_migrated(sim):
         assert str(info.value) == refusal % vm
     assert sim.faults.calls['Async.VM.pool_migrate'] == before
     assert xapi.VM.get_power_state(vm) == 'Running'
-    client.close()
 
 
 MIGRATE_FAULTS = ['VGPU.get_all_records_where', 'VM.assert_can_boot_here',
@@ -196,17 +205,11 @@ def test_a_failure_at_any_call_of_a_move_changes_nothing(pool, pool_sim,
     only_on(computes, 'mv', 'xs-pool-02', 1)
 
 
-def test_a_single_host_life_on_the_mixed_profile(sim):
-    client = sessionlib.XapiClient(sim.url, 'root', 'xenroot')
-    xapi = login(sim.url).xenapi
-    compute = Compute(client, xapi.host.get_all()[0])
-    aliases = aliaslib.parse_aliases([
-        '{"name": "t4-8q", "vgpu_type": "GRID T4-8Q"}',
-        '{"name": "t4-4q", "vgpu_type": "GRID T4-4Q"}'])
+def test_a_single_host_life_on_the_mixed_profile(single):
+    xapi, compute = single
     builder = compute.builder
     vm = new_vm(xapi, 'mixed')
-    builder.build('mixed', vm, requestslib.requests_from_spec(
-        't4-8q:1', aliases)[0])
+    builder.build('mixed', vm, ask('t4-8q:1'))
     builder.suspend('mixed', vm)
     builder.resume(vm)
     builder.stop(vm)
@@ -214,10 +217,8 @@ def test_a_single_host_life_on_the_mixed_profile(sim):
     # Until confirm the source's T4-8Q stays held, so the host's one T4
     # cannot take T4-4Qs as well (one type per pGPU) ...
     with pytest.raises(exception.ClaimRefused):
-        builder.move_in('mixed', vm, requestslib.requests_from_spec(
-            't4-4q:2', aliases)[0])
-    builder.move_in('mixed', vm, requestslib.requests_from_spec(
-        't4-8q:1', aliases)[0])  # ... but a second T4-8Q fits
+        builder.move_in('mixed', vm, ask('t4-4q:2'))
+    builder.move_in('mixed', vm, ask('t4-8q:1'))  # ... a second T4-8Q fits
     builder.start('mixed', vm)
     assert len(compute.owed('mixed')) == 1
     builder.stop(vm)  # revert
@@ -229,7 +230,6 @@ def test_a_single_host_life_on_the_mixed_profile(sim):
     builder.stop(vm)
     builder.detach('mixed', vm)
     assert compute.owed('mixed') == []
-    client.close()
 
 
 @pytest.mark.parametrize('method, nth', [('VGPU.destroy', 1),
@@ -302,15 +302,12 @@ def unpinned_vm(xapi, name, platform):
         'platform': platform, 'other_config': {'nova_uuid': name}})
 
 
-def test_starts_keep_xapis_memory_checks(sim):
+def test_starts_keep_xapis_memory_checks(single):
     # The starts are never forced: xapi's assert_memory_constraints wants
     # an SR-IOV vGPU's or a nested-virt VM's memory pinned at static max.
-    client = sessionlib.XapiClient(sim.url, 'root', 'xenroot')
-    xapi = login(sim.url).xenapi
-    compute = Compute(client, xapi.host.get_all()[0])
+    xapi, compute = single
     vm = unpinned_vm(xapi, 'sriov', {})
-    t4 = requestslib.requests_from_spec('t4-8q:1', aliaslib.parse_aliases(
-        ['{"name": "t4-8q", "vgpu_type": "GRID T4-8Q"}']))[0]
+    t4 = ask('t4-8q:1')
     with pytest.raises(exception.XapiError) as info:
         compute.builder.build('sriov', vm, t4)
     assert (info.value.code, info.value.params) == (
@@ -321,14 +318,11 @@ def test_starts_keep_xapis_memory_checks(sim):
     assert (info.value.code, info.value.params) == (
         'MEMORY_CONSTRAINT_VIOLATION_MAXPIN', ['nested virt'])
     assert {xapi.VM.get_power_state(v) for v in (vm, nested)} == {'Halted'}
-    client.close()
 
 
-def test_a_resume_keeps_xapis_cpu_check(sim):
+def test_a_resume_keeps_xapis_cpu_check(sim, single):
     # Never forced: a VM suspended on another vendor's CPU stays suspended.
-    client = sessionlib.XapiClient(sim.url, 'root', 'xenroot')
-    xapi = login(sim.url).xenapi
-    compute = Compute(client, xapi.host.get_all()[0])
+    xapi, compute = single
     vm = new_vm(xapi, 'suspended')
     compute.builder.start_again(vm)
     xapi.VM.suspend(vm)
@@ -337,27 +331,20 @@ def test_a_resume_keeps_xapis_cpu_check(sim):
         compute.builder.resume(vm)
     assert info.value.code == 'VM_INCOMPATIBLE_WITH_THIS_HOST'
     assert xapi.VM.get_power_state(vm) == 'Suspended'
-    client.close()
 
 
-def test_more_vgpus_than_device_numbers_are_refused_before_any_call(sim):
-    client = sessionlib.XapiClient(sim.url, 'root', 'xenroot')
-    xapi = login(sim.url).xenapi
-    compute = Compute(client, xapi.host.get_all()[0])
+def test_more_vgpus_than_device_numbers_are_refused_before_any_call(single):
+    xapi, compute = single
     vm = new_vm(xapi, 'many')
     t4 = vgpu_type(xapi, 'GRID T4-1Q')
     for device in range(20):  # devices 0..19 taken: one number is left
         xapi.VGPU.create(vm, group_of(xapi, 'T4'), str(device), {}, t4)
-    aliases = aliaslib.parse_aliases(
-        ['{"name": "t4-1q", "vgpu_type": "GRID T4-1Q"}'])
-    two = requestslib.requests_from_spec('t4-1q:2', aliases)[0]
+    two = ask('t4-1q:2')
     with pytest.raises(exception.VgpuAttachRefused) as info:
         compute.builder.attach('many', vm, two)
     assert 'vGPUs 0 to 20: 2 more do not fit beside 20' in str(info.value)
     assert len(xapi.VM.get_VGPUs(vm)) == 20
     assert compute.owed('many') == []
-    compute.builder.attach('many', vm, requestslib.requests_from_spec(
-        't4-1q:1', aliases)[0])  # the 21st fits: device 20
+    compute.builder.attach('many', vm, ask('t4-1q:1'))  # device 20
     assert sorted(int(xapi.VGPU.get_device(v))
                   for v in xapi.VM.get_VGPUs(vm)) == list(range(21))
-    client.close()

@@ -43,15 +43,22 @@ def test_a_refused_attach_never_destroys_an_earlier_one(world):
     assert tagged(xapi, 'first') == [first]
 
 
+def half_attached(sim, build, instance, vm, spec):
+    """An attach of ``spec`` whose second VGPU.create fails and whose
+    rollback cannot destroy the first: that one is left; the error."""
+    sim.faults.fail_call('VGPU.create', 2, 'INTERNAL_ERROR', 'injected')
+    sim.faults.fail_call('VGPU.destroy', 1, 'INTERNAL_ERROR', 'stuck')
+    with pytest.raises(exception.XapiError) as info:
+        build.attach(instance, vm, ask(spec))
+    return info.value
+
+
 def test_a_retry_after_a_partial_rollback_completes_without_destroying(
         world):
     sim, xapi, build = world
     vm = new_vm(xapi, 'partial')
-    sim.faults.fail_call('VGPU.create', 2, 'INTERNAL_ERROR', 'injected')
-    sim.faults.fail_call('VGPU.destroy', 1, 'INTERNAL_ERROR', 'stuck')
-    with pytest.raises(exception.XapiError) as info:
-        build.attach('partial', vm, ask('t4:2'))
-    assert info.value.details == ['INTERNAL_ERROR', 'injected']
+    error = half_attached(sim, build, 'partial', vm, 't4:2')
+    assert error.details == ['INTERNAL_ERROR', 'injected']
     (left,) = tagged(xapi, 'partial')  # the rollback could not destroy it
     destroys = sim.faults.calls['VGPU.destroy']
     made = build.attach('partial', vm, ask('t4:2'))
@@ -150,10 +157,7 @@ def test_an_instance_holding_more_vgpus_than_asked_is_refused(world):
 def test_completing_a_partial_attach_leaves_no_claim_behind(world):
     sim, xapi, build = world
     vm = new_vm(xapi, 'half')
-    sim.faults.fail_call('VGPU.create', 2, 'INTERNAL_ERROR', 'injected')
-    sim.faults.fail_call('VGPU.destroy', 1, 'INTERNAL_ERROR', 'stuck')
-    with pytest.raises(exception.XapiError):
-        build.attach('half', vm, ask('t4-4q:3'))
+    half_attached(sim, build, 'half', vm, 't4-4q:3')
     (left,) = tagged(xapi, 'half')
     # The completion fails too: its own claim goes with what it made.
     sim.faults.fail_call('VGPU.create', 2, 'INTERNAL_ERROR', 'again')
@@ -200,10 +204,7 @@ def test_vgpus_take_the_device_numbers_the_vm_has_free(world, taken, given):
 def test_a_completion_keeps_its_slot_claimed_while_xapi_creates(world):
     sim, xapi, build = world
     vm = new_vm(xapi, 'slow')
-    sim.faults.fail_call('VGPU.create', 2, 'INTERNAL_ERROR', 'injected')
-    sim.faults.fail_call('VGPU.destroy', 1, 'INTERNAL_ERROR', 'stuck')
-    with pytest.raises(exception.XapiError):
-        build.attach('slow', vm, ask('t4-4q:2'))
+    half_attached(sim, build, 'slow', vm, 't4-4q:2')
     creates = sim.faults.calls['VGPU.create']
     sim.faults.slow_call('VGPU.create', 500)
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
