@@ -390,6 +390,9 @@ def _this_host(ctx, session):
 
 
 def _originator(ctx, session):
+    """session.get_originator; a ref no session has is HANDLE_INVALID
+    [class, ref], as for any unknown ref (a missing row in
+    db_cache_impl.ml, answered so by xapi's API layer)."""
     found = ctx.api.sessions.get(session)
     if found is None:
         raise XapiFailure('HANDLE_INVALID', 'session', session)
